@@ -1,0 +1,41 @@
+// backward_warp: the per-element math, shared by the CPU and CUDA kernels.
+//
+//   out[b, c, y, x] = bilinear(input[b, c], x + flow[b, 0, y, x], y + flow[b, 1, y, x])
+//
+// Input planes are Hin x Win, flow and output planes H x W (the sizes may differ).
+#pragma once
+
+#include "bilinear.h"
+
+namespace vfi_ops {
+
+// Where output pixel (x, y) samples its input planes. `flow_b` points at the
+// [2, H, W] flow of one batch item.
+template <typename acc_t, typename index_t, typename scalar_t>
+VFI_HOST_DEVICE BilinearTaps<acc_t, index_t> backward_warp_taps(const scalar_t* flow_b, index_t x, index_t y, index_t H,
+                                                                index_t W, index_t Hin, index_t Win, Padding padding) {
+  const index_t p = y * W + x;
+  const acc_t sx = static_cast<acc_t>(x) + static_cast<acc_t>(flow_b[p]);
+  const acc_t sy = static_cast<acc_t>(y) + static_cast<acc_t>(flow_b[H * W + p]);
+  return bilinear_taps<acc_t, index_t>(sx, sy, Hin, Win, padding);
+}
+
+// Forward value of one output element; `input_plane` is input[b, c].
+template <typename acc_t, typename index_t, typename scalar_t>
+VFI_HOST_DEVICE acc_t backward_warp_value(const BilinearTaps<acc_t, index_t>& taps, const scalar_t* input_plane) {
+  return bilinear_sample(taps, input_plane);
+}
+
+// Backward of one output element with incoming gradient g:
+// the input gradient is g * w[k] at input_plane + taps.offset[k] (the caller scatters it),
+// and the element's share of the flow gradient is added to (gu, gv).
+template <typename acc_t, typename index_t, typename scalar_t>
+VFI_HOST_DEVICE void backward_warp_flow_grad(const BilinearTaps<acc_t, index_t>& taps, const scalar_t* input_plane,
+                                             acc_t g, acc_t& gu, acc_t& gv) {
+  acc_t gx, gy;
+  bilinear_sample_grad_xy(taps, input_plane, gx, gy);
+  gu += g * gx * taps.dx;
+  gv += g * gy * taps.dy;
+}
+
+}  // namespace vfi_ops

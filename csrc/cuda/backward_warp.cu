@@ -1,0 +1,164 @@
+// backward_warp: CUDA launchers, one thread per output pixel (grid-stride).
+// The math is in backward_warp.h.
+#include <ATen/Context.h>
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+#include <ATen/ops/zeros_like.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include <tuple>
+
+#include "backward_warp.h"
+#include "backward_warp_checks.h"
+#include "cuda/launch.cuh"
+
+namespace vfi_ops {
+namespace {
+
+template <typename index_t>
+struct WarpSizes {
+  index_t B, C, Hin, Win, H, W;
+};
+
+template <typename index_t>
+WarpSizes<index_t> warp_sizes(const at::Tensor& input, const at::Tensor& flow) {
+  return {static_cast<index_t>(input.size(0)), static_cast<index_t>(input.size(1)),
+          static_cast<index_t>(input.size(2)), static_cast<index_t>(input.size(3)),
+          static_cast<index_t>(flow.size(2)),  static_cast<index_t>(flow.size(3))};
+}
+
+template <typename scalar_t, typename index_t>
+__global__ void forward_kernel(const scalar_t* __restrict__ input, const scalar_t* __restrict__ flow,
+                               scalar_t* __restrict__ out, WarpSizes<index_t> s, Padding padding) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const index_t HW = s.H * s.W, in_plane = s.Hin * s.Win;
+  const index_t n = s.B * HW;
+  for (index_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+    const index_t x = i % s.W, y = (i / s.W) % s.H, b = i / HW;
+    const auto taps = backward_warp_taps<acc_t, index_t>(flow + b * 2 * HW, x, y, s.H, s.W, s.Hin, s.Win, padding);
+    for (index_t c = 0; c < s.C; ++c) {
+      const index_t bc = b * s.C + c;
+      out[bc * HW + y * s.W + x] = static_cast<scalar_t>(backward_warp_value(taps, input + bc * in_plane));
+    }
+  }
+}
+
+// grad_input_acc is float for half/bfloat16 inputs (accumulated in float, cast after).
+template <typename scalar_t, typename index_t>
+__global__ void backward_kernel(const scalar_t* __restrict__ grad_out, const scalar_t* __restrict__ input,
+                                const scalar_t* __restrict__ flow, at::opmath_type<scalar_t>* __restrict__ grad_input_acc,
+                                scalar_t* __restrict__ grad_flow, WarpSizes<index_t> s, Padding padding) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const index_t HW = s.H * s.W, in_plane = s.Hin * s.Win;
+  const index_t n = s.B * HW;
+  for (index_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+    const index_t x = i % s.W, y = (i / s.W) % s.H, b = i / HW;
+    const index_t p = y * s.W + x;
+    const auto taps = backward_warp_taps<acc_t, index_t>(flow + b * 2 * HW, x, y, s.H, s.W, s.Hin, s.Win, padding);
+    acc_t w[4];
+    bilinear_weights(taps, w);
+    acc_t gu = acc_t(0), gv = acc_t(0);
+    for (index_t c = 0; c < s.C; ++c) {
+      const index_t bc = b * s.C + c;
+      const acc_t g = static_cast<acc_t>(grad_out[bc * HW + p]);
+      if (grad_input_acc != nullptr) {
+        acc_t* plane = grad_input_acc + bc * in_plane;
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          if (taps.mask[k] != acc_t(0)) atomicAdd(plane + taps.offset[k], g * w[k]);
+        }
+      }
+      if (grad_flow != nullptr) backward_warp_flow_grad(taps, input + bc * in_plane, g, gu, gv);
+    }
+    if (grad_flow != nullptr) {
+      grad_flow[b * 2 * HW + p] = static_cast<scalar_t>(gu);
+      grad_flow[b * 2 * HW + HW + p] = static_cast<scalar_t>(gv);
+    }
+  }
+}
+
+at::Tensor backward_warp_cuda(const at::Tensor& input_, const at::Tensor& flow_, c10::string_view padding_mode) {
+  check_backward_warp_args(input_, flow_);
+  const Padding padding = parse_warp_padding(padding_mode);
+  const c10::cuda::CUDAGuard guard(input_.device());
+  const at::Tensor input = input_.contiguous();
+  const at::Tensor flow = flow_.contiguous();
+  at::Tensor out = at::empty({input.size(0), input.size(1), flow.size(2), flow.size(3)}, input.options());
+  if (out.numel() == 0) return out;
+  const int64_t pixels = flow.size(0) * flow.size(2) * flow.size(3);
+  const auto stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "backward_warp_cuda", [&] {
+    auto launch = [&](auto index_zero) {
+      using index_t = decltype(index_zero);
+      forward_kernel<scalar_t, index_t><<<grid_size(pixels), kThreads, 0, stream>>>(
+          input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(),
+          warp_sizes<index_t>(input, flow), padding);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    };
+    if (fits_int32({input.numel(), flow.numel(), out.numel()})) {
+      launch(int32_t{0});
+    } else {
+      launch(int64_t{0});
+    }
+  });
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor> backward_warp_backward_cuda(const at::Tensor& grad_output_, const at::Tensor& input_,
+                                                               const at::Tensor& flow_, c10::string_view padding_mode,
+                                                               std::array<bool, 2> output_mask) {
+  check_backward_warp_backward_args(grad_output_, input_, flow_);
+  const Padding padding = parse_warp_padding(padding_mode);
+  if (output_mask[0]) {
+    // The input gradient is scattered with atomic adds, whose order varies.
+    at::globalContext().alertNotDeterministic("vfi_ops::backward_warp_backward (CUDA, gradient to input)");
+  }
+  const c10::cuda::CUDAGuard guard(input_.device());
+  const at::Tensor grad_output = grad_output_.contiguous();
+  const at::Tensor input = input_.contiguous();
+  const at::Tensor flow = flow_.contiguous();
+  const bool reduced = input.scalar_type() == at::kHalf || input.scalar_type() == at::kBFloat16;
+  at::Tensor grad_input_acc = output_mask[0] ? at::zeros(input.sizes(), input.options().dtype(reduced ? at::kFloat : input.scalar_type()))
+                                             : at::Tensor();
+  at::Tensor grad_flow = output_mask[1] ? at::zeros_like(flow) : at::empty({0}, flow.options());
+  const int64_t pixels = flow.size(0) * flow.size(2) * flow.size(3);
+  if (grad_output.numel() > 0 && (output_mask[0] || output_mask[1])) {
+    const auto stream = c10::cuda::getCurrentCUDAStream();
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "backward_warp_backward_cuda", [&] {
+      using acc_t = at::opmath_type<scalar_t>;
+      auto launch = [&](auto index_zero) {
+        using index_t = decltype(index_zero);
+        backward_kernel<scalar_t, index_t><<<grid_size(pixels), kThreads, 0, stream>>>(
+            grad_output.const_data_ptr<scalar_t>(), input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
+            output_mask[0] ? grad_input_acc.mutable_data_ptr<acc_t>() : nullptr,
+            output_mask[1] ? grad_flow.mutable_data_ptr<scalar_t>() : nullptr, warp_sizes<index_t>(input, flow),
+            padding);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+      };
+      if (fits_int32({input.numel(), flow.numel(), grad_output.numel()})) {
+        launch(int32_t{0});
+      } else {
+        launch(int64_t{0});
+      }
+    });
+  }
+  at::Tensor grad_input = !output_mask[0] ? at::empty({0}, input.options())
+                          : reduced       ? grad_input_acc.to(input.scalar_type())
+                                          : grad_input_acc;
+  return {grad_input, grad_flow};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(vfi_ops, CUDA, m) {
+  m.impl("backward_warp", &backward_warp_cuda);
+  m.impl("backward_warp_backward", &backward_warp_backward_cuda);
+}
+
+}  // namespace vfi_ops

@@ -1,0 +1,22 @@
+// The one place where every vfi_ops operator schema is declared.
+// Kernels are registered per dispatch key next to their launchers (cpu/, cuda/);
+// fake (meta) kernels and autograd are registered from Python (vfi_ops/).
+#include <Python.h>
+#include <torch/library.h>
+
+TORCH_LIBRARY(vfi_ops, m) {
+  const std::vector<at::Tag> tags = {at::Tag::pt2_compliant_tag};
+  m.def("backward_warp(Tensor input, Tensor flow, str padding_mode=\"zeros\") -> Tensor", tags);
+  // output_mask: which of (grad_input, grad_flow) to compute; the others come back empty.
+  m.def(
+      "backward_warp_backward(Tensor grad_output, Tensor input, Tensor flow, str padding_mode, bool[2] output_mask) "
+      "-> (Tensor, Tensor)",
+      tags);
+}
+
+// `import vfi_ops._C` loads this library, and with it the registrations above.
+extern "C" PyObject* PyInit__C(void) {
+  static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", "vfi_ops compiled operators (use torch.ops.vfi_ops)", -1,
+                               nullptr};
+  return PyModule_Create(&module);
+}

@@ -1,0 +1,36 @@
+"""Test inputs shared by the op tests (generated, no data files)."""
+
+import torch
+
+
+def off_integer_flow(B, H, W, h_in, w_in, dtype=torch.float64, device="cpu", spread=1.5):
+    """A flow whose sampling positions x + u, y + v keep at least 0.2 px away from
+    integers (where bilinear sampling has kinks), so finite differences are valid.
+    Positions spread up to `spread` times the input size, in and out of range."""
+    xs = torch.arange(W, dtype=dtype, device=device).view(1, 1, W)
+    ys = torch.arange(H, dtype=dtype, device=device).view(1, H, 1)
+
+    def target(n_in, shape):
+        base = torch.randint(int(-spread * n_in) - 1, int(spread * n_in) + 1, shape, device=device).to(dtype)
+        return base + 0.5 + 0.6 * (torch.rand(shape, dtype=dtype, device=device) - 0.5)
+
+    u = target(w_in, (B, H, W)) - xs
+    v = target(h_in, (B, H, W)) - ys
+    return torch.stack((u, v), dim=1)
+
+
+def smooth_flow(B, H, W, magnitude, dtype=torch.float32, device="cpu"):
+    """A smooth random flow, like real motion: upsampled coarse noise."""
+    coarse = torch.randn(B, 2, max(2, H // 32), max(2, W // 32), dtype=dtype, device=device)
+    flow = torch.nn.functional.interpolate(coarse, size=(H, W), mode="bilinear", align_corners=False)
+    return flow * magnitude
+
+
+def sprinkle_non_finite(flow, fraction=0.1):
+    """Replace a fraction of the flow values with NaN, +-inf and +-1e30."""
+    flow = flow.clone()
+    specials = torch.tensor([float("nan"), float("inf"), -float("inf"), 1e30, -1e30], dtype=flow.dtype)
+    mask = torch.rand(flow.shape) < fraction
+    picks = specials[torch.randint(0, len(specials), (int(mask.sum()),))]
+    flow[mask.to(flow.device)] = picks.to(flow.device)
+    return flow

@@ -1,0 +1,17 @@
+"""vfi_ops: C++/CUDA operators for video frame interpolation, with hand-written gradients.
+
+    >>> import vfi_ops
+    >>> out = vfi_ops.backward_warp(frame, flow)          # functional
+    >>> warp = vfi_ops.nn.BackwardWarp("border")         # module
+    >>> vfi_ops.reference.backward_warp(frame, flow)     # pure-PyTorch reference
+
+The operators are also reachable as ``torch.ops.vfi_ops.*``.
+"""
+
+from . import _ext
+from ._ext import build_info
+from ._build_info import VERSION as __version__
+from .backward_warp import backward_warp
+from . import nn, reference
+
+__all__ = ["backward_warp", "build_info", "nn", "reference", "__version__"]

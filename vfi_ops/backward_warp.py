@@ -1,0 +1,92 @@
+"""backward_warp: bilinear backward warping of an image or feature map by a flow field.
+
+The op is ``torch.ops.vfi_ops.backward_warp`` (CPU and CUDA kernels in csrc/);
+this module gives it a Python entry point, a fake kernel for torch.compile and
+its autograd formula (the hand-written ``vfi_ops::backward_warp_backward`` op).
+"""
+
+import torch
+from torch import Tensor
+
+PADDING_MODES = ("zeros", "border")
+
+
+def backward_warp(input: Tensor, flow: Tensor, padding_mode: str = "zeros") -> Tensor:
+    r"""Sample ``input`` at every output pixel displaced by ``flow`` (bilinear).
+
+    ``out[b, c, y, x] = bilinear(input[b, c], x + flow[b, 0, y, x], y + flow[b, 1, y, x])``
+    with pixel centres at integer coordinates (``grid_sample``'s ``align_corners=True``).
+
+    Args:
+        input: ``[B, C, Hin, Win]`` float tensor.
+        flow: ``[B, 2, H, W]`` displacement in pixels of ``input``; channel 0 is x
+            (width), channel 1 is y (height). ``H, W`` may differ from ``Hin, Win``.
+        padding_mode: ``"zeros"`` (taps outside ``input`` contribute 0) or
+            ``"border"`` (the sampling position is clamped into ``input`` first;
+            no flow gradient where it is clamped).
+
+    Returns:
+        ``[B, C, H, W]`` tensor of ``input``'s dtype.
+
+    NaN flows sample nothing (0); infinite or huge flows are out of range
+    ("zeros") or clamped ("border"). Gradients flow to ``input`` and ``flow``.
+    On CUDA the gradient to ``input`` is accumulated with atomic adds, so under
+    ``torch.use_deterministic_algorithms(True)`` it raises PyTorch's
+    nondeterministic-operation error (as ``grid_sample`` does).
+    dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA (float accumulation).
+    """
+    return torch.ops.vfi_ops.backward_warp.default(input, flow, padding_mode)
+
+
+def _check_fake_args(input: Tensor, flow: Tensor, padding_mode: str) -> None:
+    # What shape inference under torch.compile needs; the compiled kernels check the rest.
+    torch._check_value(input.dim() == 4, lambda: f"backward_warp(): expected input of shape [B, C, Hin, Win], got {tuple(input.shape)}")
+    torch._check_value(
+        flow.dim() == 4 and flow.shape[1] == 2 and flow.shape[0] == input.shape[0],
+        lambda: f"backward_warp(): expected flow of shape [B, 2, H, W] with B = {input.shape[0]}, got {tuple(flow.shape)}",
+    )
+    torch._check_value(flow.device == input.device,
+                       lambda: f"backward_warp(): expected flow on the same device as input ({input.device}), but got {flow.device}")
+    torch._check_type(flow.dtype == input.dtype,
+                      lambda: f"backward_warp(): expected flow to have the dtype of input ({input.dtype}), but got {flow.dtype}")
+    torch._check_value(padding_mode in PADDING_MODES,
+                       lambda: f"backward_warp(): padding_mode must be 'zeros' or 'border', but got {padding_mode!r}")
+
+
+@torch.library.register_fake("vfi_ops::backward_warp")
+def _backward_warp_fake(input, flow, padding_mode="zeros"):
+    _check_fake_args(input, flow, padding_mode)
+    return input.new_empty((input.shape[0], input.shape[1], flow.shape[2], flow.shape[3]))
+
+
+@torch.library.register_fake("vfi_ops::backward_warp_backward")
+def _backward_warp_backward_fake(grad_output, input, flow, padding_mode, output_mask):
+    _check_fake_args(input, flow, padding_mode)
+    grad_input = input.new_empty(input.shape) if output_mask[0] else input.new_empty((0,))
+    grad_flow = flow.new_empty(flow.shape) if output_mask[1] else flow.new_empty((0,))
+    return grad_input, grad_flow
+
+
+def _setup_context(ctx, inputs, output):
+    input, flow, padding_mode = inputs
+    ctx.save_for_backward(input, flow)
+    ctx.padding_mode = padding_mode
+
+
+def _backward(ctx, grad_output):
+    input, flow = ctx.saved_tensors
+    need_input, need_flow = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    grad_input, grad_flow = torch.ops.vfi_ops.backward_warp_backward.default(
+        grad_output, input, flow, ctx.padding_mode, [need_input, need_flow]
+    )
+    return (grad_input if need_input else None, grad_flow if need_flow else None, None)
+
+
+def _no_double_backward(ctx, *grads):
+    raise RuntimeError("vfi_ops.backward_warp: double backward (gradients of gradients) is not supported")
+
+
+torch.library.register_autograd("vfi_ops::backward_warp", _backward, setup_context=_setup_context)
+torch.library.register_autograd(
+    "vfi_ops::backward_warp_backward", _no_double_backward, setup_context=lambda ctx, inputs, output: None
+)

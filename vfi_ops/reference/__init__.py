@@ -1,0 +1,9 @@
+"""Pure-PyTorch references of the vfi_ops operators.
+
+Independent of the compiled kernels: the tests compare against them, the
+benchmarks time them as the best plain-PyTorch way to compute the same thing.
+"""
+
+from .backward_warp import backward_warp, grid_sample_warp
+
+__all__ = ["backward_warp", "grid_sample_warp"]
