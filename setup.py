@@ -127,7 +127,8 @@ def make_extension():
         raise RuntimeError("FORCE_CUDA=1 but no CUDA toolkit was found; put nvcc on PATH or set CUDA_HOME")
 
     sources = sorted(glob.glob(os.path.join("csrc", "*.cpp")) + glob.glob(os.path.join("csrc", "cpu", "*.cpp")))
-    cxx_flags = ["-O3"]
+    # -fopenmp: ATen's parallel_for is an inline OpenMP loop; without it the CPU kernels run on one thread.
+    cxx_flags = ["-O3", "-fopenmp"]
     define_macros = []
     arch_list = None
     if with_cuda:
@@ -146,11 +147,13 @@ def make_extension():
         ext = CUDAExtension(
             "vfi_ops._C", sources, include_dirs=[os.path.join(ROOT, "csrc")], define_macros=define_macros,
             extra_compile_args={"cxx": cxx_flags + extra_includes, "nvcc": nvcc_flags},
+            extra_link_args=["-fopenmp"],
         )
     else:
         _log("building CPU kernels only (no CUDA build of torch with a toolkit, and FORCE_CUDA is not 1)")
         ext = CppExtension(
-            "vfi_ops._C", sources, include_dirs=[os.path.join(ROOT, "csrc")], extra_compile_args={"cxx": cxx_flags}
+            "vfi_ops._C", sources, include_dirs=[os.path.join(ROOT, "csrc")], extra_compile_args={"cxx": cxx_flags},
+            extra_link_args=["-fopenmp"],
         )
     write_build_info(with_cuda, torch.version.cuda if with_cuda else None, arch_list)
     return ext

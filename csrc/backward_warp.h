@@ -26,16 +26,22 @@ VFI_HOST_DEVICE acc_t backward_warp_value(const BilinearTaps<acc_t, index_t>& ta
   return bilinear_sample(taps, input_plane);
 }
 
-// Backward of one output element with incoming gradient g:
-// the input gradient is g * w[k] at input_plane + taps.offset[k] (the caller scatters it),
-// and the element's share of the flow gradient is added to (gu, gv).
+// Backward of one output element with incoming gradient g: the input gradient
+// is g * taps.w[k] at input_plane + taps.offset[k] (the caller scatters it), and
+// the element's share of the flow gradient, g * d(out)/d(flow), is added to (gu, gv).
+// cx, cy come from bilinear_grad_coeffs(taps, cx, cy), computed once per pixel.
 template <typename acc_t, typename index_t, typename scalar_t>
-VFI_HOST_DEVICE void backward_warp_flow_grad(const BilinearTaps<acc_t, index_t>& taps, const scalar_t* input_plane,
-                                             acc_t g, acc_t& gu, acc_t& gv) {
-  acc_t gx, gy;
-  bilinear_sample_grad_xy(taps, input_plane, gx, gy);
-  gu += g * gx * taps.dx;
-  gv += g * gy * taps.dy;
+VFI_HOST_DEVICE void backward_warp_flow_grad(const BilinearTaps<acc_t, index_t>& taps, const acc_t cx[4],
+                                             const acc_t cy[4], const scalar_t* input_plane, acc_t g, acc_t& gu,
+                                             acc_t& gv) {
+  acc_t sx = acc_t(0), sy = acc_t(0);
+  for (int k = 0; k < 4; ++k) {
+    const acc_t v = static_cast<acc_t>(input_plane[taps.offset[k]]);
+    sx += cx[k] * v;
+    sy += cy[k] * v;
+  }
+  gu += g * sx;
+  gv += g * sy;
 }
 
 }  // namespace vfi_ops

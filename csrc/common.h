@@ -11,8 +11,14 @@
 
 namespace vfi_ops {
 
-VFI_HOST_DEVICE float floor_value(float x) { return floorf(x); }
-VFI_HOST_DEVICE double floor_value(double x) { return floor(x); }
+// floor(x) as an index, for x already known to lie in (-2^31, 2^31) (or the
+// index_t range): truncation plus a correction, which is one instruction on
+// CPUs without SSE4.1 where floorf() is a library call.
+template <typename index_t, typename T>
+VFI_HOST_DEVICE index_t floor_index(T x) {
+  const index_t i = static_cast<index_t>(x);
+  return static_cast<T>(i) > x ? i - 1 : i;
+}
 
 // True for NaN. Written as a comparison so it means the same on host and device.
 template <typename T>

@@ -372,3 +372,24 @@ def test_cuda_64bit_indexing():
     want = vfi_ops.backward_warp(corner.float(), flow.float() - torch.tensor([w - 4.0, h - 4.0], device="cuda").view(1, 2, 1, 1))
     torch.testing.assert_close(out.float(), want, rtol=0.02, atol=0.02)
     assert math.isfinite(out.float().sum().item())
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 20, 24), (3, 5, 12, 10)])
+def test_same_result_for_any_thread_count(shape):
+    # The CPU backward picks its partition (by planes, or by row bands with private
+    # scatter buffers) from the thread count; every choice computes the same.
+    B, C, H, W = shape
+    input = torch.randn(B, C, H, W, dtype=torch.float64)
+    flow = smooth_flow(B, H, W, 4.0, dtype=torch.float64)
+    g = torch.randn(B, C, H, W, dtype=torch.float64)
+    previous = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            results.append(torch.ops.vfi_ops.backward_warp_backward(g, input, flow, "zeros", [True, True]))
+    finally:
+        torch.set_num_threads(previous)
+    for gi, gf in results[1:]:
+        torch.testing.assert_close(gi, results[0][0], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(gf, results[0][1], rtol=1e-12, atol=1e-12)

@@ -1,6 +1,8 @@
-// backward_warp: CPU launchers. The math is in backward_warp.h.
+// backward_warp: CPU launchers. The per-element math (taps, weights, gradient
+// coefficients) is in backward_warp.h / bilinear.h; here a task computes it for
+// one output row at a time and applies it channel by channel, along rows, in
+// loops the compiler vectorises (with AVX2 gathers where the CPU has them).
 #include <ATen/Dispatch.h>
-#include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -9,11 +11,14 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <array>
+#include <limits>
 #include <tuple>
 #include <vector>
 
 #include "backward_warp.h"
 #include "backward_warp_checks.h"
+#include "cpu/simd.h"
 
 namespace vfi_ops {
 namespace {
@@ -33,30 +38,124 @@ int64_t row_grain(const WarpSizes& s) {
   return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, s.W * std::max<int64_t>(s.C, 1)));
 }
 
-// Taps of every pixel of output row y of batch item b.
-template <typename acc_t, typename scalar_t>
-void row_taps(const scalar_t* flow, const WarpSizes& s, int64_t b, int64_t y, Padding padding,
-              std::vector<BilinearTaps<acc_t, int64_t>>& taps) {
-  const scalar_t* flow_b = flow + b * 2 * s.H * s.W;
-  for (int64_t x = 0; x < s.W; ++x) {
-    taps[x] = backward_warp_taps<acc_t, int64_t>(flow_b, x, y, s.H, s.W, s.Hin, s.Win, padding);
+// Calls fn(index_t{}) with the narrowest index type that addresses an input plane
+// and a flow item; pointers to the planes themselves are always 64-bit.
+template <typename Fn>
+void with_plane_index(const WarpSizes& s, Fn&& fn) {
+  if (std::max(s.Hin * s.Win, 2 * s.H * s.W) <= std::numeric_limits<int32_t>::max()) {
+    fn(int32_t{0});
+  } else {
+    fn(int64_t{0});
   }
 }
 
-template <typename scalar_t>
+template <typename scalar_t, typename index_t>
+struct RowTaps;
+template <typename scalar_t, typename index_t>
+void fill_row_taps(RowTaps<scalar_t, index_t>& t, const scalar_t* flow_b, const WarpSizes& s, int64_t y,
+                   Padding padding);
+
+// The taps of one output row, one array per tap (structure of arrays, so the
+// channel loops read them contiguously).
+template <typename scalar_t, typename index_t>
+struct RowTaps {
+  std::array<std::vector<index_t>, 4> offset;
+  std::array<std::vector<scalar_t>, 4> w, cx, cy;  // cx, cy only with gradient coefficients
+
+  RowTaps(int64_t W, bool grad_coeffs) {
+    for (int k = 0; k < 4; ++k) {
+      offset[k].resize(W);
+      w[k].resize(W);
+      if (grad_coeffs) {
+        cx[k].resize(W);
+        cy[k].resize(W);
+      }
+    }
+  }
+
+  void fill(const scalar_t* flow, const WarpSizes& s, int64_t b, int64_t y, Padding padding) {
+    fill_row_taps(*this, flow + b * 2 * s.H * s.W, s, y, padding);
+  }
+};
+
+template <typename scalar_t, typename index_t>
+VFI_CPU_SIMD void fill_row_taps(RowTaps<scalar_t, index_t>& t, const scalar_t* flow_b, const WarpSizes& s, int64_t y,
+                                Padding padding) {
+  const index_t H = s.H, W = s.W, Hin = s.Hin, Win = s.Win, yi = y;
+  index_t *__restrict__ o0 = t.offset[0].data(), *__restrict__ o1 = t.offset[1].data();
+  index_t *__restrict__ o2 = t.offset[2].data(), *__restrict__ o3 = t.offset[3].data();
+  scalar_t *__restrict__ w0 = t.w[0].data(), *__restrict__ w1 = t.w[1].data();
+  scalar_t *__restrict__ w2 = t.w[2].data(), *__restrict__ w3 = t.w[3].data();
+  if (t.cx[0].empty()) {
+    for (index_t x = 0; x < W; ++x) {
+      const auto tap = backward_warp_taps<scalar_t, index_t>(flow_b, x, yi, H, W, Hin, Win, padding);
+      o0[x] = tap.offset[0], o1[x] = tap.offset[1], o2[x] = tap.offset[2], o3[x] = tap.offset[3];
+      w0[x] = tap.w[0], w1[x] = tap.w[1], w2[x] = tap.w[2], w3[x] = tap.w[3];
+    }
+    return;
+  }
+  for (index_t x = 0; x < W; ++x) {
+    const auto tap = backward_warp_taps<scalar_t, index_t>(flow_b, x, yi, H, W, Hin, Win, padding);
+    scalar_t cx[4], cy[4];
+    bilinear_grad_coeffs(tap, cx, cy);
+    for (int k = 0; k < 4; ++k) {
+      t.offset[k][x] = tap.offset[k];
+      t.w[k][x] = tap.w[k];
+      t.cx[k][x] = cx[k];
+      t.cy[k][x] = cy[k];
+    }
+  }
+}
+
+// out[x] = sum_k w_k[x] * plane[offset_k[x]]: backward_warp_value for a row.
+template <typename scalar_t, typename index_t>
+VFI_CPU_SIMD void sample_row(const scalar_t* __restrict__ plane, const RowTaps<scalar_t, index_t>& t,
+                             scalar_t* __restrict__ out, int64_t n) {
+  const index_t *__restrict__ o0 = t.offset[0].data(), *__restrict__ o1 = t.offset[1].data();
+  const index_t *__restrict__ o2 = t.offset[2].data(), *__restrict__ o3 = t.offset[3].data();
+  const scalar_t *__restrict__ w0 = t.w[0].data(), *__restrict__ w1 = t.w[1].data();
+  const scalar_t *__restrict__ w2 = t.w[2].data(), *__restrict__ w3 = t.w[3].data();
+  for (int64_t x = 0; x < n; ++x) {
+    out[x] = w0[x] * plane[o0[x]] + w1[x] * plane[o1[x]] + w2[x] * plane[o2[x]] + w3[x] * plane[o3[x]];
+  }
+}
+
+// gu[x] += g[x] * d(out)/du, gv likewise: backward_warp_flow_grad for a row.
+template <typename scalar_t, typename index_t>
+VFI_CPU_SIMD void flow_grad_row(const scalar_t* __restrict__ plane, const scalar_t* __restrict__ g,
+                                const RowTaps<scalar_t, index_t>& t, scalar_t* __restrict__ gu,
+                                scalar_t* __restrict__ gv, int64_t n) {
+  const index_t *__restrict__ o0 = t.offset[0].data(), *__restrict__ o1 = t.offset[1].data();
+  const index_t *__restrict__ o2 = t.offset[2].data(), *__restrict__ o3 = t.offset[3].data();
+  const scalar_t *__restrict__ x0 = t.cx[0].data(), *__restrict__ x1 = t.cx[1].data();
+  const scalar_t *__restrict__ x2 = t.cx[2].data(), *__restrict__ x3 = t.cx[3].data();
+  const scalar_t *__restrict__ y0 = t.cy[0].data(), *__restrict__ y1 = t.cy[1].data();
+  const scalar_t *__restrict__ y2 = t.cy[2].data(), *__restrict__ y3 = t.cy[3].data();
+  for (int64_t x = 0; x < n; ++x) {
+    const scalar_t v0 = plane[o0[x]], v1 = plane[o1[x]], v2 = plane[o2[x]], v3 = plane[o3[x]];
+    gu[x] += g[x] * (x0[x] * v0 + x1[x] * v1 + x2[x] * v2 + x3[x] * v3);
+    gv[x] += g[x] * (y0[x] * v0 + y1[x] * v1 + y2[x] * v2 + y3[x] * v3);
+  }
+}
+
+// plane[offset_k[x]] += g[x] * w_k[x]: the input-gradient scatter for a row
+// (scalar: two pixels may hit the same element).
+template <typename scalar_t, typename index_t>
+void scatter_row(scalar_t* plane, const scalar_t* g, const RowTaps<scalar_t, index_t>& t, int64_t n) {
+  for (int64_t x = 0; x < n; ++x) {
+    for (int k = 0; k < 4; ++k) plane[t.offset[k][x]] += g[x] * t.w[k][x];
+  }
+}
+
+template <typename scalar_t, typename index_t>
 void forward_kernel(const scalar_t* input, const scalar_t* flow, scalar_t* out, const WarpSizes& s, Padding padding) {
-  using acc_t = at::opmath_type<scalar_t>;
-  // A task takes whole rows: taps once per pixel, then one channel at a time,
-  // so reads and writes run along rows.
   at::parallel_for(0, s.B * s.H, row_grain(s), [&](int64_t begin, int64_t end) {
-    std::vector<BilinearTaps<acc_t, int64_t>> taps(s.W);
+    RowTaps<scalar_t, index_t> taps(s.W, false);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t b = row / s.H, y = row % s.H;
-      row_taps(flow, s, b, y, padding, taps);
+      taps.fill(flow, s, b, y, padding);
       for (int64_t c = 0; c < s.C; ++c) {
-        const scalar_t* plane = input + (b * s.C + c) * s.Hin * s.Win;
-        scalar_t* out_row = out + ((b * s.C + c) * s.H + y) * s.W;
-        for (int64_t x = 0; x < s.W; ++x) out_row[x] = static_cast<scalar_t>(backward_warp_value(taps[x], plane));
+        sample_row(input + (b * s.C + c) * s.Hin * s.Win, taps, out + ((b * s.C + c) * s.H + y) * s.W, s.W);
       }
     }
   });
@@ -64,26 +163,18 @@ void forward_kernel(const scalar_t* input, const scalar_t* flow, scalar_t* out, 
 
 // Input gradient: a scatter. Each task owns a contiguous range of (b, c) planes
 // of grad_input, so no two tasks write the same element and no atomics are needed.
-template <typename scalar_t>
+template <typename scalar_t, typename index_t>
 void input_grad_kernel(const scalar_t* grad_out, const scalar_t* flow, scalar_t* grad_input, const WarpSizes& s,
                        Padding padding) {
-  using acc_t = at::opmath_type<scalar_t>;
   const int64_t HW = s.H * s.W;
   at::parallel_for(0, s.B * s.C, 1, [&](int64_t begin, int64_t end) {
-    std::vector<BilinearTaps<acc_t, int64_t>> taps(s.W);
+    RowTaps<scalar_t, index_t> taps(s.W, false);
     for (int64_t bc = begin; bc < end;) {
       const int64_t b = bc / s.C, c_begin = bc % s.C, c_end = std::min(s.C, c_begin + (end - bc));
       for (int64_t y = 0; y < s.H; ++y) {
-        row_taps(flow, s, b, y, padding, taps);
+        taps.fill(flow, s, b, y, padding);
         for (int64_t c = c_begin; c < c_end; ++c) {
-          const scalar_t* g_row = grad_out + (b * s.C + c) * HW + y * s.W;
-          scalar_t* plane = grad_input + (b * s.C + c) * s.Hin * s.Win;
-          for (int64_t x = 0; x < s.W; ++x) {
-            acc_t w[4];
-            bilinear_weights(taps[x], w);
-            const acc_t g = static_cast<acc_t>(g_row[x]);
-            for (int k = 0; k < 4; ++k) plane[taps[x].offset[k]] += static_cast<scalar_t>(g * w[k]);
-          }
+          scatter_row(grad_input + (b * s.C + c) * s.Hin * s.Win, grad_out + (b * s.C + c) * HW + y * s.W, taps, s.W);
         }
       }
       bc += c_end - c_begin;
@@ -92,33 +183,59 @@ void input_grad_kernel(const scalar_t* grad_out, const scalar_t* flow, scalar_t*
 }
 
 // Flow gradient: a gather over channels, owned by the output pixel.
-template <typename scalar_t>
+template <typename scalar_t, typename index_t>
 void flow_grad_kernel(const scalar_t* grad_out, const scalar_t* input, const scalar_t* flow, scalar_t* grad_flow,
                       const WarpSizes& s, Padding padding) {
-  using acc_t = at::opmath_type<scalar_t>;
   const int64_t HW = s.H * s.W;
   at::parallel_for(0, s.B * s.H, row_grain(s), [&](int64_t begin, int64_t end) {
-    std::vector<BilinearTaps<acc_t, int64_t>> taps(s.W);
-    std::vector<acc_t> gu(s.W), gv(s.W);
+    RowTaps<scalar_t, index_t> taps(s.W, true);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t b = row / s.H, y = row % s.H;
-      row_taps(flow, s, b, y, padding, taps);
-      std::fill(gu.begin(), gu.end(), acc_t(0));
-      std::fill(gv.begin(), gv.end(), acc_t(0));
+      taps.fill(flow, s, b, y, padding);
+      scalar_t* gu = grad_flow + b * 2 * HW + y * s.W;
+      scalar_t* gv = gu + HW;
+      std::fill(gu, gu + s.W, scalar_t(0));
+      std::fill(gv, gv + s.W, scalar_t(0));
       for (int64_t c = 0; c < s.C; ++c) {
-        const scalar_t* plane = input + (b * s.C + c) * s.Hin * s.Win;
-        const scalar_t* g_row = grad_out + (b * s.C + c) * HW + y * s.W;
-        for (int64_t x = 0; x < s.W; ++x) {
-          backward_warp_flow_grad(taps[x], plane, static_cast<acc_t>(g_row[x]), gu[x], gv[x]);
-        }
-      }
-      scalar_t* gf = grad_flow + b * 2 * HW + y * s.W;
-      for (int64_t x = 0; x < s.W; ++x) {
-        gf[x] = static_cast<scalar_t>(gu[x]);
-        gf[HW + x] = static_cast<scalar_t>(gv[x]);
+        flow_grad_row(input + (b * s.C + c) * s.Hin * s.Win, grad_out + (b * s.C + c) * HW + y * s.W, taps, gu, gv,
+                      s.W);
       }
     }
   });
+}
+
+// Both gradients when there are too few (b, c) planes to share among the threads:
+// one pass over the output, split into bands of rows. Band i scatters into its
+// own copy of grad_input (band 0 into grad_input itself); the copies are summed
+// at the end in a fixed order, so the result is deterministic.
+template <typename scalar_t, typename index_t>
+void banded_backward_kernel(const scalar_t* grad_out, const scalar_t* input, const scalar_t* flow,
+                            const at::Tensor& grad_input, scalar_t* grad_flow, const WarpSizes& s, Padding padding,
+                            int64_t bands) {
+  const int64_t HW = s.H * s.W, rows = s.B * s.H;
+  std::vector<at::Tensor> scatter_into(bands);
+  scatter_into[0] = grad_input;
+  for (int64_t i = 1; i < bands; ++i) scatter_into[i] = at::zeros_like(grad_input);
+  at::parallel_for(0, bands, 1, [&](int64_t first, int64_t last) {
+    RowTaps<scalar_t, index_t> taps(s.W, true);
+    for (int64_t band = first; band < last; ++band) {
+      scalar_t* gi = scatter_into[band].template mutable_data_ptr<scalar_t>();
+      for (int64_t row = band * rows / bands; row < (band + 1) * rows / bands; ++row) {
+        const int64_t b = row / s.H, y = row % s.H;
+        taps.fill(flow, s, b, y, padding);
+        scalar_t* gu = grad_flow + b * 2 * HW + y * s.W;
+        scalar_t* gv = gu + HW;
+        std::fill(gu, gu + s.W, scalar_t(0));
+        std::fill(gv, gv + s.W, scalar_t(0));
+        for (int64_t c = 0; c < s.C; ++c) {
+          const scalar_t* g = grad_out + (b * s.C + c) * HW + y * s.W;
+          flow_grad_row(input + (b * s.C + c) * s.Hin * s.Win, g, taps, gu, gv, s.W);
+          scatter_row(gi + (b * s.C + c) * s.Hin * s.Win, g, taps, s.W);
+        }
+      }
+    }
+  });
+  for (int64_t i = 1; i < bands; ++i) grad_input.add_(scatter_into[i]);
 }
 
 at::Tensor backward_warp_cpu(const at::Tensor& input_, const at::Tensor& flow_, c10::string_view padding_mode) {
@@ -131,8 +248,10 @@ at::Tensor backward_warp_cpu(const at::Tensor& input_, const at::Tensor& flow_, 
   at::Tensor out = at::empty({s.B, s.C, s.H, s.W}, input.options());
   if (out.numel() == 0) return out;
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "backward_warp_cpu", [&] {
-    forward_kernel<scalar_t>(input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
-                             out.mutable_data_ptr<scalar_t>(), s, padding);
+    with_plane_index(s, [&](auto index_zero) {
+      forward_kernel<scalar_t, decltype(index_zero)>(input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
+                                                     out.mutable_data_ptr<scalar_t>(), s, padding);
+    });
   });
   return out;
 }
@@ -155,14 +274,28 @@ std::tuple<at::Tensor, at::Tensor> backward_warp_backward_cpu(const at::Tensor& 
     return {grad_input, grad_flow};
   }
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "backward_warp_backward_cpu", [&] {
-    if (output_mask[0]) {
-      input_grad_kernel<scalar_t>(grad_output.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
-                                  grad_input.mutable_data_ptr<scalar_t>(), s, padding);
-    }
-    if (output_mask[1]) {
-      flow_grad_kernel<scalar_t>(grad_output.const_data_ptr<scalar_t>(), input.const_data_ptr<scalar_t>(),
-                                 flow.const_data_ptr<scalar_t>(), grad_flow.mutable_data_ptr<scalar_t>(), s, padding);
-    }
+    with_plane_index(s, [&](auto index_zero) {
+      using index_t = decltype(index_zero);
+      // Few planes for many threads: one banded pass. Bands cost a grad_input copy
+      // each, so there are at most 8.
+      const int64_t threads = at::get_num_threads();
+      if (output_mask[0] && output_mask[1] && s.B * s.C < 2 * threads) {
+        const int64_t bands = std::min<int64_t>({threads, 8, s.B * s.H});
+        banded_backward_kernel<scalar_t, index_t>(grad_output.const_data_ptr<scalar_t>(),
+                                                  input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
+                                                  grad_input, grad_flow.mutable_data_ptr<scalar_t>(), s, padding, bands);
+        return;
+      }
+      if (output_mask[0]) {
+        input_grad_kernel<scalar_t, index_t>(grad_output.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
+                                             grad_input.mutable_data_ptr<scalar_t>(), s, padding);
+      }
+      if (output_mask[1]) {
+        flow_grad_kernel<scalar_t, index_t>(grad_output.const_data_ptr<scalar_t>(), input.const_data_ptr<scalar_t>(),
+                                            flow.const_data_ptr<scalar_t>(), grad_flow.mutable_data_ptr<scalar_t>(), s,
+                                            padding);
+      }
+    });
   });
   return {grad_input, grad_flow};
 }

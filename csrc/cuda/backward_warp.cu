@@ -61,8 +61,8 @@ __global__ void backward_kernel(const scalar_t* __restrict__ grad_out, const sca
     const index_t x = i % s.W, y = (i / s.W) % s.H, b = i / HW;
     const index_t p = y * s.W + x;
     const auto taps = backward_warp_taps<acc_t, index_t>(flow + b * 2 * HW, x, y, s.H, s.W, s.Hin, s.Win, padding);
-    acc_t w[4];
-    bilinear_weights(taps, w);
+    acc_t cx[4], cy[4];
+    bilinear_grad_coeffs(taps, cx, cy);
     acc_t gu = acc_t(0), gv = acc_t(0);
     for (index_t c = 0; c < s.C; ++c) {
       const index_t bc = b * s.C + c;
@@ -71,10 +71,10 @@ __global__ void backward_kernel(const scalar_t* __restrict__ grad_out, const sca
         acc_t* plane = grad_input_acc + bc * in_plane;
 #pragma unroll
         for (int k = 0; k < 4; ++k) {
-          if (taps.mask[k] != acc_t(0)) atomicAdd(plane + taps.offset[k], g * w[k]);
+          if (taps.mask[k] != acc_t(0)) atomicAdd(plane + taps.offset[k], g * taps.w[k]);
         }
       }
-      if (grad_flow != nullptr) backward_warp_flow_grad(taps, input + bc * in_plane, g, gu, gv);
+      if (grad_flow != nullptr) backward_warp_flow_grad(taps, cx, cy, input + bc * in_plane, g, gu, gv);
     }
     if (grad_flow != nullptr) {
       grad_flow[b * 2 * HW + p] = static_cast<scalar_t>(gu);

@@ -1,0 +1,66 @@
+"""backward_warp against the plain-PyTorch way: build a grid and call grid_sample."""
+
+import torch
+
+import vfi_ops
+from vfi_ops.reference import grid_sample_warp
+
+from .common import Result, copy_bandwidth_gbs, median_ms, peak_memory_mb
+
+# (name, B, C, H, W); the flow and input share the size.
+CASES = [
+    ("1080p RGB", 1, 3, 1080, 1920),
+    ("1/4-res 64ch", 1, 64, 270, 480),
+]
+QUICK_CASES = [("quick 64x96", 1, 3, 64, 96)]
+
+# Speedup targets over grid_sample (reported, never asserted).
+TARGETS = {
+    ("cpu", "1080p RGB"): {"forward": 2.0, "forward+backward": 2.0},
+    ("cpu", "1/4-res 64ch"): {"forward": 1.5, "forward+backward": 1.5},
+}
+CUDA_TARGET = {"forward": 1.0, "forward+backward": 1.5}  # forward: also >= 60% of copy bandwidth
+
+
+def smooth_flow(B, H, W, magnitude, device, dtype):
+    coarse = torch.randn(B, 2, max(2, H // 32), max(2, W // 32), device=device, dtype=dtype)
+    return torch.nn.functional.interpolate(coarse, size=(H, W), mode="bilinear", align_corners=False) * magnitude
+
+
+def run(device: str, quick: bool, min_run_time: float):
+    dtype = torch.float32
+    results = []
+    bandwidth = copy_bandwidth_gbs(device, min_run_time) if device == "cuda" else None
+    for name, B, C, H, W in QUICK_CASES if quick else CASES:
+        torch.manual_seed(0)
+        input = torch.randn(B, C, H, W, device=device, dtype=dtype)
+        flow = smooth_flow(B, H, W, 8.0, device, dtype)
+        grad = torch.randn(B, C, H, W, device=device, dtype=dtype)
+        targets = TARGETS.get((device, name), CUDA_TARGET if device == "cuda" else {"forward": 1.0, "forward+backward": 1.0})
+
+        def fwd(op):
+            def f():
+                with torch.no_grad():
+                    return op(input, flow)
+            return f
+
+        def fwd_bwd(op):
+            x = input.clone().requires_grad_()
+            fl = flow.clone().requires_grad_()
+            return lambda: torch.autograd.grad(op(x, fl), (x, fl), grad)
+
+        for mode, make in [("forward", fwd), ("forward+backward", fwd_bwd)]:
+            ours, base = make(vfi_ops.backward_warp), make(grid_sample_warp)
+            extra = {}
+            ours_ms = median_ms(ours, min_run_time)
+            if device == "cuda":
+                extra["peak MB"] = peak_memory_mb(ours, device)
+                extra["baseline peak MB"] = peak_memory_mb(base, device)
+                if mode == "forward":
+                    moved = (input.numel() + flow.numel() + B * C * H * W) * input.element_size()
+                    achieved = moved / (ours_ms * 1e-3) / 1e9
+                    extra["GB/s"] = achieved
+                    extra["% of copy bw"] = 100 * achieved / bandwidth
+            results.append(Result("backward_warp", name, device, str(dtype).replace("torch.", ""), mode, ours_ms,
+                                  "grid_sample", median_ms(base, min_run_time), targets[mode], extra))
+    return results

@@ -1,0 +1,86 @@
+"""Timing, bandwidth and reporting shared by the op benchmarks."""
+
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.utils.benchmark as tbench
+
+
+@dataclass
+class Result:
+    op: str
+    case: str
+    device: str
+    dtype: str
+    mode: str  # "forward" or "forward+backward"
+    ours_ms: float
+    baseline: str
+    baseline_ms: float
+    target: float  # the speedup we aim for (reported, never asserted)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def speedup(self) -> float:
+        return self.baseline_ms / self.ours_ms
+
+
+def median_ms(fn, min_run_time: float) -> float:
+    """Median wall time of fn() in ms (torch.utils.benchmark synchronises CUDA)."""
+    fn()  # warm-up (lazy initialisation, allocator)
+    timer = tbench.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
+
+
+def copy_bandwidth_gbs(device: str, min_run_time: float, megabytes: int = 512) -> float:
+    """Device memory bandwidth measured by a large copy (bytes read + written per second)."""
+    n = megabytes * 2**20 // 4
+    src = torch.empty(n, device=device)
+    dst = torch.empty_like(src)
+    ms = median_ms(lambda: dst.copy_(src), min_run_time)
+    return 2 * src.numel() * 4 / (ms * 1e-3) / 1e9
+
+
+def peak_memory_mb(fn, device: str) -> float:
+    if not device.startswith("cuda"):
+        return float("nan")
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    fn()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - base) / 2**20
+
+
+def machine_info() -> dict:
+    info = {
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def format_table(results) -> str:
+    header = ["op", "case", "device", "dtype", "mode", "ours ms", "baseline ms", "speedup", "target", "notes"]
+    rows = []
+    for r in results:
+        notes = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.extra.items())
+        rows.append([r.op, r.case, r.device, r.dtype, r.mode, f"{r.ours_ms:.3f}", f"{r.baseline_ms:.3f}",
+                     f"{r.speedup:.2f}x", f">={r.target:g}x", notes])
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), sep] + [line(r) for r in rows])
+
+
+def write_json(results, path: str) -> None:
+    payload = {
+        "machine": machine_info(),
+        "results": [dict(asdict(r), speedup=r.speedup) for r in results],
+    }
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=2)
