@@ -2,6 +2,7 @@
 
 import json
 import platform
+import statistics
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -31,6 +32,16 @@ def median_ms(fn, min_run_time: float) -> float:
     fn()  # warm-up (lazy initialisation, allocator)
     timer = tbench.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
     return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
+
+
+def compare_ms(ours, baseline, min_run_time: float, rounds: int = 5):
+    """Medians of ours() and baseline() in ms, timed in alternating rounds so that
+    drifting machine load (shared CPUs) affects both alike."""
+    ours_ms, base_ms = [], []
+    for _ in range(rounds):
+        ours_ms.append(median_ms(ours, min_run_time / rounds))
+        base_ms.append(median_ms(baseline, min_run_time / rounds))
+    return statistics.median(ours_ms), statistics.median(base_ms)
 
 
 def copy_bandwidth_gbs(device: str, min_run_time: float, megabytes: int = 512) -> float:

@@ -182,24 +182,34 @@ void input_grad_kernel(const scalar_t* grad_out, const scalar_t* flow, scalar_t*
   });
 }
 
-// Flow gradient: a gather over channels, owned by the output pixel.
+// One output row of the backward: the flow gradient of its pixels (a gather over
+// channels, owned by the pixel) and, when grad_input is given, the scatter of
+// the row's input gradient into it.
+template <typename scalar_t, typename index_t>
+void backward_row(const scalar_t* grad_out, const scalar_t* input, const scalar_t* flow, scalar_t* grad_input,
+                  scalar_t* grad_flow, const WarpSizes& s, Padding padding, int64_t row,
+                  RowTaps<scalar_t, index_t>& taps) {
+  const int64_t HW = s.H * s.W, b = row / s.H, y = row % s.H;
+  taps.fill(flow, s, b, y, padding);
+  scalar_t* gu = grad_flow + b * 2 * HW + y * s.W;
+  scalar_t* gv = gu + HW;
+  std::fill(gu, gu + s.W, scalar_t(0));
+  std::fill(gv, gv + s.W, scalar_t(0));
+  for (int64_t c = 0; c < s.C; ++c) {
+    const scalar_t* g = grad_out + (b * s.C + c) * HW + y * s.W;
+    flow_grad_row(input + (b * s.C + c) * s.Hin * s.Win, g, taps, gu, gv, s.W);
+    if (grad_input != nullptr) scatter_row(grad_input + (b * s.C + c) * s.Hin * s.Win, g, taps, s.W);
+  }
+}
+
+// Flow gradient alone: rows are independent.
 template <typename scalar_t, typename index_t>
 void flow_grad_kernel(const scalar_t* grad_out, const scalar_t* input, const scalar_t* flow, scalar_t* grad_flow,
                       const WarpSizes& s, Padding padding) {
-  const int64_t HW = s.H * s.W;
   at::parallel_for(0, s.B * s.H, row_grain(s), [&](int64_t begin, int64_t end) {
     RowTaps<scalar_t, index_t> taps(s.W, true);
     for (int64_t row = begin; row < end; ++row) {
-      const int64_t b = row / s.H, y = row % s.H;
-      taps.fill(flow, s, b, y, padding);
-      scalar_t* gu = grad_flow + b * 2 * HW + y * s.W;
-      scalar_t* gv = gu + HW;
-      std::fill(gu, gu + s.W, scalar_t(0));
-      std::fill(gv, gv + s.W, scalar_t(0));
-      for (int64_t c = 0; c < s.C; ++c) {
-        flow_grad_row(input + (b * s.C + c) * s.Hin * s.Win, grad_out + (b * s.C + c) * HW + y * s.W, taps, gu, gv,
-                      s.W);
-      }
+      backward_row<scalar_t, index_t>(grad_out, input, flow, nullptr, grad_flow, s, padding, row, taps);
     }
   });
 }
@@ -212,7 +222,7 @@ template <typename scalar_t, typename index_t>
 void banded_backward_kernel(const scalar_t* grad_out, const scalar_t* input, const scalar_t* flow,
                             const at::Tensor& grad_input, scalar_t* grad_flow, const WarpSizes& s, Padding padding,
                             int64_t bands) {
-  const int64_t HW = s.H * s.W, rows = s.B * s.H;
+  const int64_t rows = s.B * s.H;
   std::vector<at::Tensor> scatter_into(bands);
   scatter_into[0] = grad_input;
   for (int64_t i = 1; i < bands; ++i) scatter_into[i] = at::zeros_like(grad_input);
@@ -221,17 +231,7 @@ void banded_backward_kernel(const scalar_t* grad_out, const scalar_t* input, con
     for (int64_t band = first; band < last; ++band) {
       scalar_t* gi = scatter_into[band].template mutable_data_ptr<scalar_t>();
       for (int64_t row = band * rows / bands; row < (band + 1) * rows / bands; ++row) {
-        const int64_t b = row / s.H, y = row % s.H;
-        taps.fill(flow, s, b, y, padding);
-        scalar_t* gu = grad_flow + b * 2 * HW + y * s.W;
-        scalar_t* gv = gu + HW;
-        std::fill(gu, gu + s.W, scalar_t(0));
-        std::fill(gv, gv + s.W, scalar_t(0));
-        for (int64_t c = 0; c < s.C; ++c) {
-          const scalar_t* g = grad_out + (b * s.C + c) * HW + y * s.W;
-          flow_grad_row(input + (b * s.C + c) * s.Hin * s.Win, g, taps, gu, gv, s.W);
-          scatter_row(gi + (b * s.C + c) * s.Hin * s.Win, g, taps, s.W);
-        }
+        backward_row<scalar_t, index_t>(grad_out, input, flow, gi, grad_flow, s, padding, row, taps);
       }
     }
   });
