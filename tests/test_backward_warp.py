@@ -1,5 +1,3 @@
-import math
-
 import pytest
 import torch
 
@@ -360,18 +358,17 @@ def test_cuda_opcheck_and_compile():
 def test_cuda_64bit_indexing():
     # An input of more than 2^30 elements takes the 64-bit index path; sample its far corner.
     h, w = 32768, 32770
-    if torch.cuda.get_device_properties(0).total_memory < 8 * 2**30:
-        pytest.skip("needs 8 GiB of GPU memory")
-    input = torch.zeros(1, 1, h, w, device="cuda", dtype=torch.float16)
-    corner = torch.randn(1, 1, 4, 4, device="cuda", dtype=torch.float16)
+    if torch.cuda.get_device_properties(0).total_memory < 12 * 2**30:
+        pytest.skip("needs 12 GiB of GPU memory")
+    input = torch.zeros(1, 1, h, w, device="cuda")
+    corner = torch.randn(1, 1, 4, 4, device="cuda")
     input[..., -4:, -4:] = corner
-    flow = torch.zeros(1, 2, 3, 3, device="cuda", dtype=torch.float16)
-    flow[:, 0], flow[:, 1] = w - 4 + 0.5, h - 4 + 0.5  # positions (w-4.5+x, ...) inside the corner block
-    flow[:, 0] += 0.0
-    out = vfi_ops.backward_warp(input, flow.float().half())
-    want = vfi_ops.backward_warp(corner.float(), flow.float() - torch.tensor([w - 4.0, h - 4.0], device="cuda").view(1, 2, 1, 1))
-    torch.testing.assert_close(out.float(), want, rtol=0.02, atol=0.02)
-    assert math.isfinite(out.float().sum().item())
+    shift = torch.tensor([w - 4.0, h - 4.0], device="cuda").view(1, 2, 1, 1)
+    local = 0.5 + torch.rand(1, 2, 3, 3, device="cuda") * 0.2  # positions 0.5..2.7 inside the corner block
+    out = vfi_ops.backward_warp(input, local + shift)
+    # float32 positions near 32768 are rounded to 1/256 px, hence the tolerance
+    torch.testing.assert_close(out, vfi_ops.backward_warp(corner, local), rtol=0, atol=0.02)
+    del input
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 20, 24), (3, 5, 12, 10)])
