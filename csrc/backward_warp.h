@@ -34,14 +34,10 @@ template <typename acc_t, typename index_t, typename scalar_t>
 VFI_HOST_DEVICE void backward_warp_flow_grad(const BilinearTaps<acc_t, index_t>& taps, const acc_t cx[4],
                                              const acc_t cy[4], const scalar_t* input_plane, acc_t g, acc_t& gu,
                                              acc_t& gv) {
-  acc_t sx = acc_t(0), sy = acc_t(0);
-  for (int k = 0; k < 4; ++k) {
-    const acc_t v = static_cast<acc_t>(input_plane[taps.offset[k]]);
-    sx += cx[k] * v;
-    sy += cy[k] * v;
-  }
-  gu += g * sx;
-  gv += g * sy;
+  acc_t v[4];
+  tap_values(taps, input_plane, v);
+  gu += g * tap_dot(cx, v);
+  gv += g * tap_dot(cy, v);
 }
 
 }  // namespace vfi_ops

@@ -20,12 +20,6 @@ VFI_HOST_DEVICE index_t floor_index(T x) {
   return static_cast<T>(i) > x ? i - 1 : i;
 }
 
-// True for NaN. Written as a comparison so it means the same on host and device.
-template <typename T>
-VFI_HOST_DEVICE bool is_nan(T x) {
-  return x != x;
-}
-
 template <typename T>
 VFI_HOST_DEVICE T clamp_value(T x, T lo, T hi) {
   return x < lo ? lo : (x > hi ? hi : x);

@@ -107,7 +107,8 @@ VFI_CPU_SIMD void fill_row_taps(RowTaps<scalar_t, index_t>& t, const scalar_t* f
   }
 }
 
-// out[x] = sum_k w_k[x] * plane[offset_k[x]]: backward_warp_value for a row.
+// out[x] = tap_dot(w, values of the taps): backward_warp_value for a row, with
+// the taps in structure-of-arrays form so the loop vectorises.
 template <typename scalar_t, typename index_t>
 VFI_CPU_SIMD void sample_row(const scalar_t* __restrict__ plane, const RowTaps<scalar_t, index_t>& t,
                              scalar_t* __restrict__ out, int64_t n) {
@@ -116,7 +117,9 @@ VFI_CPU_SIMD void sample_row(const scalar_t* __restrict__ plane, const RowTaps<s
   const scalar_t *__restrict__ w0 = t.w[0].data(), *__restrict__ w1 = t.w[1].data();
   const scalar_t *__restrict__ w2 = t.w[2].data(), *__restrict__ w3 = t.w[3].data();
   for (int64_t x = 0; x < n; ++x) {
-    out[x] = w0[x] * plane[o0[x]] + w1[x] * plane[o1[x]] + w2[x] * plane[o2[x]] + w3[x] * plane[o3[x]];
+    const scalar_t w[4] = {w0[x], w1[x], w2[x], w3[x]};
+    const scalar_t v[4] = {plane[o0[x]], plane[o1[x]], plane[o2[x]], plane[o3[x]]};
+    out[x] = tap_dot(w, v);
   }
 }
 
@@ -132,9 +135,11 @@ VFI_CPU_SIMD void flow_grad_row(const scalar_t* __restrict__ plane, const scalar
   const scalar_t *__restrict__ y0 = t.cy[0].data(), *__restrict__ y1 = t.cy[1].data();
   const scalar_t *__restrict__ y2 = t.cy[2].data(), *__restrict__ y3 = t.cy[3].data();
   for (int64_t x = 0; x < n; ++x) {
-    const scalar_t v0 = plane[o0[x]], v1 = plane[o1[x]], v2 = plane[o2[x]], v3 = plane[o3[x]];
-    gu[x] += g[x] * (x0[x] * v0 + x1[x] * v1 + x2[x] * v2 + x3[x] * v3);
-    gv[x] += g[x] * (y0[x] * v0 + y1[x] * v1 + y2[x] * v2 + y3[x] * v3);
+    const scalar_t v[4] = {plane[o0[x]], plane[o1[x]], plane[o2[x]], plane[o3[x]]};
+    const scalar_t cx[4] = {x0[x], x1[x], x2[x], x3[x]};
+    const scalar_t cy[4] = {y0[x], y1[x], y2[x], y3[x]};
+    gu[x] += g[x] * tap_dot(cx, v);
+    gv[x] += g[x] * tap_dot(cy, v);
   }
 }
 
