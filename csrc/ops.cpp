@@ -12,6 +12,15 @@ TORCH_LIBRARY(vfi_ops, m) {
       "backward_warp_backward(Tensor grad_output, Tensor input, Tensor flow, str padding_mode, bool[2] output_mask) "
       "-> (Tensor, Tensor)",
       tags);
+
+  // Returns (output, den): den [B, 1, H, W] is the summed weight per pixel (0 at
+  // holes), in float for float16/bfloat16 flows; the backward needs it.
+  m.def("flow_projection(Tensor flow, Tensor? weight=None, bool fill_holes=False) -> (Tensor, Tensor)", tags);
+  // output_mask: which of (grad_flow, grad_weight) to compute; the others come back empty.
+  m.def(
+      "flow_projection_backward(Tensor grad_output, Tensor flow, Tensor? weight, Tensor output, Tensor den, "
+      "bool fill_holes, bool[2] output_mask) -> (Tensor, Tensor)",
+      tags);
 }
 
 // `import vfi_ops._C` loads this library, and with it the registrations above.

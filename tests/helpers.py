@@ -34,3 +34,14 @@ def sprinkle_non_finite(flow, fraction=0.1):
     picks = specials[torch.randint(0, len(specials), (int(mask.sum()),))]
     flow[mask.to(flow.device)] = picks.to(flow.device)
     return flow
+
+
+class DeterministicAlgorithms:
+    """``with DeterministicAlgorithms():`` runs its body under torch.use_deterministic_algorithms(True)."""
+
+    def __enter__(self):
+        self.previous = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(True)
+
+    def __exit__(self, *exc):
+        torch.use_deterministic_algorithms(self.previous)

@@ -3,7 +3,7 @@ import torch
 
 import vfi_ops
 from vfi_ops import reference
-from helpers import off_integer_flow, smooth_flow, sprinkle_non_finite
+from helpers import DeterministicAlgorithms, off_integer_flow, smooth_flow, sprinkle_non_finite
 
 MODES = ["zeros", "border"]
 
@@ -205,15 +205,6 @@ def test_deterministic_mode_cpu():
             results.append((out,) + torch.autograd.grad(out.square().sum(), (input, flow)))
     for a, b in zip(*results):
         assert torch.equal(a, b)
-
-
-class DeterministicAlgorithms:
-    def __enter__(self):
-        self.previous = torch.are_deterministic_algorithms_enabled()
-        torch.use_deterministic_algorithms(True)
-
-    def __exit__(self, *exc):
-        torch.use_deterministic_algorithms(self.previous)
 
 
 def test_module():

@@ -15,11 +15,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_build_info_describes_this_build():
     info = vfi_ops.build_info()
     assert info["torch (built with)"] == torch.__version__
-    assert {"backward_warp", "backward_warp_backward"} <= set(info["ops"])
+    assert {"backward_warp", "backward_warp_backward", "flow_projection", "flow_projection_backward"} <= set(info["ops"])
     if info["CUDA kernels"]:
         assert info["CUDA version (built with)"] == torch.version.cuda
         assert info["CUDA architectures"]
-        assert "backward_warp" in info["ops with CUDA kernels"]
+        assert {"backward_warp", "flow_projection"} <= set(info["ops with CUDA kernels"])
     else:
         assert info["ops with CUDA kernels"] == []
 
@@ -27,7 +27,7 @@ def test_build_info_describes_this_build():
 @pytest.mark.skipif(os.environ.get("FORCE_CUDA") != "1", reason="only checked when FORCE_CUDA=1 was set for the build")
 def test_force_cuda_build_has_cuda_kernels():
     info = vfi_ops.build_info()
-    assert info["CUDA kernels"] and "backward_warp" in info["ops with CUDA kernels"]
+    assert info["CUDA kernels"] and set(info["ops with CUDA kernels"]) == set(info["ops"])
 
 
 def test_python_m_vfi_ops_prints_build_info():
@@ -54,6 +54,6 @@ def test_benchmark_harness_runs(tmp_path):
     subprocess.run([sys.executable, "-m", "benchmarks", "--device", "cpu", "--quick", "--min-run-time", "0.01",
                     "--json", str(path)], cwd=ROOT, check=True, capture_output=True)
     results = json.loads(path.read_text())["results"]
-    assert {r["op"] for r in results} == {"backward_warp"}
+    assert {r["op"] for r in results} == {"backward_warp", "flow_projection"}
     assert {r["mode"] for r in results} == {"forward", "forward+backward"}
     assert all(r["ours_ms"] > 0 and r["baseline_ms"] > 0 for r in results)

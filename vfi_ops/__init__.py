@@ -4,6 +4,7 @@
     >>> out = vfi_ops.backward_warp(frame, flow)          # functional
     >>> warp = vfi_ops.nn.BackwardWarp("border")         # module
     >>> vfi_ops.reference.backward_warp(frame, flow)     # pure-PyTorch reference
+    >>> flow_t0 = vfi_ops.flow_projection(t * flow_01, 1 / depth_0 + 1e-6, fill_holes=True)
 
 The operators are also reachable as ``torch.ops.vfi_ops.*``.
 """
@@ -12,6 +13,7 @@ from . import _ext
 from ._ext import build_info
 from ._build_info import VERSION as __version__
 from .backward_warp import backward_warp
+from .flow_projection import flow_projection
 from . import nn, reference
 
-__all__ = ["backward_warp", "build_info", "nn", "reference", "__version__"]
+__all__ = ["backward_warp", "flow_projection", "build_info", "nn", "reference", "__version__"]

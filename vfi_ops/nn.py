@@ -1,8 +1,11 @@
 """nn.Module wrappers of the vfi_ops operators."""
 
+from typing import Optional
+
 from torch import Tensor, nn
 
 from .backward_warp import PADDING_MODES, backward_warp
+from .flow_projection import flow_projection
 
 
 class BackwardWarp(nn.Module):
@@ -19,3 +22,17 @@ class BackwardWarp(nn.Module):
 
     def extra_repr(self) -> str:
         return f"padding_mode={self.padding_mode!r}"
+
+
+class FlowProjection(nn.Module):
+    """``FlowProjection(fill_holes)(flow, weight=None)`` is :func:`vfi_ops.flow_projection`."""
+
+    def __init__(self, fill_holes: bool = False):
+        super().__init__()
+        self.fill_holes = bool(fill_holes)
+
+    def forward(self, flow: Tensor, weight: Optional[Tensor] = None) -> Tensor:
+        return flow_projection(flow, weight, self.fill_holes)
+
+    def extra_repr(self) -> str:
+        return f"fill_holes={self.fill_holes}"

@@ -15,3 +15,7 @@ inline unsigned int grid_size(int64_t n) {
 }
 
 }  // namespace vfi_ops
+
+// for (index_t i = first item of this thread; i < n; i += all threads of the grid)
+#define VFI_GRID_STRIDE_LOOP(i, n) \
+  for (index_t i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += blockDim.x * gridDim.x)

@@ -5,5 +5,6 @@ benchmarks time them as the best plain-PyTorch way to compute the same thing.
 """
 
 from .backward_warp import backward_warp, grid_sample_warp
+from .flow_projection import flow_projection
 
-__all__ = ["backward_warp", "grid_sample_warp"]
+__all__ = ["backward_warp", "flow_projection", "grid_sample_warp"]

@@ -1,0 +1,131 @@
+"""flow_projection: DAIN's (depth-aware) flow projection, with corrected gradients.
+
+The op is ``torch.ops.vfi_ops.flow_projection`` (CPU and CUDA kernels in csrc/),
+which returns ``(output, den)``; this module gives it a Python entry point, a
+fake kernel for torch.compile and its autograd formula (the hand-written
+``vfi_ops::flow_projection_backward`` op).
+"""
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from .reference.flow_projection import flow_projection as _reference_flow_projection
+
+
+def flow_projection(flow: Tensor, weight: Optional[Tensor] = None, fill_holes: bool = False) -> Tensor:
+    r"""Project a flow field forward: every pixel splats its displacement where it lands.
+
+    Each source pixel ``p = (x, y)`` with displacement ``f`` and weight ``w`` lands
+    at ``q = p + f``. If ``0 <= qx <= W-1`` and ``0 <= qy <= H-1``, the 2x2 pixels
+    ``(T, L), (T, R), (Bo, L), (Bo, R)`` with ``L = floor(qx)``, ``T = floor(qy)``,
+    ``R = min(L+1, W-1)``, ``Bo = min(T+1, H-1)`` each receive ``w * f`` and ``w``
+    (at the right and bottom edges a pixel is counted twice, as DAIN does). The
+    result is ``-sum(w f) / sum(w)`` at every pixel something lands on.
+
+    Pixels nothing lands on are holes: 0, or with ``fill_holes=True`` the mean of
+    the result at the nearest non-hole pixel along each of the four rays (left,
+    right, up, down) that finds one (0 if none does). The fill is part of the
+    function, with its gradient, whether or not gradients are being recorded.
+
+    DAIN's recipe for the flow from the middle frame ``t`` back to frame 0:
+    ``flow_projection(t * F_01, 1 / depth_0 + 1e-6, fill_holes=True)``. With
+    ``weight=None`` it is MEMC-Net's flow projection.
+
+    Args:
+        flow: ``[B, 2, H, W]`` displacement to project, in pixels (channel 0 is x,
+            channel 1 is y), already scaled by the caller.
+        weight: ``[B, 1, H, W]`` positive, finite weights (e.g. inverse depth), or
+            ``None`` for uniform weights (no tensor of ones is made). A source whose
+            weight is not positive and finite is dropped, so the result stays finite.
+        fill_holes: fill holes as described above.
+
+    Returns:
+        ``[B, 2, H, W]`` tensor of ``flow``'s dtype.
+
+    Sources that land outside the image, or whose flow is NaN or infinite, are
+    dropped. Gradients flow to ``flow`` and ``weight``; the landing positions are
+    piecewise constant in ``flow``, so only the splatted values carry its gradient.
+
+    Determinism: the CPU kernels are deterministic (bitwise, for any number of
+    threads). The CUDA forward accumulates with atomic adds; under
+    ``torch.use_deterministic_algorithms(True)`` this function computes CUDA
+    tensors with :func:`vfi_ops.reference.flow_projection` instead (deterministic
+    ``index_add``), and the raw op ``torch.ops.vfi_ops.flow_projection`` raises
+    PyTorch's nondeterministic-operation error. The backward is a gather and is
+    deterministic everywhere.
+    dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA (float accumulation).
+    """
+    if flow.is_cuda and torch.are_deterministic_algorithms_enabled():
+        return _reference_flow_projection(flow, weight, fill_holes)
+    return torch.ops.vfi_ops.flow_projection.default(flow, weight, fill_holes)[0]
+
+
+def _check_fake_args(flow: Tensor, weight: Optional[Tensor]) -> None:
+    # What shape inference under torch.compile needs; the compiled kernels check the rest.
+    torch._check_value(
+        flow.dim() == 4 and flow.shape[1] == 2,
+        lambda: f"flow_projection(): expected flow of shape [B, 2, H, W], but got {tuple(flow.shape)}",
+    )
+    if weight is None:
+        return
+    torch._check_value(weight.device == flow.device,
+                       lambda: f"flow_projection(): expected weight on the same device as flow ({flow.device}), but got {weight.device}")
+    torch._check_type(weight.dtype == flow.dtype,
+                      lambda: f"flow_projection(): expected weight to have the dtype of flow ({flow.dtype}), but got {weight.dtype}")
+    expected = (flow.shape[0], 1, flow.shape[2], flow.shape[3])
+    torch._check_value(
+        weight.dim() == 4 and tuple(weight.shape) == expected,
+        lambda: f"flow_projection(): expected weight of shape {list(expected)} (B, 1, H, W of flow), but got {tuple(weight.shape)}",
+    )
+
+
+def _den_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+@torch.library.register_fake("vfi_ops::flow_projection")
+def _flow_projection_fake(flow, weight=None, fill_holes=False):
+    _check_fake_args(flow, weight)
+    B, _, H, W = flow.shape
+    return flow.new_empty(flow.shape), flow.new_empty((B, 1, H, W), dtype=_den_dtype(flow.dtype))
+
+
+@torch.library.register_fake("vfi_ops::flow_projection_backward")
+def _flow_projection_backward_fake(grad_output, flow, weight, output, den, fill_holes, output_mask):
+    _check_fake_args(flow, weight)
+    grad_flow = flow.new_empty(flow.shape) if output_mask[0] else flow.new_empty((0,))
+    need_weight = output_mask[1] and weight is not None
+    grad_weight = weight.new_empty(weight.shape) if need_weight else flow.new_empty((0,))
+    return grad_flow, grad_weight
+
+
+def _setup_context(ctx, inputs, output):
+    flow, weight, fill_holes = inputs
+    out, den = output
+    ctx.save_for_backward(flow, weight, out, den)
+    ctx.fill_holes = fill_holes
+    ctx.mark_non_differentiable(den)
+
+
+def _backward(ctx, grad_output, _grad_den):
+    flow, weight, out, den = ctx.saved_tensors
+    # The dispatcher drops arguments equal to their defaults (weight=None), and
+    # needs_input_grad with them.
+    needs = tuple(ctx.needs_input_grad) + (False, False)
+    need_flow, need_weight = needs[0], needs[1] and weight is not None
+    grad_flow, grad_weight = torch.ops.vfi_ops.flow_projection_backward.default(
+        grad_output, flow, weight, out, den, ctx.fill_holes, [need_flow, need_weight]
+    )
+    return (grad_flow if need_flow else None, grad_weight if need_weight else None, None)
+
+
+def _no_double_backward(ctx, *grads):
+    raise RuntimeError("vfi_ops.flow_projection: double backward (gradients of gradients) is not supported")
+
+
+torch.library.register_autograd("vfi_ops::flow_projection", _backward, setup_context=_setup_context)
+torch.library.register_autograd(
+    "vfi_ops::flow_projection_backward", _no_double_backward, setup_context=lambda ctx, inputs, output: None
+)
