@@ -5,7 +5,7 @@ import torch
 import vfi_ops
 from vfi_ops.reference import grid_sample_warp
 
-from .common import Result, compare_ms, copy_bandwidth_gbs, peak_memory_mb
+from .common import Result, compare_ms, copy_bandwidth_gbs, peak_memory_mb, smooth_flow
 
 # (name, B, C, H, W); the flow and input share the size.
 CASES = [
@@ -20,11 +20,6 @@ TARGETS = {
     ("cpu", "1/4-res 64ch"): {"forward": 1.5, "forward+backward": 1.5},
 }
 CUDA_TARGET = {"forward": 1.0, "forward+backward": 1.5}  # forward: also >= 60% of copy bandwidth
-
-
-def smooth_flow(B, H, W, magnitude, device, dtype):
-    coarse = torch.randn(B, 2, max(2, H // 32), max(2, W // 32), device=device, dtype=dtype)
-    return torch.nn.functional.interpolate(coarse, size=(H, W), mode="bilinear", align_corners=False) * magnitude
 
 
 def run(device: str, quick: bool, min_run_time: float):

@@ -27,6 +27,12 @@ class Result:
         return self.baseline_ms / self.ours_ms
 
 
+def smooth_flow(B, H, W, magnitude, device, dtype):
+    """A smooth random flow (upsampled coarse noise), like real motion."""
+    coarse = torch.randn(B, 2, max(2, H // 32), max(2, W // 32), device=device, dtype=dtype)
+    return torch.nn.functional.interpolate(coarse, size=(H, W), mode="bilinear", align_corners=False) * magnitude
+
+
 def median_ms(fn, min_run_time: float) -> float:
     """Median wall time of fn() in ms (torch.utils.benchmark synchronises CUDA)."""
     fn()  # warm-up (lazy initialisation, allocator)

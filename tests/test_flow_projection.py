@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 import torch
 
@@ -350,6 +352,23 @@ def test_bad_backward_inputs():
         backward(torch.randn(1, 2, 6, 6), flow, None, out, den[..., :5], False, [True, False])
     with pytest.raises(TypeError, match=r"expected den of dtype Float"):
         backward(torch.randn(1, 2, 6, 6), flow, None, out, den.double(), False, [True, False])
+
+
+def test_deterministic_fallback_computes_the_same():
+    # On CUDA under deterministic mode the function switches to this fallback
+    # (the reference, in float for float16/bfloat16); it runs on CPU tensors too.
+    fallback = sys.modules["vfi_ops.flow_projection"]._deterministic_fallback
+    flow = smooth_flow(2, 20, 24, 4.0, dtype=torch.float64)
+    weight = torch.rand(2, 1, 20, 24, dtype=torch.float64) + 0.1
+    g = torch.randn(2, 2, 20, 24, dtype=torch.float64)
+    for a, b in zip(run(fallback, flow, weight, True, g), run(vfi_ops.flow_projection, flow, weight, True, g)):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+    half = fallback(flow.half(), weight.half(), True)
+    assert half.dtype == torch.float16
+    torch.testing.assert_close(half.double(), vfi_ops.flow_projection(flow.half().double(), weight.half().double(), True),
+                               rtol=2e-3, atol=2e-3)
+    with pytest.raises(ValueError, match=r"weight of shape \[2, 1, 20, 24\]"):
+        fallback(flow, weight[:1], True)
 
 
 @pytest.mark.parametrize("shape", [(1, 2, 40, 50), (3, 2, 12, 10)])

@@ -58,8 +58,18 @@ def flow_projection(flow: Tensor, weight: Optional[Tensor] = None, fill_holes: b
     dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA (float accumulation).
     """
     if flow.is_cuda and torch.are_deterministic_algorithms_enabled():
-        return _reference_flow_projection(flow, weight, fill_holes)
+        return _deterministic_fallback(flow, weight, fill_holes)
     return torch.ops.vfi_ops.flow_projection.default(flow, weight, fill_holes)[0]
+
+
+def _deterministic_fallback(flow: Tensor, weight: Optional[Tensor], fill_holes: bool) -> Tensor:
+    _check_fake_args(flow, weight)
+    torch._check_type(flow.is_floating_point(),
+                      lambda: f"flow_projection(): expected flow to be a floating-point tensor, but got dtype {flow.dtype}")
+    # Accumulate in float for float16/bfloat16, as the kernels do.
+    acc = _den_dtype(flow.dtype)
+    out = _reference_flow_projection(flow.to(acc), None if weight is None else weight.to(acc), fill_holes)
+    return out.to(flow.dtype)
 
 
 def _check_fake_args(flow: Tensor, weight: Optional[Tensor]) -> None:
