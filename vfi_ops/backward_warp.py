@@ -8,6 +8,8 @@ its autograd formula (the hand-written ``vfi_ops::backward_warp_backward`` op).
 import torch
 from torch import Tensor
 
+from ._autograd import register_backward
+
 PADDING_MODES = ("zeros", "border")
 
 
@@ -82,11 +84,4 @@ def _backward(ctx, grad_output):
     return (grad_input if need_input else None, grad_flow if need_flow else None, None)
 
 
-def _no_double_backward(ctx, *grads):
-    raise RuntimeError("vfi_ops.backward_warp: double backward (gradients of gradients) is not supported")
-
-
-torch.library.register_autograd("vfi_ops::backward_warp", _backward, setup_context=_setup_context)
-torch.library.register_autograd(
-    "vfi_ops::backward_warp_backward", _no_double_backward, setup_context=lambda ctx, inputs, output: None
-)
+register_backward("backward_warp", _backward, _setup_context)

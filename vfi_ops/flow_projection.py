@@ -11,6 +11,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from ._autograd import register_backward
 from .reference.flow_projection import flow_projection as _reference_flow_projection
 
 
@@ -131,11 +132,4 @@ def _backward(ctx, grad_output, _grad_den):
     return (grad_flow if need_flow else None, grad_weight if need_weight else None, None)
 
 
-def _no_double_backward(ctx, *grads):
-    raise RuntimeError("vfi_ops.flow_projection: double backward (gradients of gradients) is not supported")
-
-
-torch.library.register_autograd("vfi_ops::flow_projection", _backward, setup_context=_setup_context)
-torch.library.register_autograd(
-    "vfi_ops::flow_projection_backward", _no_double_backward, setup_context=lambda ctx, inputs, output: None
-)
+register_backward("flow_projection", _backward, _setup_context)
