@@ -18,6 +18,7 @@
 
 #include "backward_warp.h"
 #include "backward_warp_checks.h"
+#include "cpu/scatter_partition.h"
 #include "cpu/simd.h"
 
 namespace vfi_ops {
@@ -166,23 +167,18 @@ void forward_kernel(const scalar_t* input, const scalar_t* flow, scalar_t* out, 
   });
 }
 
-// Input gradient: a scatter. Each task owns a contiguous range of (b, c) planes
-// of grad_input, so no two tasks write the same element and no atomics are needed.
+// Input gradient alone: a scatter in which each task owns whole (b, c) planes.
 template <typename scalar_t, typename index_t>
 void input_grad_kernel(const scalar_t* grad_out, const scalar_t* flow, scalar_t* grad_input, const WarpSizes& s,
                        Padding padding) {
   const int64_t HW = s.H * s.W;
-  at::parallel_for(0, s.B * s.C, 1, [&](int64_t begin, int64_t end) {
+  for_plane_runs(s.B, s.C, [&](int64_t b, int64_t c_begin, int64_t c_end) {
     RowTaps<scalar_t, index_t> taps(s.W, false);
-    for (int64_t bc = begin; bc < end;) {
-      const int64_t b = bc / s.C, c_begin = bc % s.C, c_end = std::min(s.C, c_begin + (end - bc));
-      for (int64_t y = 0; y < s.H; ++y) {
-        taps.fill(flow, s, b, y, padding);
-        for (int64_t c = c_begin; c < c_end; ++c) {
-          scatter_row(grad_input + (b * s.C + c) * s.Hin * s.Win, grad_out + (b * s.C + c) * HW + y * s.W, taps, s.W);
-        }
+    for (int64_t y = 0; y < s.H; ++y) {
+      taps.fill(flow, s, b, y, padding);
+      for (int64_t c = c_begin; c < c_end; ++c) {
+        scatter_row(grad_input + (b * s.C + c) * s.Hin * s.Win, grad_out + (b * s.C + c) * HW + y * s.W, taps, s.W);
       }
-      bc += c_end - c_begin;
     }
   });
 }
@@ -219,28 +215,17 @@ void flow_grad_kernel(const scalar_t* grad_out, const scalar_t* input, const sca
   });
 }
 
-// Both gradients when there are too few (b, c) planes to share among the threads:
-// one pass over the output, split into bands of rows. Band i scatters into its
-// own copy of grad_input (band 0 into grad_input itself); the copies are summed
-// at the end in a fixed order, so the result is deterministic.
+// Both gradients when there are too few (b, c) planes to share among the
+// threads: one pass over the output rows, in bands (see scatter_partition.h).
 template <typename scalar_t, typename index_t>
 void banded_backward_kernel(const scalar_t* grad_out, const scalar_t* input, const scalar_t* flow,
-                            const at::Tensor& grad_input, scalar_t* grad_flow, const WarpSizes& s, Padding padding,
-                            int64_t bands) {
-  const int64_t rows = s.B * s.H;
-  std::vector<at::Tensor> scatter_into(bands);
-  scatter_into[0] = grad_input;
-  for (int64_t i = 1; i < bands; ++i) scatter_into[i] = at::zeros_like(grad_input);
-  at::parallel_for(0, bands, 1, [&](int64_t first, int64_t last) {
+                            const at::Tensor& grad_input, scalar_t* grad_flow, const WarpSizes& s, Padding padding) {
+  for_row_bands<scalar_t>(s.B * s.H, grad_input, [&](int64_t row_begin, int64_t row_end, scalar_t* gi) {
     RowTaps<scalar_t, index_t> taps(s.W, true);
-    for (int64_t band = first; band < last; ++band) {
-      scalar_t* gi = scatter_into[band].template mutable_data_ptr<scalar_t>();
-      for (int64_t row = band * rows / bands; row < (band + 1) * rows / bands; ++row) {
-        backward_row<scalar_t, index_t>(grad_out, input, flow, gi, grad_flow, s, padding, row, taps);
-      }
+    for (int64_t row = row_begin; row < row_end; ++row) {
+      backward_row<scalar_t, index_t>(grad_out, input, flow, gi, grad_flow, s, padding, row, taps);
     }
   });
-  for (int64_t i = 1; i < bands; ++i) grad_input.add_(scatter_into[i]);
 }
 
 at::Tensor backward_warp_cpu(const at::Tensor& input_, const at::Tensor& flow_, c10::string_view padding_mode) {
@@ -281,14 +266,10 @@ std::tuple<at::Tensor, at::Tensor> backward_warp_backward_cpu(const at::Tensor& 
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "backward_warp_backward_cpu", [&] {
     with_plane_index(s, [&](auto index_zero) {
       using index_t = decltype(index_zero);
-      // Few planes for many threads: one banded pass. Bands cost a grad_input copy
-      // each, so there are at most 8.
-      const int64_t threads = at::get_num_threads();
-      if (output_mask[0] && output_mask[1] && s.B * s.C < 2 * threads) {
-        const int64_t bands = std::min<int64_t>({threads, 8, s.B * s.H});
+      if (output_mask[0] && output_mask[1] && too_few_planes(s.B * s.C)) {
         banded_backward_kernel<scalar_t, index_t>(grad_output.const_data_ptr<scalar_t>(),
                                                   input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
-                                                  grad_input, grad_flow.mutable_data_ptr<scalar_t>(), s, padding, bands);
+                                                  grad_input, grad_flow.mutable_data_ptr<scalar_t>(), s, padding);
         return;
       }
       if (output_mask[0]) {
