@@ -11,10 +11,10 @@ import torch
 
 import vfi_ops
 
-from . import backward_warp, flow_projection
+from . import adaptive_warp, backward_warp, flow_projection
 from .common import format_table, machine_info, write_json
 
-BENCHMARKS = {"backward_warp": backward_warp, "flow_projection": flow_projection}
+BENCHMARKS = {"adaptive_warp": adaptive_warp, "backward_warp": backward_warp, "flow_projection": flow_projection}
 
 
 def main(argv=None) -> int:

@@ -21,6 +21,13 @@ TORCH_LIBRARY(vfi_ops, m) {
       "flow_projection_backward(Tensor grad_output, Tensor flow, Tensor? weight, Tensor output, Tensor den, "
       "bool fill_holes, bool[2] output_mask) -> (Tensor, Tensor)",
       tags);
+
+  m.def("adaptive_warp(Tensor input, Tensor flow, Tensor kernel) -> Tensor", tags);
+  // output_mask: which of (grad_input, grad_flow, grad_kernel) to compute; the others come back empty.
+  m.def(
+      "adaptive_warp_backward(Tensor grad_output, Tensor input, Tensor flow, Tensor kernel, bool[3] output_mask) "
+      "-> (Tensor, Tensor, Tensor)",
+      tags);
 }
 
 // `import vfi_ops._C` loads this library, and with it the registrations above.

@@ -5,6 +5,7 @@
     >>> warp = vfi_ops.nn.BackwardWarp("border")         # module
     >>> vfi_ops.reference.backward_warp(frame, flow)     # pure-PyTorch reference
     >>> flow_t0 = vfi_ops.flow_projection(t * flow_01, 1 / depth_0 + 1e-6, fill_holes=True)
+    >>> warped = vfi_ops.adaptive_warp(frame, flow_t0, kernel)  # kernel: [B, 16, H, W]
 
 The operators are also reachable as ``torch.ops.vfi_ops.*``.
 """
@@ -12,8 +13,9 @@ The operators are also reachable as ``torch.ops.vfi_ops.*``.
 from . import _ext
 from ._ext import build_info
 from ._build_info import VERSION as __version__
+from .adaptive_warp import adaptive_warp
 from .backward_warp import backward_warp
 from .flow_projection import flow_projection
 from . import nn, reference
 
-__all__ = ["backward_warp", "flow_projection", "build_info", "nn", "reference", "__version__"]
+__all__ = ["adaptive_warp", "backward_warp", "flow_projection", "build_info", "nn", "reference", "__version__"]

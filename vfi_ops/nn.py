@@ -4,6 +4,7 @@ from typing import Optional
 
 from torch import Tensor, nn
 
+from .adaptive_warp import adaptive_warp
 from .backward_warp import PADDING_MODES, backward_warp
 from .flow_projection import flow_projection
 
@@ -36,3 +37,10 @@ class FlowProjection(nn.Module):
 
     def extra_repr(self) -> str:
         return f"fill_holes={self.fill_holes}"
+
+
+class AdaptiveWarp(nn.Module):
+    """``AdaptiveWarp()(input, flow, kernel)`` is :func:`vfi_ops.adaptive_warp`."""
+
+    def forward(self, input: Tensor, flow: Tensor, kernel: Tensor) -> Tensor:
+        return adaptive_warp(input, flow, kernel)

@@ -4,7 +4,8 @@ Independent of the compiled kernels: the tests compare against them, the
 benchmarks time them as the best plain-PyTorch way to compute the same thing.
 """
 
+from .adaptive_warp import adaptive_warp
 from .backward_warp import backward_warp, grid_sample_warp
 from .flow_projection import flow_projection
 
-__all__ = ["backward_warp", "flow_projection", "grid_sample_warp"]
+__all__ = ["adaptive_warp", "backward_warp", "flow_projection", "grid_sample_warp"]

@@ -1,0 +1,95 @@
+"""adaptive_warp: DAIN's kernel-based adaptive warping layer, with the input gradient fixed.
+
+The op is ``torch.ops.vfi_ops.adaptive_warp`` (CPU and CUDA kernels in csrc/);
+this module gives it a Python entry point, a fake kernel for torch.compile and
+its autograd formula (the hand-written ``vfi_ops::adaptive_warp_backward`` op).
+"""
+
+import math
+
+import torch
+from torch import Tensor
+
+from ._autograd import register_backward
+
+
+def adaptive_warp(input: Tensor, flow: Tensor, kernel: Tensor) -> Tensor:
+    r"""Warp ``input`` by ``flow``, weighing an F x F window with a per-pixel kernel (DAIN).
+
+    At pixel ``(x, y)`` with flow ``(u, v)`` the sample point is ``(x', y') = (x+u, y+v)``.
+    It is valid if finite, ``0 <= x' <= W-1``, ``0 <= y' <= H-1``, ``|u| < W/2`` and
+    ``|v| < H/2``. Then, with ``X = floor(x')``, ``Y = floor(y')``, ``a = x'-X``,
+    ``b = y'-Y``, tap ``(m, n)`` (``0 <= m, n < F``) reads
+    ``input[clamp(Y-F/2+1+m, 0, H-1), clamp(X-F/2+1+n, 0, W-1)]`` with weight
+    ``kernel[F*m+n]``; the quadrant sums ``S_TL`` (``m, n < F/2``), ``S_TR``
+    (``m < F/2 <= n``), ``S_BL``, ``S_BR`` are blended bilinearly:
+    ``out = (1-a)(1-b) S_TL + a(1-b) S_TR + (1-a)b S_BL + ab S_BR``.
+    At invalid pixels ``out = input`` (an unwarped copy).
+
+    Args:
+        input: ``[B, C, H, W]`` float tensor (DAIN: frames, C = 3, and context
+            features, C around 196).
+        flow: ``[B, 2, H, W]`` in pixels; channel 0 is x (width), channel 1 is y.
+        kernel: ``[B, F*F, H, W]`` raw (unnormalised) per-pixel weights, F even
+            (DAIN: F = 4, 16 channels). With F = 2 and all-ones kernels the op is
+            bilinear warping at valid pixels.
+
+    Returns:
+        ``[B, C, H, W]`` tensor of ``input``'s dtype.
+
+    Gradients flow to all three inputs. At invalid pixels the input gradient is
+    the identity (DAIN's implementation drops it) and flow and kernel get none.
+    The output jumps where ``x'`` or ``y'`` crosses an integer (the window moves);
+    the flow gradient there is one-sided. On CUDA the input gradient is
+    accumulated with atomic adds, so under
+    ``torch.use_deterministic_algorithms(True)`` it raises PyTorch's
+    nondeterministic-operation error; the flow and kernel gradients are
+    deterministic everywhere, and so is everything on CPU.
+    dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA (float accumulation).
+    """
+    return torch.ops.vfi_ops.adaptive_warp.default(input, flow, kernel)
+
+
+def _check_fake_args(input: Tensor, flow: Tensor, kernel: Tensor) -> None:
+    # What shape inference under torch.compile needs; the compiled kernels check the rest.
+    torch._check_value(input.dim() == 4, lambda: f"adaptive_warp(): expected input of shape [B, C, H, W], got {tuple(input.shape)}")
+    B, _, H, W = input.shape
+    torch._check_value(tuple(flow.shape) == (B, 2, H, W),
+                       lambda: f"adaptive_warp(): expected flow of shape {[B, 2, H, W]}, got {tuple(flow.shape)}")
+    torch._check_value(kernel.dim() == 4 and (kernel.shape[0], kernel.shape[2], kernel.shape[3]) == (B, H, W),
+                       lambda: f"adaptive_warp(): expected kernel of shape [{B}, F*F, {H}, {W}], got {tuple(kernel.shape)}")
+    F = math.isqrt(kernel.shape[1])
+    torch._check_value(F * F == kernel.shape[1] and F >= 2 and F % 2 == 0,
+                       lambda: f"adaptive_warp(): expected kernel to have F*F channels with F even, got {kernel.shape[1]}")
+    for name, t in (("flow", flow), ("kernel", kernel)):
+        torch._check_value(t.device == input.device,
+                           lambda: f"adaptive_warp(): expected {name} on the same device as input ({input.device}), but got {t.device}")
+        torch._check_type(t.dtype == input.dtype,
+                          lambda: f"adaptive_warp(): expected {name} to have the dtype of input ({input.dtype}), but got {t.dtype}")
+
+
+@torch.library.register_fake("vfi_ops::adaptive_warp")
+def _adaptive_warp_fake(input, flow, kernel):
+    _check_fake_args(input, flow, kernel)
+    return input.new_empty(input.shape)
+
+
+@torch.library.register_fake("vfi_ops::adaptive_warp_backward")
+def _adaptive_warp_backward_fake(grad_output, input, flow, kernel, output_mask):
+    _check_fake_args(input, flow, kernel)
+    return tuple(t.new_empty(t.shape) if needed else t.new_empty((0,))
+                 for t, needed in zip((input, flow, kernel), output_mask))
+
+
+def _setup_context(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _backward(ctx, grad_output):
+    input, flow, kernel = ctx.saved_tensors
+    needs = list(ctx.needs_input_grad[:3])
+    grads = torch.ops.vfi_ops.adaptive_warp_backward.default(grad_output, input, flow, kernel, needs)
+    return tuple(g if needed else None for g, needed in zip(grads, needs))
+
+
+register_backward("adaptive_warp", _backward, _setup_context)
