@@ -11,6 +11,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <array>
 #include <limits>
 #include <tuple>
 #include <vector>
@@ -29,34 +30,72 @@ struct Sizes {
   int64_t taps() const { return int64_t(F) * F; }
 };
 
-// The windows of one output row: offset[t * W + x] and weight[t * W + x] of tap
-// t = F*m + n at pixel x (structure of arrays).
+template <typename scalar_t, typename index_t>
+struct RowWindows;
+template <typename scalar_t, typename index_t>
+void fill_row_windows(RowWindows<scalar_t, index_t>& r, const scalar_t* u, const scalar_t* v, const scalar_t* k,
+                      const Sizes& s, int64_t y);
+
+// The windows of one output row, as structures of arrays: per pixel x its
+// window (top, left, ..., blend weights bw_q), and per tap t = F*m + n and pixel
+// x the tap's offset[t * W + x] and weight[t * W + x].
 template <typename scalar_t, typename index_t>
 struct RowWindows {
+  std::vector<index_t> top, left, self;
+  std::vector<scalar_t> a, b, valid;  // valid: 1 or 0
+  std::array<std::vector<scalar_t>, 4> bw;
   std::vector<index_t> offset;
   std::vector<scalar_t> weight;
 
-  explicit RowWindows(const Sizes& s) : offset(s.taps() * s.W), weight(s.taps() * s.W) {}
+  explicit RowWindows(const Sizes& s)
+      : top(s.W), left(s.W), self(s.W), a(s.W), b(s.W), valid(s.W), offset(s.taps() * s.W), weight(s.taps() * s.W) {
+    for (auto& v : bw) v.resize(s.W);
+  }
 
-  void fill(const scalar_t* flow, const scalar_t* kernel, const Sizes& s, int64_t b, int64_t y) {
-    const int64_t HW = s.H * s.W, W = s.W;
-    const scalar_t* u = flow + b * 2 * HW + y * W;
-    const scalar_t* v = u + HW;
-    const scalar_t* k = kernel + b * s.taps() * HW + y * W;
-    for (int64_t x = 0; x < W; ++x) {
-      const auto win = adaptive_window<scalar_t, index_t>(x, y, u[x], v[x], s.H, W, s.F);
-      scalar_t bw[4];
-      adaptive_blend_weights(win, bw);
-      for (int m = 0; m < s.F; ++m) {
-        for (int n = 0; n < s.F; ++n) {
-          const int64_t t = int64_t(m) * s.F + n;
-          offset[t * W + x] = adaptive_tap_offset(win, m, n, static_cast<index_t>(s.H), static_cast<index_t>(W));
-          weight[t * W + x] = adaptive_tap_weight(win, bw, k[t * HW + x], m, n, s.F);
-        }
+  AdaptiveWindow<scalar_t, index_t> window(int64_t x) const {
+    return {top[x], left[x], self[x], a[x], b[x], valid[x] != scalar_t(0)};
+  }
+
+  void fill(const scalar_t* flow, const scalar_t* kernel, const Sizes& s, int64_t b_, int64_t y) {
+    const int64_t HW = s.H * s.W;
+    const scalar_t* u = flow + b_ * 2 * HW + y * s.W;
+    fill_row_windows(*this, u, u + HW, kernel + b_ * s.taps() * HW + y * s.W, s, y);
+  }
+};
+
+// Per pixel, then per tap along the row, so that the tap loops vectorise.
+template <typename scalar_t, typename index_t>
+VFI_CPU_SIMD void fill_row_windows(RowWindows<scalar_t, index_t>& r, const scalar_t* u, const scalar_t* v,
+                                   const scalar_t* k, const Sizes& s, int64_t y) {
+  const index_t H = s.H, W = s.W, yi = y;
+  for (index_t x = 0; x < W; ++x) {
+    const auto win = adaptive_window<scalar_t, index_t>(x, yi, u[x], v[x], H, W, s.F);
+    scalar_t bw[4];
+    adaptive_blend_weights(win, bw);
+    r.top[x] = win.top, r.left[x] = win.left, r.self[x] = win.self;
+    r.a[x] = win.a, r.b[x] = win.b, r.valid[x] = win.valid ? scalar_t(1) : scalar_t(0);
+    for (int q = 0; q < 4; ++q) r.bw[q][x] = bw[q];
+  }
+  const int64_t HW = s.H * s.W;
+  for (int m = 0; m < s.F; ++m) {
+    for (int n = 0; n < s.F; ++n) {
+      const int64_t t = int64_t(m) * s.F + n;
+      const scalar_t* __restrict__ kt = k + t * HW;
+      const scalar_t* __restrict__ bw_q = r.bw[adaptive_quadrant(m, n, s.F)].data();
+      index_t* __restrict__ offset = r.offset.data() + t * W;
+      scalar_t* __restrict__ weight = r.weight.data() + t * W;
+      const index_t *__restrict__ top = r.top.data(), *__restrict__ left = r.left.data();
+      const index_t* __restrict__ self = r.self.data();
+      const scalar_t* __restrict__ valid = r.valid.data();
+      for (index_t x = 0; x < W; ++x) {
+        // Only the fields the taps need.
+        const AdaptiveWindow<scalar_t, index_t> win{top[x], left[x], self[x], 0, 0, valid[x] != scalar_t(0)};
+        offset[x] = adaptive_tap_offset(win, m, n, H, W);
+        weight[x] = adaptive_tap_weight(win, bw_q[x], kt[x], m, n);
       }
     }
   }
-};
+}
 
 // out[x] = sum_t weight_t[x] * plane[offset_t[x]]: one output row of one channel.
 template <typename scalar_t, typename index_t>
@@ -95,29 +134,34 @@ void scatter_taps_row(scalar_t* plane, const scalar_t* g, const RowWindows<scala
   }
 }
 
-// Kernel and flow gradients of one row from the tap products R.
+// Kernel and flow gradients of one row from the tap products R, with the
+// row's windows (K: scratch for the per-quadrant sums, 4 * W).
 template <typename scalar_t, typename index_t>
-void finish_row(const scalar_t* R, const scalar_t* flow, const scalar_t* kernel, scalar_t* grad_flow,
-                scalar_t* grad_kernel, const Sizes& s, int64_t b, int64_t y) {
-  const int64_t HW = s.H * s.W, W = s.W, taps = s.taps();
-  const int64_t flow_row = b * 2 * HW + y * W, kernel_row = b * taps * HW + y * W;
-  for (int64_t x = 0; x < W; ++x) {
-    const auto win =
-        adaptive_window<scalar_t, index_t>(x, y, flow[flow_row + x], flow[flow_row + HW + x], s.H, W, s.F);
-    scalar_t bw[4], K[4] = {0, 0, 0, 0};
-    adaptive_blend_weights(win, bw);
-    for (int m = 0; m < s.F; ++m) {
-      for (int n = 0; n < s.F; ++n) {
-        const int64_t t = int64_t(m) * s.F + n;
-        const int q = adaptive_quadrant(m, n, s.F);
-        const scalar_t r = R[t * W + x];
-        K[q] += kernel[kernel_row + t * HW + x] * r;
-        if (grad_kernel != nullptr) grad_kernel[kernel_row + t * HW + x] = bw[q] * r;
+VFI_CPU_SIMD void finish_row(const scalar_t* __restrict__ R, const RowWindows<scalar_t, index_t>& r,
+                             const scalar_t* __restrict__ kernel_row, scalar_t* __restrict__ K,
+                             scalar_t* __restrict__ grad_flow_row, scalar_t* __restrict__ grad_kernel_row,
+                             const Sizes& s) {
+  const int64_t HW = s.H * s.W, W = s.W;
+  std::fill(K, K + 4 * W, scalar_t(0));
+  for (int m = 0; m < s.F; ++m) {
+    for (int n = 0; n < s.F; ++n) {
+      const int64_t t = int64_t(m) * s.F + n;
+      const int q = adaptive_quadrant(m, n, s.F);
+      const scalar_t* __restrict__ rt = R + t * W;
+      const scalar_t* __restrict__ kt = kernel_row + t * HW;
+      const scalar_t* __restrict__ bw = r.bw[q].data();
+      scalar_t* __restrict__ Kq = K + q * W;
+      for (int64_t x = 0; x < W; ++x) Kq[x] += kt[x] * rt[x];
+      if (grad_kernel_row != nullptr) {
+        scalar_t* __restrict__ gk = grad_kernel_row + t * HW;
+        for (int64_t x = 0; x < W; ++x) gk[x] = bw[x] * rt[x];
       }
     }
-    if (grad_flow != nullptr) {
-      adaptive_flow_grad(win, K, grad_flow[flow_row + x], grad_flow[flow_row + HW + x]);
-    }
+  }
+  if (grad_flow_row == nullptr) return;
+  for (int64_t x = 0; x < W; ++x) {
+    const scalar_t Kx[4] = {K[x], K[W + x], K[2 * W + x], K[3 * W + x]};
+    adaptive_flow_grad(r.window(x), Kx, grad_flow_row[x], grad_flow_row[HW + x]);
   }
 }
 
@@ -127,15 +171,19 @@ template <typename scalar_t, typename index_t>
 void backward_row(const scalar_t* grad_out, const scalar_t* input, const scalar_t* flow, const scalar_t* kernel,
                   scalar_t* grad_input, scalar_t* grad_flow, scalar_t* grad_kernel, const Sizes& s, int64_t row,
                   RowWindows<scalar_t, index_t>& win, std::vector<scalar_t>& R) {
+  // R holds the tap products (taps * W), then the quadrant sums (4 * W).
   const int64_t HW = s.H * s.W, b = row / s.H, y = row % s.H;
   win.fill(flow, kernel, s, b, y);
-  std::fill(R.begin(), R.end(), scalar_t(0));
+  std::fill(R.begin(), R.begin() + s.taps() * s.W, scalar_t(0));
   for (int64_t c = 0; c < s.C; ++c) {
     const scalar_t* g = grad_out + (b * s.C + c) * HW + y * s.W;
     tap_products_row(input + (b * s.C + c) * HW, g, win.offset.data(), s.taps(), s.W, R.data());
     if (grad_input != nullptr) scatter_taps_row(grad_input + (b * s.C + c) * HW, g, win, s.taps(), s.W);
   }
-  finish_row<scalar_t, index_t>(R.data(), flow, kernel, grad_flow, grad_kernel, s, b, y);
+  const int64_t row_offset = y * s.W;
+  finish_row<scalar_t, index_t>(R.data(), win, kernel + b * s.taps() * HW + row_offset, R.data() + s.taps() * s.W,
+                                grad_flow != nullptr ? grad_flow + b * 2 * HW + row_offset : nullptr,
+                                grad_kernel != nullptr ? grad_kernel + b * s.taps() * HW + row_offset : nullptr, s);
 }
 
 int64_t row_grain(const Sizes& s) {
@@ -168,7 +216,7 @@ void backward_kernel(const scalar_t* grad_out, const scalar_t* input, const scal
   if (need_input && need_rest && too_few_planes(s.B * s.C)) {
     for_row_bands<scalar_t>(s.B * s.H, grad_input, [&](int64_t row_begin, int64_t row_end, scalar_t* gi) {
       RowWindows<scalar_t, index_t> win(s);
-      std::vector<scalar_t> R(s.taps() * s.W);
+      std::vector<scalar_t> R((s.taps() + 4) * s.W);
       for (int64_t row = row_begin; row < row_end; ++row) {
         backward_row(grad_out, input, flow, kernel, gi, grad_flow, grad_kernel, s, row, win, R);
       }
@@ -190,7 +238,7 @@ void backward_kernel(const scalar_t* grad_out, const scalar_t* input, const scal
   if (need_rest) {
     at::parallel_for(0, s.B * s.H, row_grain(s), [&](int64_t begin, int64_t end) {
       RowWindows<scalar_t, index_t> win(s);
-      std::vector<scalar_t> R(s.taps() * s.W);
+      std::vector<scalar_t> R((s.taps() + 4) * s.W);
       for (int64_t row = begin; row < end; ++row) {
         backward_row<scalar_t, index_t>(grad_out, input, flow, kernel, nullptr, grad_flow, grad_kernel, s, row, win,
                                         R);

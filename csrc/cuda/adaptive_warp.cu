@@ -62,7 +62,7 @@ __global__ void forward_kernel(const scalar_t* __restrict__ input, const scalar_
     acc_t sum = acc_t(0);
     for (int m = 0; m < s.F; ++m) {
       for (int n = 0; n < s.F; ++n) {
-        const acc_t w = adaptive_tap_weight(win, bw, static_cast<acc_t>(k[(m * s.F + n) * HW]), m, n, s.F);
+        const acc_t w = adaptive_tap_weight(win, bw[adaptive_quadrant(m, n, s.F)], static_cast<acc_t>(k[(m * s.F + n) * HW]), m, n);
         sum += w * static_cast<acc_t>(plane[adaptive_tap_offset(win, m, n, s.H, s.W)]);
       }
     }
@@ -86,7 +86,7 @@ __global__ void input_grad_kernel(const scalar_t* __restrict__ grad_out, const s
     const scalar_t* k = kernel + b * taps * HW + p;
     for (int m = 0; m < s.F; ++m) {
       for (int n = 0; n < s.F; ++n) {
-        const acc_t w = adaptive_tap_weight(win, bw, static_cast<acc_t>(k[(m * s.F + n) * HW]), m, n, s.F);
+        const acc_t w = adaptive_tap_weight(win, bw[adaptive_quadrant(m, n, s.F)], static_cast<acc_t>(k[(m * s.F + n) * HW]), m, n);
         if (w != acc_t(0)) atomicAdd(grad_input_acc + bc * HW + adaptive_tap_offset(win, m, n, s.H, s.W), g * w);
       }
     }
