@@ -5,7 +5,7 @@ import torch
 import vfi_ops
 from vfi_ops.reference import adaptive_warp as reference_adaptive_warp
 
-from .common import Result, compare_ms, peak_memory_mb, smooth_flow
+from .common import compare_modes, smooth_flow
 
 # (name, B, C, H, W): DAIN warps the frames (C = 3) and its context features
 # (C up to 196 at 1/4 resolution) with 4x4 kernels.
@@ -41,13 +41,9 @@ def run(device: str, quick: bool, min_run_time: float):
             args = [t.clone().requires_grad_() for t in (input, flow, kernel)]
             return lambda: torch.autograd.grad(op(*args), args, grad)
 
-        for mode, make in [("forward", fwd), ("forward+backward", fwd_bwd)]:
-            ours, base = make(vfi_ops.adaptive_warp), make(reference_adaptive_warp)
-            ours_ms, base_ms = compare_ms(ours, base, 2 * min_run_time)
-            extra = {}
-            if device == "cuda":
-                extra["peak MB"] = peak_memory_mb(ours, device)
-                extra["baseline peak MB"] = peak_memory_mb(base, device)
-            results.append(Result("adaptive_warp", name, device, str(dtype).replace("torch.", ""), mode, ours_ms,
-                                  "gather reference", base_ms, TARGET.get(device, 1.0), extra))
+        target = TARGET.get(device, 1.0)
+        results += compare_modes("adaptive_warp", name, device, dtype, vfi_ops.adaptive_warp,
+                                 reference_adaptive_warp, "gather reference",
+                                 [("forward", fwd), ("forward+backward", fwd_bwd)],
+                                 {"forward": target, "forward+backward": target}, min_run_time)
     return results

@@ -5,7 +5,7 @@ import torch
 import vfi_ops
 from vfi_ops.reference import grid_sample_warp
 
-from .common import Result, compare_ms, copy_bandwidth_gbs, peak_memory_mb, smooth_flow
+from .common import compare_modes, copy_bandwidth_gbs, smooth_flow
 
 # (name, B, C, H, W); the flow and input share the size.
 CASES = [
@@ -25,7 +25,7 @@ CUDA_TARGET = {"forward": 1.0, "forward+backward": 1.5}  # forward: also >= 60% 
 def run(device: str, quick: bool, min_run_time: float):
     dtype = torch.float32
     results = []
-    bandwidth = copy_bandwidth_gbs(device, min_run_time) if device == "cuda" else None
+    peak_bandwidth = copy_bandwidth_gbs(device, min_run_time) if device == "cuda" else None
     for name, B, C, H, W in QUICK_CASES if quick else CASES:
         torch.manual_seed(0)
         input = torch.randn(B, C, H, W, device=device, dtype=dtype)
@@ -44,18 +44,14 @@ def run(device: str, quick: bool, min_run_time: float):
             fl = flow.clone().requires_grad_()
             return lambda: torch.autograd.grad(op(x, fl), (x, fl), grad)
 
-        for mode, make in [("forward", fwd), ("forward+backward", fwd_bwd)]:
-            ours, base = make(vfi_ops.backward_warp), make(grid_sample_warp)
-            extra = {}
-            ours_ms, base_ms = compare_ms(ours, base, 2 * min_run_time)
-            if device == "cuda":
-                extra["peak MB"] = peak_memory_mb(ours, device)
-                extra["baseline peak MB"] = peak_memory_mb(base, device)
-                if mode == "forward":
-                    moved = (input.numel() + flow.numel() + B * C * H * W) * input.element_size()
-                    achieved = moved / (ours_ms * 1e-3) / 1e9
-                    extra["GB/s"] = achieved
-                    extra["% of copy bw"] = 100 * achieved / bandwidth
-            results.append(Result("backward_warp", name, device, str(dtype).replace("torch.", ""), mode, ours_ms,
-                                  "grid_sample", base_ms, targets[mode], extra))
+        def bandwidth(mode, ours_ms):
+            if device != "cuda" or mode != "forward":
+                return {}
+            moved = (input.numel() + flow.numel() + B * C * H * W) * input.element_size()
+            achieved = moved / (ours_ms * 1e-3) / 1e9
+            return {"GB/s": achieved, "% of copy bw": 100 * achieved / peak_bandwidth}
+
+        results += compare_modes("backward_warp", name, device, dtype, vfi_ops.backward_warp, grid_sample_warp,
+                                 "grid_sample", [("forward", fwd), ("forward+backward", fwd_bwd)], targets,
+                                 min_run_time, bandwidth)
     return results

@@ -50,6 +50,26 @@ def compare_ms(ours, baseline, min_run_time: float, rounds: int = 5):
     return statistics.median(ours_ms), statistics.median(base_ms)
 
 
+def compare_modes(op: str, case: str, device: str, dtype, ours, baseline, baseline_name: str, makers, targets,
+                  min_run_time: float, extra=None):
+    """Results of ours against baseline for each (mode, make) in makers, where
+    make(fn) returns the zero-argument callable to time; targets maps mode to the
+    target speedup. extra(mode, ours_ms) may add notes."""
+    results = []
+    for mode, make in makers:
+        ours_fn, base_fn = make(ours), make(baseline)
+        ours_ms, base_ms = compare_ms(ours_fn, base_fn, 2 * min_run_time)
+        notes = {}
+        if device == "cuda":
+            notes["peak MB"] = peak_memory_mb(ours_fn, device)
+            notes["baseline peak MB"] = peak_memory_mb(base_fn, device)
+        if extra is not None:
+            notes.update(extra(mode, ours_ms))
+        results.append(Result(op, case, device, str(dtype).replace("torch.", ""), mode, ours_ms, baseline_name,
+                              base_ms, targets[mode], notes))
+    return results
+
+
 def copy_bandwidth_gbs(device: str, min_run_time: float, megabytes: int = 512) -> float:
     """Device memory bandwidth measured by a large copy (bytes read + written per second)."""
     n = megabytes * 2**20 // 4

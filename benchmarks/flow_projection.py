@@ -5,7 +5,7 @@ import torch
 import vfi_ops
 from vfi_ops.reference import flow_projection as reference_flow_projection
 
-from .common import Result, compare_ms, peak_memory_mb, smooth_flow
+from .common import compare_modes, smooth_flow
 
 # (name, B, H, W, kind): "DAIN" projects half of a smooth flow weighted by inverse
 # depth, with hole filling (DAIN's F_t0); "mostly holes" sends all but a 16x16
@@ -50,13 +50,9 @@ def run(device: str, quick: bool, min_run_time: float):
             w = weight.clone().requires_grad_()
             return lambda: torch.autograd.grad(op(f, w, True), (f, w), grad)
 
-        for mode, make in [("forward", fwd), ("forward+backward", fwd_bwd)]:
-            ours, base = make(vfi_ops.flow_projection), make(reference_flow_projection)
-            ours_ms, base_ms = compare_ms(ours, base, 2 * min_run_time)
-            extra = {}
-            if device == "cuda":
-                extra["peak MB"] = peak_memory_mb(ours, device)
-                extra["baseline peak MB"] = peak_memory_mb(base, device)
-            results.append(Result("flow_projection", name, device, str(dtype).replace("torch.", ""), mode, ours_ms,
-                                  "index_add reference", base_ms, TARGET.get(device, 1.0), extra))
+        target = TARGET.get(device, 1.0)
+        results += compare_modes("flow_projection", name, device, dtype, vfi_ops.flow_projection,
+                                 reference_flow_projection, "index_add reference",
+                                 [("forward", fwd), ("forward+backward", fwd_bwd)],
+                                 {"forward": target, "forward+backward": target}, min_run_time)
     return results

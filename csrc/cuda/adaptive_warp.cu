@@ -47,25 +47,34 @@ __device__ AdaptiveWindow<acc_t, index_t> window_at(const scalar_t* flow, const 
   return adaptive_window<acc_t, index_t>(p % s.W, p / s.W, u, v, s.H, s.W, s.F);
 }
 
+// Calls fn(offset, w) for the F*F taps of pixel p of batch item b: out = sum w * plane[offset].
+template <typename acc_t, typename index_t, typename scalar_t, typename Fn>
+__device__ void for_each_tap(const scalar_t* flow, const scalar_t* kernel, const Sizes<index_t>& s, index_t b,
+                             index_t p, Fn&& fn) {
+  const index_t HW = s.H * s.W;
+  const auto win = window_at<acc_t>(flow, s, b, p);
+  acc_t bw[4];
+  adaptive_blend_weights(win, bw);
+  const scalar_t* k = kernel + b * s.F * s.F * HW + p;
+  for (int m = 0; m < s.F; ++m) {
+    for (int n = 0; n < s.F; ++n) {
+      const acc_t k_t = static_cast<acc_t>(k[(m * s.F + n) * HW]);
+      fn(adaptive_tap_offset(win, m, n, s.H, s.W), adaptive_tap_weight(win, bw[adaptive_quadrant(m, n, s.F)], k_t, m, n));
+    }
+  }
+}
+
 template <typename scalar_t, typename index_t>
 __global__ void forward_kernel(const scalar_t* __restrict__ input, const scalar_t* __restrict__ flow,
                                const scalar_t* __restrict__ kernel, scalar_t* __restrict__ out, Sizes<index_t> s) {
   using acc_t = at::opmath_type<scalar_t>;
-  const index_t HW = s.H * s.W, taps = index_t(s.F) * s.F;
+  const index_t HW = s.H * s.W;
   VFI_GRID_STRIDE_LOOP(i, s.B * s.C * HW) {
-    const index_t p = i % HW, bc = i / HW, b = bc / s.C;
-    const auto win = window_at<acc_t>(flow, s, b, p);
-    acc_t bw[4];
-    adaptive_blend_weights(win, bw);
+    const index_t p = i % HW, bc = i / HW;
     const scalar_t* plane = input + bc * HW;
-    const scalar_t* k = kernel + b * taps * HW + p;
     acc_t sum = acc_t(0);
-    for (int m = 0; m < s.F; ++m) {
-      for (int n = 0; n < s.F; ++n) {
-        const acc_t w = adaptive_tap_weight(win, bw[adaptive_quadrant(m, n, s.F)], static_cast<acc_t>(k[(m * s.F + n) * HW]), m, n);
-        sum += w * static_cast<acc_t>(plane[adaptive_tap_offset(win, m, n, s.H, s.W)]);
-      }
-    }
+    for_each_tap<acc_t>(flow, kernel, s, bc / s.C, p,
+                        [&](index_t offset, acc_t w) { sum += w * static_cast<acc_t>(plane[offset]); });
     out[i] = static_cast<scalar_t>(sum);
   }
 }
@@ -76,20 +85,14 @@ __global__ void input_grad_kernel(const scalar_t* __restrict__ grad_out, const s
                                   const scalar_t* __restrict__ kernel,
                                   at::opmath_type<scalar_t>* __restrict__ grad_input_acc, Sizes<index_t> s) {
   using acc_t = at::opmath_type<scalar_t>;
-  const index_t HW = s.H * s.W, taps = index_t(s.F) * s.F;
+  const index_t HW = s.H * s.W;
   VFI_GRID_STRIDE_LOOP(i, s.B * s.C * HW) {
-    const index_t p = i % HW, bc = i / HW, b = bc / s.C;
-    const auto win = window_at<acc_t>(flow, s, b, p);
-    acc_t bw[4];
-    adaptive_blend_weights(win, bw);
+    const index_t p = i % HW, bc = i / HW;
     const acc_t g = static_cast<acc_t>(grad_out[i]);
-    const scalar_t* k = kernel + b * taps * HW + p;
-    for (int m = 0; m < s.F; ++m) {
-      for (int n = 0; n < s.F; ++n) {
-        const acc_t w = adaptive_tap_weight(win, bw[adaptive_quadrant(m, n, s.F)], static_cast<acc_t>(k[(m * s.F + n) * HW]), m, n);
-        if (w != acc_t(0)) atomicAdd(grad_input_acc + bc * HW + adaptive_tap_offset(win, m, n, s.H, s.W), g * w);
-      }
-    }
+    acc_t* plane = grad_input_acc + bc * HW;
+    for_each_tap<acc_t>(flow, kernel, s, bc / s.C, p, [&](index_t offset, acc_t w) {
+      if (w != acc_t(0)) atomicAdd(plane + offset, g * w);
+    });
   }
 }
 
