@@ -90,6 +90,19 @@ VFI_HOST_DEVICE acc_t adaptive_tap_weight(const AdaptiveWindow<acc_t, index_t>& 
   return win.valid ? weighted : copy;
 }
 
+// The backward of tap t from its tap product r = R_t: the kernel gradient
+// (bw_q: the blend weight of t's quadrant, 0 at invalid pixels) ...
+template <typename acc_t>
+VFI_HOST_DEVICE acc_t adaptive_kernel_grad(acc_t bw_q, acc_t r) {
+  return bw_q * r;
+}
+
+// ... and its term kernel_t * R_t of K_q, its quadrant's sum.
+template <typename acc_t>
+VFI_HOST_DEVICE acc_t adaptive_quadrant_term(acc_t k, acc_t r) {
+  return k * r;
+}
+
 // Flow gradient from K_q = sum over the taps t of quadrant q of kernel_t * R_t.
 template <typename acc_t, typename index_t>
 VFI_HOST_DEVICE void adaptive_flow_grad(const AdaptiveWindow<acc_t, index_t>& win, const acc_t K[4], acc_t& du,

@@ -46,4 +46,15 @@ inline bool fits_int32(std::initializer_list<int64_t> numels) {
   return true;
 }
 
+// Calls fn(int32_t{0}) if `narrow`, else fn(int64_t{0}): kernels templated on
+// their index type get the 32-bit one wherever it is enough.
+template <typename Fn>
+void with_index_type(bool narrow, Fn&& fn) {
+  if (narrow) {
+    fn(int32_t{0});
+  } else {
+    fn(int64_t{0});
+  }
+}
+
 }  // namespace vfi_ops

@@ -36,6 +36,13 @@ def sprinkle_non_finite(flow, fraction=0.1):
     return flow
 
 
+def strided(t):
+    """A non-contiguous view equal to t (every other column of a wider tensor)."""
+    wide = t.new_zeros(t.shape[:-1] + (2 * t.shape[-1],))
+    wide[..., ::2] = t
+    return wide[..., ::2]
+
+
 class DeterministicAlgorithms:
     """``with DeterministicAlgorithms():`` runs its body under torch.use_deterministic_algorithms(True)."""
 

@@ -3,7 +3,7 @@ import torch
 
 import vfi_ops
 from vfi_ops import reference
-from helpers import DeterministicAlgorithms, off_integer_flow, smooth_flow, sprinkle_non_finite
+from helpers import DeterministicAlgorithms, off_integer_flow, smooth_flow, sprinkle_non_finite, strided
 
 WINDOWS = [2, 4]
 
@@ -156,13 +156,6 @@ def test_empty(shape):
     out.sum().backward()
     for t in (input, flow, kernel):
         assert t.grad.shape == t.shape and (t.grad == 0).all()
-
-
-def strided(t):
-    """A non-contiguous view equal to t (every other column of a wider tensor)."""
-    wide = t.new_zeros(t.shape[:-1] + (2 * t.shape[-1],))
-    wide[..., ::2] = t
-    return wide[..., ::2]
 
 
 def test_layouts():

@@ -5,7 +5,7 @@ import torch
 
 import vfi_ops
 from vfi_ops import reference
-from helpers import DeterministicAlgorithms, smooth_flow, sprinkle_non_finite
+from helpers import DeterministicAlgorithms, smooth_flow, sprinkle_non_finite, strided
 
 FILL = [False, True]
 
@@ -214,13 +214,6 @@ def test_empty(shape, fill_holes):
     assert out.shape == shape
     out.sum().backward()
     assert flow.grad.shape == shape and weight.grad.shape == weight.shape
-
-
-def strided(t):
-    """A non-contiguous view equal to t (every other column of a wider tensor)."""
-    wide = t.new_zeros(t.shape[:-1] + (2 * t.shape[-1],))
-    wide[..., ::2] = t
-    return wide[..., ::2]
 
 
 @pytest.mark.parametrize("fill_holes", FILL)

@@ -18,7 +18,7 @@
 
 #include "adaptive_warp.h"
 #include "adaptive_warp_checks.h"
-#include "cpu/scatter_partition.h"
+#include "cpu/partition.h"
 #include "cpu/simd.h"
 
 namespace vfi_ops {
@@ -151,10 +151,10 @@ VFI_CPU_SIMD void finish_row(const scalar_t* __restrict__ R, const RowWindows<sc
       const scalar_t* __restrict__ kt = kernel_row + t * HW;
       const scalar_t* __restrict__ bw = r.bw[q].data();
       scalar_t* __restrict__ Kq = K + q * W;
-      for (int64_t x = 0; x < W; ++x) Kq[x] += kt[x] * rt[x];
+      for (int64_t x = 0; x < W; ++x) Kq[x] += adaptive_quadrant_term(kt[x], rt[x]);
       if (grad_kernel_row != nullptr) {
         scalar_t* __restrict__ gk = grad_kernel_row + t * HW;
-        for (int64_t x = 0; x < W; ++x) gk[x] = bw[x] * rt[x];
+        for (int64_t x = 0; x < W; ++x) gk[x] = adaptive_kernel_grad(bw[x], rt[x]);
       }
     }
   }
@@ -186,16 +186,11 @@ void backward_row(const scalar_t* grad_out, const scalar_t* input, const scalar_
                                 grad_kernel != nullptr ? grad_kernel + b * s.taps() * HW + row_offset : nullptr, s);
 }
 
-int64_t row_grain(const Sizes& s) {
-  constexpr int64_t kGrain = 32768;
-  return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, s.W * s.taps() * std::max<int64_t>(s.C, 1)));
-}
-
 template <typename scalar_t, typename index_t>
 void forward_kernel(const scalar_t* input, const scalar_t* flow, const scalar_t* kernel, scalar_t* out,
                     const Sizes& s) {
   const int64_t HW = s.H * s.W;
-  at::parallel_for(0, s.B * s.H, row_grain(s), [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, s.B * s.H, rows_per_task(s.W * s.taps() * std::max<int64_t>(s.C, 1)), [&](int64_t begin, int64_t end) {
     RowWindows<scalar_t, index_t> win(s);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t b = row / s.H, y = row % s.H;
@@ -236,7 +231,7 @@ void backward_kernel(const scalar_t* grad_out, const scalar_t* input, const scal
     });
   }
   if (need_rest) {
-    at::parallel_for(0, s.B * s.H, row_grain(s), [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, s.B * s.H, rows_per_task(s.W * s.taps() * std::max<int64_t>(s.C, 1)), [&](int64_t begin, int64_t end) {
       RowWindows<scalar_t, index_t> win(s);
       std::vector<scalar_t> R((s.taps() + 4) * s.W);
       for (int64_t row = begin; row < end; ++row) {
@@ -247,15 +242,8 @@ void backward_kernel(const scalar_t* grad_out, const scalar_t* input, const scal
   }
 }
 
-// Calls fn(index_t{}) with the narrowest index type for plane offsets.
-template <typename Fn>
-void with_plane_index(const Sizes& s, Fn&& fn) {
-  if (s.H * s.W <= std::numeric_limits<int32_t>::max()) {
-    fn(int32_t{0});
-  } else {
-    fn(int64_t{0});
-  }
-}
+// Tap offsets are within one plane; pointers to the planes are always 64-bit.
+bool plane_index_fits_int32(const Sizes& s) { return s.H * s.W <= std::numeric_limits<int32_t>::max(); }
 
 at::Tensor adaptive_warp_cpu(const at::Tensor& input_, const at::Tensor& flow_, const at::Tensor& kernel_) {
   const int F = check_adaptive_warp_args("adaptive_warp", input_, flow_, kernel_);
@@ -267,7 +255,7 @@ at::Tensor adaptive_warp_cpu(const at::Tensor& input_, const at::Tensor& flow_, 
   at::Tensor out = at::empty(input.sizes(), input.options());
   if (out.numel() == 0) return out;
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "adaptive_warp_cpu", [&] {
-    with_plane_index(s, [&](auto index_zero) {
+    with_index_type(plane_index_fits_int32(s), [&](auto index_zero) {
       forward_kernel<scalar_t, decltype(index_zero)>(input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
                                                      kernel.const_data_ptr<scalar_t>(),
                                                      out.mutable_data_ptr<scalar_t>(), s);
@@ -300,7 +288,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adaptive_warp_backward_cpu(const 
     return {grad_input, grad_flow, grad_kernel};
   }
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "adaptive_warp_backward_cpu", [&] {
-    with_plane_index(s, [&](auto index_zero) {
+    with_index_type(plane_index_fits_int32(s), [&](auto index_zero) {
       backward_kernel<scalar_t, decltype(index_zero)>(
           grad_output.const_data_ptr<scalar_t>(), input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
           kernel.const_data_ptr<scalar_t>(), output_mask[0] ? grad_input : at::Tensor(),

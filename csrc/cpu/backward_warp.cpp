@@ -18,7 +18,7 @@
 
 #include "backward_warp.h"
 #include "backward_warp_checks.h"
-#include "cpu/scatter_partition.h"
+#include "cpu/partition.h"
 #include "cpu/simd.h"
 
 namespace vfi_ops {
@@ -32,22 +32,10 @@ WarpSizes warp_sizes(const at::Tensor& input, const at::Tensor& flow) {
   return {input.size(0), input.size(1), input.size(2), input.size(3), flow.size(2), flow.size(3)};
 }
 
-// Rows of output (b, y) per task, so that a task handles at least ~32k elements
-// (ATen's grain size): smaller tasks cost more to schedule than they save.
-int64_t row_grain(const WarpSizes& s) {
-  constexpr int64_t kGrain = 32768;
-  return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, s.W * std::max<int64_t>(s.C, 1)));
-}
-
-// Calls fn(index_t{}) with the narrowest index type that addresses an input plane
-// and a flow item; pointers to the planes themselves are always 64-bit.
-template <typename Fn>
-void with_plane_index(const WarpSizes& s, Fn&& fn) {
-  if (std::max(s.Hin * s.Win, 2 * s.H * s.W) <= std::numeric_limits<int32_t>::max()) {
-    fn(int32_t{0});
-  } else {
-    fn(int64_t{0});
-  }
+// Plane offsets (into an input plane, or a flow item) fit in 32 bits; pointers to
+// the planes themselves are always 64-bit.
+bool plane_index_fits_int32(const WarpSizes& s) {
+  return std::max(s.Hin * s.Win, 2 * s.H * s.W) <= std::numeric_limits<int32_t>::max();
 }
 
 template <typename scalar_t, typename index_t>
@@ -155,7 +143,7 @@ void scatter_row(scalar_t* plane, const scalar_t* g, const RowTaps<scalar_t, ind
 
 template <typename scalar_t, typename index_t>
 void forward_kernel(const scalar_t* input, const scalar_t* flow, scalar_t* out, const WarpSizes& s, Padding padding) {
-  at::parallel_for(0, s.B * s.H, row_grain(s), [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, s.B * s.H, rows_per_task(s.W * std::max<int64_t>(s.C, 1)), [&](int64_t begin, int64_t end) {
     RowTaps<scalar_t, index_t> taps(s.W, false);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t b = row / s.H, y = row % s.H;
@@ -207,7 +195,7 @@ void backward_row(const scalar_t* grad_out, const scalar_t* input, const scalar_
 template <typename scalar_t, typename index_t>
 void flow_grad_kernel(const scalar_t* grad_out, const scalar_t* input, const scalar_t* flow, scalar_t* grad_flow,
                       const WarpSizes& s, Padding padding) {
-  at::parallel_for(0, s.B * s.H, row_grain(s), [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, s.B * s.H, rows_per_task(s.W * std::max<int64_t>(s.C, 1)), [&](int64_t begin, int64_t end) {
     RowTaps<scalar_t, index_t> taps(s.W, true);
     for (int64_t row = begin; row < end; ++row) {
       backward_row<scalar_t, index_t>(grad_out, input, flow, nullptr, grad_flow, s, padding, row, taps);
@@ -216,7 +204,7 @@ void flow_grad_kernel(const scalar_t* grad_out, const scalar_t* input, const sca
 }
 
 // Both gradients when there are too few (b, c) planes to share among the
-// threads: one pass over the output rows, in bands (see scatter_partition.h).
+// threads: one pass over the output rows, in bands (see cpu/partition.h).
 template <typename scalar_t, typename index_t>
 void banded_backward_kernel(const scalar_t* grad_out, const scalar_t* input, const scalar_t* flow,
                             const at::Tensor& grad_input, scalar_t* grad_flow, const WarpSizes& s, Padding padding) {
@@ -238,7 +226,7 @@ at::Tensor backward_warp_cpu(const at::Tensor& input_, const at::Tensor& flow_, 
   at::Tensor out = at::empty({s.B, s.C, s.H, s.W}, input.options());
   if (out.numel() == 0) return out;
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "backward_warp_cpu", [&] {
-    with_plane_index(s, [&](auto index_zero) {
+    with_index_type(plane_index_fits_int32(s), [&](auto index_zero) {
       forward_kernel<scalar_t, decltype(index_zero)>(input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
                                                      out.mutable_data_ptr<scalar_t>(), s, padding);
     });
@@ -264,7 +252,7 @@ std::tuple<at::Tensor, at::Tensor> backward_warp_backward_cpu(const at::Tensor& 
     return {grad_input, grad_flow};
   }
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "backward_warp_backward_cpu", [&] {
-    with_plane_index(s, [&](auto index_zero) {
+    with_index_type(plane_index_fits_int32(s), [&](auto index_zero) {
       using index_t = decltype(index_zero);
       if (output_mask[0] && output_mask[1] && too_few_planes(s.B * s.C)) {
         banded_backward_kernel<scalar_t, index_t>(grad_output.const_data_ptr<scalar_t>(),

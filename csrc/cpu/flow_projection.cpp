@@ -18,6 +18,7 @@
 #include <tuple>
 #include <vector>
 
+#include "cpu/partition.h"
 #include "flow_projection.h"
 #include "flow_projection_checks.h"
 
@@ -34,13 +35,13 @@ struct Sizes {
 template <typename den_t, typename Visit>
 void scan_holes(const den_t* den, const Sizes& s, const Visit& visit) {
   const int64_t HW = s.H * s.W;
-  at::parallel_for(0, s.B * s.H, std::max<int64_t>(1, 16384 / std::max<int64_t>(s.W, 1)), [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, s.B * s.H, rows_per_task(s.W), [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t b = row / s.H, y = row % s.H;
       for_each_hole_neighbour<int64_t>(den + b * HW, y * s.W, int64_t(1), s.W, visit.for_batch(b));
     }
   });
-  at::parallel_for(0, s.B * s.W, std::max<int64_t>(1, 16384 / std::max<int64_t>(s.H, 1)), [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, s.B * s.W, rows_per_task(s.H), [&](int64_t begin, int64_t end) {
     for (int64_t col = begin; col < end; ++col) {
       const int64_t b = col / s.W, x = col % s.W;
       for_each_hole_neighbour<int64_t>(den + b * HW, x, s.W, s.H, visit.for_batch(b));

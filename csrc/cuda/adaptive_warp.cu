@@ -16,7 +16,6 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include <initializer_list>
 #include <tuple>
 
 #include "adaptive_warp.h"
@@ -132,8 +131,8 @@ __global__ void finish_kernel(const at::opmath_type<scalar_t>* __restrict__ R, c
       for (int n = 0; n < s.F; ++n) {
         const index_t idx = (b * taps + m * s.F + n) * HW + p;
         const int q = adaptive_quadrant(m, n, s.F);
-        K[q] += static_cast<acc_t>(kernel[idx]) * R[idx];
-        if (grad_kernel != nullptr) grad_kernel[idx] = static_cast<scalar_t>(bw[q] * R[idx]);
+        K[q] += adaptive_quadrant_term(static_cast<acc_t>(kernel[idx]), R[idx]);
+        if (grad_kernel != nullptr) grad_kernel[idx] = static_cast<scalar_t>(adaptive_kernel_grad(bw[q], R[idx]));
       }
     }
     if (grad_flow != nullptr) {
@@ -142,15 +141,6 @@ __global__ void finish_kernel(const at::opmath_type<scalar_t>* __restrict__ R, c
       grad_flow[2 * b * HW + p] = static_cast<scalar_t>(du);
       grad_flow[2 * b * HW + HW + p] = static_cast<scalar_t>(dv);
     }
-  }
-}
-
-template <typename Fn>
-void with_index_type(std::initializer_list<int64_t> numels, Fn&& fn) {
-  if (fits_int32(numels)) {
-    fn(int32_t{0});
-  } else {
-    fn(int64_t{0});
   }
 }
 
@@ -164,7 +154,7 @@ at::Tensor adaptive_warp_cuda(const at::Tensor& input_, const at::Tensor& flow_,
   if (out.numel() == 0) return out;
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "adaptive_warp_cuda", [&] {
-    with_index_type({input.numel(), kernel.numel()}, [&](auto index_zero) {
+    with_index_type(fits_int32({input.numel(), kernel.numel()}), [&](auto index_zero) {
       using index_t = decltype(index_zero);
       forward_kernel<scalar_t, index_t><<<grid_size(input.numel()), kThreads, 0, stream>>>(
           input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(), kernel.const_data_ptr<scalar_t>(),
@@ -200,7 +190,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adaptive_warp_backward_cuda(const
     const auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "adaptive_warp_backward_cuda", [&] {
       using acc_t = at::opmath_type<scalar_t>;
-      with_index_type({input.numel(), kernel.numel()}, [&](auto index_zero) {
+      with_index_type(fits_int32({input.numel(), kernel.numel()}), [&](auto index_zero) {
         using index_t = decltype(index_zero);
         const Sizes<index_t> s = sizes_of<index_t>(input, F);
         if (output_mask[0]) {

@@ -101,11 +101,7 @@ at::Tensor backward_warp_cuda(const at::Tensor& input_, const at::Tensor& flow_,
           warp_sizes<index_t>(input, flow), padding);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     };
-    if (fits_int32({input.numel(), flow.numel(), out.numel()})) {
-      launch(int32_t{0});
-    } else {
-      launch(int64_t{0});
-    }
+    with_index_type(fits_int32({input.numel(), flow.numel(), out.numel()}), launch);
   });
   return out;
 }
@@ -141,11 +137,7 @@ std::tuple<at::Tensor, at::Tensor> backward_warp_backward_cuda(const at::Tensor&
             padding);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       };
-      if (fits_int32({input.numel(), flow.numel(), grad_output.numel()})) {
-        launch(int32_t{0});
-      } else {
-        launch(int64_t{0});
-      }
+      with_index_type(fits_int32({input.numel(), flow.numel(), grad_output.numel()}), launch);
     });
   }
   at::Tensor grad_input = !output_mask[0] ? at::empty({0}, input.options())

@@ -130,15 +130,6 @@ __global__ void gather_grad_kernel(const grad_t* __restrict__ grad, const scalar
   }
 }
 
-template <typename Fn>
-void with_index_type(const at::Tensor& flow, Fn&& fn) {
-  if (fits_int32({flow.numel()})) {
-    fn(int32_t{0});
-  } else {
-    fn(int64_t{0});
-  }
-}
-
 std::tuple<at::Tensor, at::Tensor> flow_projection_cuda(const at::Tensor& flow_,
                                                         const std::optional<at::Tensor>& weight_, bool fill_holes) {
   const char* op = "flow_projection";
@@ -157,7 +148,7 @@ std::tuple<at::Tensor, at::Tensor> flow_projection_cuda(const at::Tensor& flow_,
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, flow.scalar_type(), "flow_projection_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    with_index_type(flow, [&](auto index_zero) {
+    with_index_type(fits_int32({flow.numel()}), [&](auto index_zero) {
       using index_t = decltype(index_zero);
       const Sizes<index_t> s = sizes_of<index_t>(flow);
       const index_t pixels = s.B * s.H * s.W;
@@ -198,7 +189,7 @@ std::tuple<at::Tensor, at::Tensor> flow_projection_backward_cuda(const at::Tenso
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, flow.scalar_type(), "flow_projection_backward_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    with_index_type(flow, [&](auto index_zero) {
+    with_index_type(fits_int32({flow.numel()}), [&](auto index_zero) {
       using index_t = decltype(index_zero);
       const Sizes<index_t> s = sizes_of<index_t>(flow);
       const index_t pixels = s.B * s.H * s.W;

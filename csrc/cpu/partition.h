@@ -1,5 +1,9 @@
-// How the CPU backward kernels split a scatter (the input gradient of a warp)
-// among threads without races or atomics, deterministically:
+// How the CPU kernels split their work among threads.
+//
+// Rows: tasks of whole output rows, big enough to be worth scheduling.
+//
+// Scatters (the input gradient of a warp), without races or atomics and
+// deterministically:
 // - many (batch, channel) planes: each task owns whole planes of the gradient;
 // - few planes for the threads: one pass over output rows split into bands,
 //   each band scattering into its own copy of the gradient, summed at the end
@@ -15,6 +19,14 @@
 #include <vector>
 
 namespace vfi_ops {
+
+// Rows per task for at::parallel_for when a row costs `work_per_row` element
+// operations: at least ~32k per task (ATen's grain size), since smaller tasks
+// cost more to schedule than they save.
+inline int64_t rows_per_task(int64_t work_per_row) {
+  constexpr int64_t kGrain = 32768;
+  return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, work_per_row));
+}
 
 // Whether B*C planes are too few to keep every thread busy with planes of its own.
 inline bool too_few_planes(int64_t planes) { return planes < 2 * at::get_num_threads(); }
