@@ -4,6 +4,7 @@ import json
 import platform
 import statistics
 from dataclasses import asdict, dataclass, field
+from typing import Optional
 
 import torch
 import torch.utils.benchmark as tbench
@@ -19,7 +20,7 @@ class Result:
     ours_ms: float
     baseline: str
     baseline_ms: float
-    target: float  # the speedup we aim for (reported, never asserted)
+    target: Optional[float]  # the speedup we aim for (reported, never asserted), if any
     extra: dict = field(default_factory=dict)
 
     @property
@@ -107,7 +108,7 @@ def format_table(results) -> str:
     for r in results:
         notes = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.extra.items())
         rows.append([r.op, r.case, r.device, r.dtype, r.mode, f"{r.ours_ms:.3f}", f"{r.baseline_ms:.3f}",
-                     f"{r.speedup:.2f}x", f">={r.target:g}x", notes])
+                     f"{r.speedup:.2f}x", "-" if r.target is None else f">={r.target:.3g}x", notes])
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"

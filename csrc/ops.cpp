@@ -28,6 +28,18 @@ TORCH_LIBRARY(vfi_ops, m) {
       "adaptive_warp_backward(Tensor grad_output, Tensor input, Tensor flow, Tensor kernel, bool[3] output_mask) "
       "-> (Tensor, Tensor, Tensor)",
       tags);
+
+  // mask [B, 1, H_out, W_out]: nonzero where the convolution is computed; elsewhere
+  // the output is fill (zeros if None).
+  m.def(
+      "sparse_masked_conv2d(Tensor input, Tensor weight, Tensor? bias, Tensor mask, int[2] stride=1, "
+      "int[2] padding=0, int[2] dilation=1, int groups=1, Tensor? fill=None) -> Tensor",
+      tags);
+  // output_mask: which of (grad_input, grad_weight, grad_bias, grad_fill) to compute; the others come back empty.
+  m.def(
+      "sparse_masked_conv2d_backward(Tensor grad_output, Tensor input, Tensor weight, Tensor mask, int[2] stride, "
+      "int[2] padding, int[2] dilation, int groups, bool[4] output_mask) -> (Tensor, Tensor, Tensor, Tensor)",
+      tags);
 }
 
 // `import vfi_ops._C` loads this library, and with it the registrations above.

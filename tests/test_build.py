@@ -10,17 +10,18 @@ import vfi_ops
 from vfi_ops import _ext
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OPS = {"adaptive_warp", "backward_warp", "flow_projection", "sparse_masked_conv2d"}
 
 
 def test_build_info_describes_this_build():
     info = vfi_ops.build_info()
     assert info["torch (built with)"] == torch.__version__
-    for op in ("adaptive_warp", "backward_warp", "flow_projection"):
+    for op in OPS:
         assert {op, f"{op}_backward"} <= set(info["ops"])
     if info["CUDA kernels"]:
         assert info["CUDA version (built with)"] == torch.version.cuda
         assert info["CUDA architectures"]
-        assert {"adaptive_warp", "backward_warp", "flow_projection"} <= set(info["ops with CUDA kernels"])
+        assert OPS <= set(info["ops with CUDA kernels"])
     else:
         assert info["ops with CUDA kernels"] == []
 
@@ -55,6 +56,6 @@ def test_benchmark_harness_runs(tmp_path):
     subprocess.run([sys.executable, "-m", "benchmarks", "--device", "cpu", "--quick", "--min-run-time", "0.01",
                     "--json", str(path)], cwd=ROOT, check=True, capture_output=True)
     results = json.loads(path.read_text())["results"]
-    assert {r["op"] for r in results} == {"adaptive_warp", "backward_warp", "flow_projection"}
+    assert {r["op"] for r in results} == OPS
     assert {r["mode"] for r in results} == {"forward", "forward+backward"}
     assert all(r["ours_ms"] > 0 and r["baseline_ms"] > 0 for r in results)

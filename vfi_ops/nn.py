@@ -7,6 +7,7 @@ from torch import Tensor, nn
 from .adaptive_warp import adaptive_warp
 from .backward_warp import PADDING_MODES, backward_warp
 from .flow_projection import flow_projection
+from .sparse_masked_conv2d import sparse_masked_conv2d
 
 
 class BackwardWarp(nn.Module):
@@ -44,3 +45,24 @@ class AdaptiveWarp(nn.Module):
 
     def forward(self, input: Tensor, flow: Tensor, kernel: Tensor) -> Tensor:
         return adaptive_warp(input, flow, kernel)
+
+
+class SparseMaskedConv2d(nn.Conv2d):
+    """An ``nn.Conv2d`` computed only where a mask is on (:func:`vfi_ops.sparse_masked_conv2d`).
+
+    Constructed, initialised and saved like ``nn.Conv2d`` (same parameters, same
+    state_dict keys, so weights load either way); ``forward(input, mask, fill=None)``
+    returns the convolution where ``mask`` ([B, 1, H_out, W_out]) is nonzero and
+    ``fill`` (zeros if None) elsewhere. Zero padding only.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
+        if padding_mode != "zeros":
+            raise ValueError(f"SparseMaskedConv2d: only padding_mode='zeros' is supported, but got {padding_mode!r}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype)
+
+    def forward(self, input: Tensor, mask: Tensor, fill: Optional[Tensor] = None) -> Tensor:
+        return sparse_masked_conv2d(input, self.weight, self.bias, mask, self.stride, self.padding, self.dilation,
+                                    self.groups, fill)

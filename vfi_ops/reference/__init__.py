@@ -7,5 +7,6 @@ benchmarks time them as the best plain-PyTorch way to compute the same thing.
 from .adaptive_warp import adaptive_warp
 from .backward_warp import backward_warp, grid_sample_warp
 from .flow_projection import flow_projection
+from .sparse_masked_conv2d import sparse_masked_conv2d
 
-__all__ = ["adaptive_warp", "backward_warp", "flow_projection", "grid_sample_warp"]
+__all__ = ["adaptive_warp", "backward_warp", "flow_projection", "grid_sample_warp", "sparse_masked_conv2d"]

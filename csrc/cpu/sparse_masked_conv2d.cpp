@@ -1,0 +1,229 @@
+// sparse_masked_conv2d: CPU data movement for the shared driver
+// (sparse_masked_conv2d_driver.h); the index math is in sparse_masked_conv2d.h.
+//
+// Each call first lists, for every active position of the chunk, the offsets it
+// reads and writes; the loops then move one matrix row (one channel, one tap)
+// at a time through those offsets, which vectorises as gathers. Tasks own rows,
+// output channels or input channels, so nothing is written by two threads and
+// every result is independent of the thread count.
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "cpu/partition.h"
+#include "cpu/simd.h"
+#include "sparse_masked_conv2d.h"
+#include "sparse_masked_conv2d_driver.h"
+
+namespace vfi_ops {
+namespace {
+
+// Where the chunk's positions read and write: for position j,
+//   tap[t * n + j]  offset in input of tap t (= ky * kw + kx) for channel 0, or -1 in the padding;
+//   out[j]          offset in output of channel 0.
+// Channel c adds c * H * W (input) or c * H_out * W_out (output).
+template <typename index_t>
+struct ChunkOffsets {
+  std::vector<index_t> tap, out;
+};
+
+template <typename index_t>
+ChunkOffsets<index_t> offsets_of(const at::Tensor& active, const SparseConvShape& s, bool with_taps) {
+  const auto g = s.geometry<index_t>();
+  const int64_t* flat = active.const_data_ptr<int64_t>();
+  const int64_t n = active.size(0), taps = int64_t(s.kh) * s.kw;
+  const index_t C_out = static_cast<index_t>(s.C_out);
+  ChunkOffsets<index_t> o;
+  o.out.resize(n);
+  if (with_taps) o.tap.resize(taps * n);
+  at::parallel_for(0, n, rows_per_task(taps), [&](int64_t begin, int64_t end) {
+    for (int64_t j = begin; j < end; ++j) {
+      const auto p = output_position(flat[j], g);
+      o.out[j] = output_offset(index_t(0), C_out, p, g);
+      for (int64_t t = 0; with_taps && t < taps; ++t) o.tap[t * n + j] = patch_offset(static_cast<index_t>(t), p, g);
+    }
+  });
+  return o;
+}
+
+// Offsets are processed in blocks of kBlock; a block whose offsets are
+// consecutive (positions side by side along a row) moves as one vector.
+constexpr int64_t kBlock = 8;
+
+template <typename index_t>
+inline bool consecutive_block(const index_t* offset) {
+  bool same = offset[0] >= 0;
+  for (int64_t i = 1; i < kBlock; ++i) same &= offset[i] == offset[0] + i;
+  return same;
+}
+
+// dst[j] = plane[offset[j]], or 0 where offset[j] < 0.
+template <typename scalar_t, typename index_t>
+VFI_CPU_SIMD void gather_taps(const scalar_t* __restrict__ plane, const index_t* __restrict__ offset, int64_t n,
+                              scalar_t* __restrict__ dst) {
+  int64_t j = 0;
+  for (; j + kBlock <= n; j += kBlock) {
+    if (consecutive_block(offset + j)) {
+      const scalar_t* src = plane + offset[j];
+      for (int64_t i = 0; i < kBlock; ++i) dst[j + i] = src[i];
+    } else {
+      for (int64_t i = j; i < j + kBlock; ++i) {
+        const index_t o = offset[i];
+        const scalar_t v = plane[o >= 0 ? o : 0];  // an unconditional load, so the loop vectorises
+        dst[i] = o >= 0 ? v : scalar_t(0);
+      }
+    }
+  }
+  for (; j < n; ++j) dst[j] = offset[j] >= 0 ? plane[offset[j]] : scalar_t(0);
+}
+
+// plane[offset[j]] += src[j] where offset[j] >= 0: the transpose of gather_taps
+// (the offsets of one tap are distinct, so the adds never collide).
+template <typename scalar_t, typename index_t>
+VFI_CPU_SIMD void scatter_add_taps(const scalar_t* __restrict__ src, const index_t* __restrict__ offset, int64_t n,
+                                   scalar_t* __restrict__ plane) {
+  int64_t j = 0;
+  for (; j + kBlock <= n; j += kBlock) {
+    if (consecutive_block(offset + j)) {
+      scalar_t* dst = plane + offset[j];
+      for (int64_t i = 0; i < kBlock; ++i) dst[i] += src[j + i];
+    } else {
+      for (int64_t i = j; i < j + kBlock; ++i) {
+        if (offset[i] >= 0) plane[offset[i]] += src[i];
+      }
+    }
+  }
+  for (; j < n; ++j) {
+    if (offset[j] >= 0) plane[offset[j]] += src[j];
+  }
+}
+
+template <typename Fn>
+void with_cpu_index_type(const SparseConvShape& s, Fn&& fn) {
+  with_index_type(fits_int32({s.B * s.C_in * s.H * s.W, s.B * s.C_out * s.H_out * s.W_out}), fn);
+}
+
+struct CpuKernels {
+  // A chunk's patch matrix (4 MiB in float32) stays in cache between its gather and its GEMM.
+  static constexpr int64_t kPatchBudget = int64_t(1) << 20;
+  static constexpr const char* kNondeterministicInputGrad = nullptr;
+
+  static void check_dtype(const char* op, const at::Tensor& input) { check_cpu_dtype(op, input); }
+
+  // Tasks own rows k = ci * taps + t of the patch matrix.
+  static void gather_patches(const at::Tensor& input, const at::Tensor& active, const SparseConvShape& s,
+                             at::Tensor& cols) {
+    const int64_t n = active.size(0), taps = int64_t(s.kh) * s.kw, plane = s.H * s.W;
+    AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "sparse_masked_conv2d_gather_patches", [&] {
+      with_cpu_index_type(s, [&](auto index_zero) {
+        using index_t = decltype(index_zero);
+        const auto o = offsets_of<index_t>(active, s, true);
+        const scalar_t* in = input.const_data_ptr<scalar_t>();
+        scalar_t* out = cols.mutable_data_ptr<scalar_t>();
+        at::parallel_for(0, s.patch_rows(), rows_per_task(n), [&](int64_t begin, int64_t end) {
+          for (int64_t k = begin; k < end; ++k) {
+            gather_taps(in + (k / taps) * plane, o.tap.data() + (k % taps) * n, n, out + k * n);
+          }
+        });
+      });
+    });
+  }
+
+  // Tasks own input channels ci (all batch items): within a row of grad_cols the
+  // positions read distinct input pixels, and only rows of ci write to channel ci.
+  static void scatter_patches_add(const at::Tensor& grad_cols, const at::Tensor& active, const SparseConvShape& s,
+                                  at::Tensor& grad_input) {
+    const int64_t n = active.size(0), taps = int64_t(s.kh) * s.kw, plane = s.H * s.W;
+    AT_DISPATCH_FLOATING_TYPES(grad_input.scalar_type(), "sparse_masked_conv2d_scatter_patches", [&] {
+      with_cpu_index_type(s, [&](auto index_zero) {
+        using index_t = decltype(index_zero);
+        const auto o = offsets_of<index_t>(active, s, true);
+        const scalar_t* src = grad_cols.const_data_ptr<scalar_t>();
+        scalar_t* grad = grad_input.mutable_data_ptr<scalar_t>();
+        at::parallel_for(0, s.C_in, rows_per_task(taps * n), [&](int64_t begin, int64_t end) {
+          for (int64_t ci = begin; ci < end; ++ci) {
+            for (int64_t t = 0; t < taps; ++t) {
+              scatter_add_taps(src + (ci * taps + t) * n, o.tap.data() + t * n, n, grad + ci * plane);
+            }
+          }
+        });
+      });
+    });
+  }
+
+  // Tasks own output channels.
+  static void scatter_rows(const at::Tensor& values, const at::Tensor& bias, const at::Tensor& active,
+                           const SparseConvShape& s, at::Tensor& output) {
+    const int64_t n = active.size(0), plane = s.H_out * s.W_out;
+    AT_DISPATCH_FLOATING_TYPES(output.scalar_type(), "sparse_masked_conv2d_scatter_rows", [&] {
+      with_cpu_index_type(s, [&](auto index_zero) {
+        using index_t = decltype(index_zero);
+        const auto o = offsets_of<index_t>(active, s, false);
+        const scalar_t* v = values.const_data_ptr<scalar_t>();
+        const scalar_t* bias_data = bias.defined() ? bias.const_data_ptr<scalar_t>() : nullptr;
+        scalar_t* out = output.mutable_data_ptr<scalar_t>();
+        at::parallel_for(0, s.C_out, rows_per_task(n), [&](int64_t begin, int64_t end) {
+          for (int64_t c = begin; c < end; ++c) {
+            scalar_t* dst = out + c * plane;
+            const scalar_t* src = v + c * n;
+            if (bias_data != nullptr) {
+              for (int64_t j = 0; j < n; ++j) dst[o.out[j]] = src[j] + bias_data[c];
+            } else {
+              for (int64_t j = 0; j < n; ++j) dst[o.out[j]] = src[j];
+            }
+          }
+        });
+      });
+    });
+  }
+
+  // Tasks own output channels.
+  static void gather_rows(const at::Tensor& grad_output, const at::Tensor& active, const SparseConvShape& s,
+                          at::Tensor& rows) {
+    const int64_t n = active.size(0), plane = s.H_out * s.W_out;
+    AT_DISPATCH_FLOATING_TYPES(grad_output.scalar_type(), "sparse_masked_conv2d_gather_rows", [&] {
+      with_cpu_index_type(s, [&](auto index_zero) {
+        using index_t = decltype(index_zero);
+        const auto o = offsets_of<index_t>(active, s, false);
+        const scalar_t* grad = grad_output.const_data_ptr<scalar_t>();
+        scalar_t* out = rows.mutable_data_ptr<scalar_t>();
+        at::parallel_for(0, s.C_out, rows_per_task(n), [&](int64_t begin, int64_t end) {
+          for (int64_t c = begin; c < end; ++c) {
+            const scalar_t* src = grad + c * plane;
+            for (int64_t j = 0; j < n; ++j) out[c * n + j] = src[o.out[j]];
+          }
+        });
+      });
+    });
+  }
+};
+
+at::Tensor sparse_masked_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
+                                    const c10::optional<at::Tensor>& bias, const at::Tensor& mask,
+                                    at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
+                                    int64_t groups, const c10::optional<at::Tensor>& fill) {
+  return sparse_masked_conv2d_forward<CpuKernels>(input, weight, bias, mask, stride, padding, dilation, groups,
+                                                  fill);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> sparse_masked_conv2d_backward_cpu(
+    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& weight, const at::Tensor& mask,
+    at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
+    std::array<bool, 4> output_mask) {
+  return sparse_masked_conv2d_backward<CpuKernels>(grad_output, input, weight, mask, stride, padding, dilation,
+                                                   groups, output_mask);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(vfi_ops, CPU, m) {
+  m.impl("sparse_masked_conv2d", &sparse_masked_conv2d_cpu);
+  m.impl("sparse_masked_conv2d_backward", &sparse_masked_conv2d_backward_cpu);
+}
+
+}  // namespace vfi_ops

@@ -1,0 +1,437 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+import vfi_ops
+from vfi_ops import reference
+from vfi_ops.sparse_masked_conv2d import dense_input_grad
+from helpers import DeterministicAlgorithms, strided
+
+op = vfi_ops.sparse_masked_conv2d
+
+
+def output_size(H, W, k, stride, padding, dilation):
+    kh, kw = k
+    return ((H + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1,
+            (W + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1)
+
+
+def random_case(seed, dtype=torch.float64, device="cpu"):
+    """Random sizes, kernel (1, 3, 5 or oblong), stride, padding, dilation,
+    groups, bias, fill, and a mask from 0% to 100% active."""
+    g = torch.Generator().manual_seed(seed)
+    r = lambda lo, hi: int(torch.randint(lo, hi + 1, (1,), generator=g))
+    groups = [1, 1, 2, 3][seed % 4]
+    k = [(1, 1), (3, 3), (5, 5), (3, 5), (3, 1)][seed % 5]
+    stride = [(1, 1), (2, 2), (1, 2)][r(0, 2)]
+    dilation = [(1, 1), (2, 2), (1, 2)][r(0, 2)]
+    padding = (r(0, 2), r(0, 2))
+    B, C_in, C_out = r(1, 3), groups * r(1, 3), groups * r(1, 3)
+    H = max(r(1, 12), dilation[0] * (k[0] - 1) + 1 - 2 * padding[0])
+    W = max(r(1, 12), dilation[1] * (k[1] - 1) + 1 - 2 * padding[1])
+    H_out, W_out = output_size(H, W, k, stride, padding, dilation)
+    density = [0.0, 0.1, 0.3, 0.5, 0.9, 1.0][seed % 6]
+    t = lambda *shape: torch.randn(*shape, dtype=dtype, generator=g).to(device)
+    return dict(
+        input=t(B, C_in, H, W),
+        weight=t(C_out, C_in // groups, *k),
+        bias=t(C_out) if seed % 3 else None,
+        mask=(torch.rand(B, 1, H_out, W_out, generator=g) < density).to(device),
+        stride=stride, padding=padding, dilation=dilation, groups=groups,
+        fill=t(B, C_out, H_out, W_out) if seed % 2 else None,
+    )
+
+
+def run(fn, case, grad_out):
+    """Output, and the gradients to input, weight, bias and fill that exist."""
+    case = dict(case)
+    names = [n for n in ("input", "weight", "bias", "fill") if case[n] is not None]
+    for n in names:
+        case[n] = case[n].detach().clone().requires_grad_()
+    out = fn(**case)
+    return (out.detach(),) + torch.autograd.grad(out, [case[n] for n in names], grad_out)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_matches_where_of_dense_conv(seed):
+    case = random_case(seed)
+    want = reference.sparse_masked_conv2d(**case)
+    grad_out = torch.randn(want.shape, dtype=want.dtype)
+    ours = run(op, case, grad_out)
+    ref = run(reference.sparse_masked_conv2d, case, grad_out)
+    assert len(ours) == len(ref)
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_reference_is_where_of_conv():
+    # The reference itself, against the definition written out.
+    case = random_case(7)
+    conv = F.conv2d(case["input"], case["weight"], case["bias"], case["stride"], case["padding"], case["dilation"],
+                    case["groups"])
+    fill = case["fill"] if case["fill"] is not None else torch.zeros_like(conv)
+    want = torch.where(case["mask"].expand_as(conv), conv, fill)
+    assert torch.equal(reference.sparse_masked_conv2d(**case), want)
+    torch.testing.assert_close(op(**case), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [1, 3, 4, 10, 13, 17])
+def test_gradcheck(seed):
+    case = random_case(seed)
+    case["mask"] = torch.rand(case["mask"].shape) < 0.6
+    names = [n for n in ("input", "weight", "bias", "fill") if case[n] is not None]
+
+    def f(*tensors):
+        return op(**dict(case, **dict(zip(names, tensors))))
+
+    assert torch.autograd.gradcheck(f, [case[n].clone().requires_grad_() for n in names])
+
+
+def test_float32_large_matches_reference():
+    # 64 channels, 3x3, several chunks of active positions.
+    input = torch.randn(2, 64, 40, 56)
+    weight = torch.randn(48, 64, 3, 3) / 24
+    bias = torch.randn(48)
+    mask = torch.rand(2, 1, 40, 56) < 0.7
+    fill = torch.randn(2, 48, 40, 56)
+    case = dict(input=input, weight=weight, bias=bias, mask=mask, stride=1, padding=1, dilation=1, groups=1, fill=fill)
+    grad_out = torch.randn(2, 48, 40, 56)
+    for a, b in zip(run(op, case, grad_out), run(reference.sparse_masked_conv2d, case, grad_out)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * b.abs().max().item())
+
+
+def test_all_inactive_is_the_fill_and_all_active_is_the_conv():
+    input, weight, bias = torch.randn(2, 4, 9, 9), torch.randn(5, 4, 3, 3), torch.randn(5)
+    fill = torch.randn(2, 5, 9, 9)
+    none = torch.zeros(2, 1, 9, 9, dtype=torch.bool)
+    out = op(input, weight, bias, none, padding=1, fill=fill)
+    assert torch.equal(out, fill) and out.data_ptr() != fill.data_ptr()
+    assert torch.equal(op(input, weight, bias, none, padding=1), torch.zeros(2, 5, 9, 9))
+    full = torch.ones(2, 1, 9, 9, dtype=torch.bool)
+    torch.testing.assert_close(op(input, weight, bias, full, padding=1, fill=fill), F.conv2d(input, weight, bias, padding=1))
+
+
+def test_inactive_positions_read_nothing_and_pass_no_gradient():
+    # NaN in the input where only inactive outputs look, and NaN in the incoming
+    # gradient at inactive outputs: neither reaches the results, as with torch.where.
+    input = torch.randn(1, 2, 10, 10, dtype=torch.float64)
+    input[..., 7:, 7:] = float("nan")
+    weight = torch.randn(3, 2, 3, 3, dtype=torch.float64)
+    mask = torch.zeros(1, 1, 10, 10, dtype=torch.bool)
+    mask[..., :5, :5] = True  # reads input rows and columns 0..5
+    grad_out = torch.randn(1, 3, 10, 10, dtype=torch.float64)
+    grad_out[..., 6:, :] = float("nan")
+    fill = torch.randn(1, 3, 10, 10, dtype=torch.float64)
+    case = dict(input=input, weight=weight, bias=None, mask=mask, stride=1, padding=1, dilation=1, groups=1, fill=fill)
+    ours = run(op, case, grad_out)
+    assert all(torch.isfinite(t).all() for t in ours[:3])
+    ref = run(reference.sparse_masked_conv2d, case, grad_out)
+    for i in (0, 1, 3):  # output, input and fill gradients
+        torch.testing.assert_close(ours[i], ref[i], equal_nan=True)
+    # The dense reference's weight gradient is NaN (0 * NaN at inactive outputs);
+    # without the unread NaNs it is what we compute.
+    ref_clean = run(reference.sparse_masked_conv2d, dict(case, input=input.nan_to_num(0.0)), grad_out)
+    torch.testing.assert_close(ours[2], ref_clean[2])
+    assert torch.equal(ours[3][..., :5, :5], torch.zeros(1, 3, 5, 5, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("mask_dtype", [torch.bool, torch.uint8, torch.int32, torch.float32, torch.float64])
+def test_mask_dtypes(mask_dtype):
+    input, weight = torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 3)
+    active = torch.rand(1, 1, 8, 8) < 0.5
+    values = torch.randint(1, 5, active.shape).to(mask_dtype) if mask_dtype != torch.bool else torch.ones_like(active)
+    if mask_dtype.is_floating_point:
+        values = values * -0.25  # any nonzero value is active
+    mask = torch.where(active, values, torch.zeros((), dtype=mask_dtype))
+    torch.testing.assert_close(op(input, weight, None, mask, padding=1), op(input, weight, None, active, padding=1))
+
+
+def test_nan_mask_entries_are_active():
+    input, weight = torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 3)
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., 2, 3] = float("nan")
+    torch.testing.assert_close(op(input, weight, None, mask, padding=1), op(input, weight, None, mask != 0, padding=1))
+    assert op(input, weight, None, mask, padding=1)[..., 2, 3].abs().sum() > 0
+
+
+def test_mask_gets_no_gradient():
+    input = torch.randn(1, 3, 8, 8, requires_grad=True)
+    mask = (torch.rand(1, 1, 8, 8) < 0.5).float().requires_grad_()
+    op(input, torch.randn(4, 3, 3, 3), None, mask, padding=1).sum().backward()
+    assert mask.grad is None and input.grad is not None
+
+
+@pytest.mark.parametrize("B,C_out", [(0, 4), (2, 0)])
+def test_empty(B, C_out):
+    # No batch items, or no output channels: empty outputs, zero gradients.
+    input = torch.randn(B, 3, 6, 6, requires_grad=True)
+    weight = torch.randn(C_out, 3, 3, 3, requires_grad=True)
+    bias = torch.randn(C_out, requires_grad=True)
+    out = op(input, weight, bias, torch.ones(B, 1, 4, 4, dtype=torch.bool))
+    assert out.shape == (B, C_out, 4, 4)
+    gi, gw, gb = torch.autograd.grad(out.sum(), (input, weight, bias))
+    assert gi.shape == input.shape and gw.shape == weight.shape and gb.shape == bias.shape
+    assert not gi.any() and not gw.any() and not gb.any()
+
+
+def test_layouts():
+    # Non-contiguous and channels-last inputs, mask, fill and incoming gradient.
+    case = random_case(5)  # with fill
+    grad_out = torch.randn(reference.sparse_masked_conv2d(**case).shape, dtype=torch.float64)
+    want = run(op, case, grad_out)
+    odd = dict(case, input=strided(case["input"]), weight=strided(case["weight"]), mask=strided(case["mask"]))
+    if case["fill"] is not None:
+        odd["fill"] = case["fill"].contiguous(memory_format=torch.channels_last)
+    got = run(op, odd, strided(grad_out))
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+    last = dict(case, input=case["input"].contiguous(memory_format=torch.channels_last))
+    for a, b in zip(run(op, last, grad_out.contiguous(memory_format=torch.channels_last)), want):
+        torch.testing.assert_close(a, b)
+
+
+def test_only_requested_gradients():
+    case = random_case(1)  # with bias and fill
+    grad_out = torch.randn(reference.sparse_masked_conv2d(**case).shape, dtype=torch.float64)
+    full = torch.ops.vfi_ops.sparse_masked_conv2d_backward(grad_out, case["input"], case["weight"], case["mask"],
+                                                           list(case["stride"]), list(case["padding"]),
+                                                           list(case["dilation"]), case["groups"], [True] * 4)
+    for i in range(4):
+        wanted = [j == i for j in range(4)]
+        part = torch.ops.vfi_ops.sparse_masked_conv2d_backward(grad_out, case["input"], case["weight"], case["mask"],
+                                                               list(case["stride"]), list(case["padding"]),
+                                                               list(case["dilation"]), case["groups"], wanted)
+        for j in range(4):
+            if j == i:
+                torch.testing.assert_close(part[j], full[j], rtol=0, atol=0)
+            else:
+                assert part[j].numel() == 0
+
+
+def test_dense_input_grad_agrees():
+    # The deterministic route for the CUDA input gradient, checked on CPU against the kernels.
+    case = random_case(9)
+    out = op(**case)
+    grad_out = torch.randn(out.shape, dtype=torch.float64)
+    args = (case["input"], case["weight"], case["mask"], list(case["stride"]), list(case["padding"]),
+            list(case["dilation"]), case["groups"])
+    ours = torch.ops.vfi_ops.sparse_masked_conv2d_backward(grad_out, *args, [True, False, False, False])[0]
+    torch.testing.assert_close(dense_input_grad(grad_out, *args), ours)
+
+
+def test_deterministic_on_cpu():
+    case = random_case(8)
+    grad_out = torch.randn(reference.sparse_masked_conv2d(**case).shape, dtype=torch.float64)
+    with DeterministicAlgorithms():
+        first, second = run(op, case, grad_out), run(op, case, grad_out)
+    for a, b in zip(first, second):
+        assert torch.equal(a, b)
+
+
+def test_double_backward_raises():
+    input = torch.randn(1, 2, 5, 5, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(3, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    out = op(input, weight, None, torch.ones(1, 1, 5, 5, dtype=torch.bool), padding=1)
+    (g,) = torch.autograd.grad(out.square().sum(), input, create_graph=True)
+    with pytest.raises(RuntimeError, match="double backward"):
+        g.sum().backward()
+
+
+def test_string_padding():
+    input, weight = torch.randn(1, 3, 9, 10), torch.randn(4, 3, 3, 5)
+    mask = torch.rand(1, 1, 9, 10) < 0.5
+    for padding in ("same", "valid"):
+        conv = F.conv2d(input, weight, None, padding=padding)
+        m = mask[..., : conv.shape[2], : conv.shape[3]]
+        torch.testing.assert_close(op(input, weight, None, m, padding=padding), torch.where(m, conv, 0))
+    with pytest.raises(ValueError, match="'same' needs stride 1"):
+        op(input, weight, None, mask, stride=2, padding="same")
+    with pytest.raises(ValueError, match="pads one side more"):
+        op(input, torch.randn(4, 3, 2, 2), None, mask, padding="same")
+    with pytest.raises(ValueError, match="padding must be"):
+        op(input, weight, None, mask, padding="full")
+
+
+def test_module_is_a_drop_in_for_conv2d():
+    conv = torch.nn.Conv2d(6, 8, 3, stride=2, padding=1, groups=2)
+    sparse = vfi_ops.nn.SparseMaskedConv2d(6, 8, 3, stride=2, padding=1, groups=2)
+    sparse.load_state_dict(conv.state_dict())
+    input = torch.randn(2, 6, 11, 13)
+    mask = torch.rand(2, 1, 6, 7) < 0.5
+    fill = torch.randn(2, 8, 6, 7)
+    torch.testing.assert_close(sparse(input, mask, fill), torch.where(mask, conv(input), fill))
+    torch.testing.assert_close(sparse(input, torch.ones_like(mask)), conv(input))
+    assert "kernel_size=(3, 3)" in repr(sparse)
+    same = vfi_ops.nn.SparseMaskedConv2d(6, 8, 3, padding="same")
+    assert same(input, torch.ones(2, 1, 11, 13)).shape == (2, 8, 11, 13)
+    with pytest.raises(ValueError, match="padding_mode='zeros'"):
+        vfi_ops.nn.SparseMaskedConv2d(6, 8, 3, padding_mode="reflect")
+
+
+def test_opcheck():
+    for seed in (1, 2, 5):
+        case = random_case(seed)
+        case["mask"] = torch.rand(case["mask"].shape) < 0.5
+        args = [case[n] for n in ("input", "weight", "bias", "mask")]
+        conv = [list(case["stride"]), list(case["padding"]), list(case["dilation"]), case["groups"]]
+        for t in (case["input"], case["weight"]):
+            t.requires_grad_()
+        torch.library.opcheck(torch.ops.vfi_ops.sparse_masked_conv2d.default, (*args, *conv, case["fill"]))
+        grad_out = torch.randn(reference.sparse_masked_conv2d(**case).shape, dtype=torch.float64)
+        for wanted in ([True] * 4, [False, True, False, True]):
+            torch.library.opcheck(torch.ops.vfi_ops.sparse_masked_conv2d_backward.default,
+                                  (grad_out, case["input"].detach(), case["weight"].detach(), case["mask"], *conv, wanted))
+    float_mask = (torch.rand(1, 1, 6, 6) < 0.5).double()
+    torch.library.opcheck(torch.ops.vfi_ops.sparse_masked_conv2d.default,
+                          (torch.randn(1, 2, 6, 6), torch.randn(3, 2, 3, 3), None, float_mask, [1, 1], [1, 1], [1, 1], 1, None))
+
+
+def test_torch_compile_fullgraph():
+    def loss_fn(input, weight, bias, mask, fill, target):
+        out = vfi_ops.sparse_masked_conv2d(input, weight, bias, mask, padding=1, fill=fill)
+        return (out - target).abs().mean()
+
+    compiled = torch.compile(loss_fn, fullgraph=True)
+    input = torch.randn(2, 4, 12, 12, requires_grad=True)
+    weight = torch.randn(5, 4, 3, 3, requires_grad=True)
+    bias = torch.randn(5, requires_grad=True)
+    fill = torch.randn(2, 5, 12, 12, requires_grad=True)
+    mask = torch.rand(2, 1, 12, 12) < 0.3
+    target = torch.randn(2, 5, 12, 12)
+    params = (input, weight, bias, fill)
+    loss = compiled(input, weight, bias, mask, fill, target)
+    grads = torch.autograd.grad(loss, params)
+    loss_ref = loss_fn(input, weight, bias, mask, fill, target)
+    grads_ref = torch.autograd.grad(loss_ref, params)
+    torch.testing.assert_close(loss, loss_ref)
+    for a, b in zip(grads, grads_ref):
+        torch.testing.assert_close(a, b)
+
+
+def _args(**over):
+    a = dict(input=torch.randn(1, 4, 8, 8), weight=torch.randn(6, 4, 3, 3), bias=None,
+             mask=torch.ones(1, 1, 8, 8, dtype=torch.bool), stride=1, padding=1, dilation=1, groups=1, fill=None)
+    a.update(over)
+    return a
+
+
+BAD_INPUTS = [
+    (_args(mask=torch.ones(1, 1, 8, 8, dtype=torch.bool), stride=2), ValueError, r"mask of shape \[1, 1, 4, 4\]"),
+    (_args(mask=torch.ones(1, 8, 8, dtype=torch.bool)), ValueError, r"mask of shape \[B, 1, H_out, W_out\]"),
+    (_args(mask=torch.ones(2, 1, 8, 8)), ValueError, r"mask of shape \[1, 1, 8, 8\]"),
+    (_args(mask=torch.ones(1, 2, 8, 8)), ValueError, r"mask of shape \[1, 1, 8, 8\]"),
+    (_args(mask=torch.ones(1, 1, 8, 8, dtype=torch.complex64)), TypeError, r"mask to be a bool, integer or floating"),
+    (_args(weight=torch.randn(6, 3, 3, 3)), ValueError, r"weight of shape \[6, 4, kh, kw\]"),
+    (_args(weight=torch.randn(6, 4, 3, 3), groups=2), ValueError, r"weight of shape \[6, 2, kh, kw\]"),
+    (_args(weight=torch.randn(6, 1, 3, 3), groups=3), ValueError, r"input channels \(4\) to be divisible by groups"),
+    (_args(weight=torch.randn(5, 2, 3, 3), groups=2), ValueError, r"output channels \(5\) to be divisible by groups"),
+    (_args(weight=torch.randn(6, 4, 3)), ValueError, r"weight of shape \[C_out, C_in / groups, kh, kw\]"),
+    (_args(weight=torch.randn(6, 4, 3, 3, dtype=torch.float64)), TypeError, r"weight to have the dtype of input"),
+    (_args(weight=torch.randn(6, 4, 3, 3, device="meta")), ValueError, r"weight on the same device as input"),
+    (_args(mask=torch.ones(1, 1, 8, 8, device="meta")), ValueError, r"mask on the same device as input"),
+    (_args(bias=torch.randn(5)), ValueError, r"bias of shape \[6\]"),
+    (_args(bias=torch.randn(6, dtype=torch.float64)), TypeError, r"bias to have the dtype of input"),
+    (_args(fill=torch.randn(1, 6, 8, 7)), ValueError, r"fill of shape \[1, 6, 8, 8\]"),
+    (_args(fill=torch.randn(1, 6, 8, 8, dtype=torch.float64)), TypeError, r"fill to have the dtype of input"),
+    (_args(input=torch.randn(4, 8, 8)), ValueError, r"input of shape \[B, C_in, H, W\]"),
+    (_args(input=torch.randint(0, 3, (1, 4, 8, 8))), TypeError, r"input to be a floating-point"),
+    (_args(input=torch.randn(1, 4, 8, 8).half(), weight=torch.randn(6, 4, 3, 3).half()), TypeError,
+     r"CPU kernels support float32 and float64"),
+    (_args(input=torch.randn(1, 4, 2, 2), padding=0, mask=torch.ones(1, 1, 1, 1)), ValueError,
+     r"padded input \(2 x 2\) is smaller than the dilated kernel \(3 x 3\)"),
+    (_args(stride=0), ValueError, r"stride value in \[1, 2\^20\]"),
+    (_args(padding=-1), ValueError, r"padding value in \[0, 2\^20\]"),
+    (_args(dilation=(1, 0)), ValueError, r"dilation value in \[1, 2\^20\]"),
+    (_args(groups=0), ValueError, r"groups >= 1"),
+    (_args(stride=(1, 2, 3)), ValueError, r"stride to be an int or 2 ints"),
+]
+
+
+@pytest.mark.parametrize("args,exc,match", BAD_INPUTS)
+def test_bad_inputs(args, exc, match):
+    with pytest.raises(exc, match=match):
+        op(**args)
+
+
+def test_bad_grad_output():
+    a = _args()
+    with pytest.raises(ValueError, match=r"grad_output of shape \[1, 6, 8, 8\]"):
+        torch.ops.vfi_ops.sparse_masked_conv2d_backward(torch.randn(1, 6, 8, 7), a["input"], a["weight"], a["mask"],
+                                                        [1, 1], [1, 1], [1, 1], 1, [True] * 4)
+
+
+# ---------------------------------------------------------------- CUDA
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cuda_matches_cpu(dtype):
+    for seed in range(12):
+        case = random_case(seed, dtype)
+        grad_out = torch.randn(reference.sparse_masked_conv2d(**case).shape, dtype=dtype)
+        want = run(op, case, grad_out)
+        on_gpu = {k: v.cuda() if isinstance(v, torch.Tensor) else v for k, v in case.items()}
+        got = run(op, on_gpu, grad_out.cuda())
+        tol = 1e-10 if dtype == torch.float64 else 1e-3
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a.cpu(), b, rtol=tol, atol=tol)
+
+
+@pytest.mark.cuda
+def test_cuda_gradcheck():
+    case = {k: v.cuda() if isinstance(v, torch.Tensor) else v for k, v in random_case(13).items()}
+    names = [n for n in ("input", "weight", "bias", "fill") if case[n] is not None]
+    f = lambda *ts: op(**dict(case, **dict(zip(names, ts))))
+    assert torch.autograd.gradcheck(f, [case[n].clone().requires_grad_() for n in names])
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_cuda_half_precision(dtype):
+    case = random_case(19, torch.float32)
+    grad_out = torch.randn(reference.sparse_masked_conv2d(**case).shape)
+    want = run(op, case, grad_out)
+    low = {k: v.cuda().to(dtype) if isinstance(v, torch.Tensor) and v.dtype == torch.float32 else
+           (v.cuda() if isinstance(v, torch.Tensor) else v) for k, v in case.items()}
+    got = run(op, low, grad_out.cuda().to(dtype))
+    for a, b in zip(want, got):
+        assert b.dtype == dtype
+        torch.testing.assert_close(b.float().cpu(), a, rtol=0.05, atol=0.05 * a.abs().max().item())
+
+
+@pytest.mark.cuda
+def test_cuda_deterministic_mode():
+    case = {k: v.cuda() if isinstance(v, torch.Tensor) else v for k, v in random_case(21, torch.float32).items()}
+    grad_out = torch.randn(reference.sparse_masked_conv2d(**case).shape, device="cuda")
+    free = run(op, case, grad_out)
+    with DeterministicAlgorithms():
+        first, second = run(op, case, grad_out), run(op, case, grad_out)
+        with pytest.raises(RuntimeError, match="does not have a deterministic implementation"):
+            torch.ops.vfi_ops.sparse_masked_conv2d_backward(
+                grad_out, case["input"], case["weight"], case["mask"], list(case["stride"]), list(case["padding"]),
+                list(case["dilation"]), case["groups"], [True, False, False, False])
+    for a, b, c in zip(first, second, free):
+        assert torch.equal(a, b)
+        torch.testing.assert_close(a, c, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.cuda
+def test_cuda_device_mismatch():
+    with pytest.raises(ValueError, match="mask on the same device as input"):
+        op(**_args(input=torch.randn(1, 4, 8, 8, device="cuda"), weight=torch.randn(6, 4, 3, 3, device="cuda")))
+
+
+@pytest.mark.cuda
+def test_cuda_opcheck_and_compile():
+    case = {k: v.cuda() if isinstance(v, torch.Tensor) else v for k, v in random_case(2, torch.float32).items()}
+    conv = [list(case["stride"]), list(case["padding"]), list(case["dilation"]), case["groups"]]
+    torch.library.opcheck(torch.ops.vfi_ops.sparse_masked_conv2d.default,
+                          (case["input"], case["weight"], case["bias"], case["mask"], *conv, case["fill"]))
+    compiled = torch.compile(lambda **c: op(**c).square().sum(), fullgraph=True)
+    names = [n for n in ("input", "weight", "bias", "fill") if case[n] is not None]
+    for n in names:
+        case[n].requires_grad_()
+    grads = torch.autograd.grad(compiled(**case), [case[n] for n in names])
+    grads_ref = torch.autograd.grad(op(**case).square().sum(), [case[n] for n in names])
+    for a, b in zip(grads, grads_ref):
+        torch.testing.assert_close(a, b)

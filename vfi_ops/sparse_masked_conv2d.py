@@ -1,0 +1,179 @@
+"""sparse_masked_conv2d: a 2-D convolution computed only where a mask is on.
+
+The op is ``torch.ops.vfi_ops.sparse_masked_conv2d`` (CPU and CUDA kernels in
+csrc/); this module gives it a Python entry point that takes arguments as
+``F.conv2d`` does, a fake kernel for torch.compile and its autograd formula (the
+hand-written ``vfi_ops::sparse_masked_conv2d_backward`` op).
+"""
+
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from ._autograd import register_backward
+
+IntPair = Union[int, Sequence[int]]
+
+
+def _pair(name: str, value: IntPair) -> Tuple[int, int]:
+    if isinstance(value, int):
+        return value, value
+    value = tuple(value)
+    if len(value) != 2 or not all(isinstance(v, int) for v in value):
+        raise ValueError(f"sparse_masked_conv2d(): expected {name} to be an int or 2 ints, but got {value!r}")
+    return value
+
+
+def _padding(padding: Union[str, IntPair], weight: Tensor, stride, dilation) -> Tuple[int, int]:
+    """Resolves F.conv2d's 'valid' and 'same' (the latter when it pads both sides alike)."""
+    if not isinstance(padding, str):
+        return _pair("padding", padding)
+    if padding == "valid":
+        return 0, 0
+    if padding != "same":
+        raise ValueError(f"sparse_masked_conv2d(): padding must be an int, 2 ints, 'valid' or 'same', but got {padding!r}")
+    if stride != (1, 1):
+        raise ValueError("sparse_masked_conv2d(): padding='same' needs stride 1, as in F.conv2d")
+    pads = []
+    for d, k in zip(dilation, weight.shape[2:]):
+        total = d * (k - 1)
+        if total % 2:
+            raise ValueError(
+                f"sparse_masked_conv2d(): padding='same' with a {tuple(weight.shape[2:])} kernel and dilation "
+                f"{dilation} pads one side more than the other, which is not supported; give the padding explicitly"
+            )
+        pads.append(total // 2)
+    return tuple(pads)
+
+
+def sparse_masked_conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor],
+    mask: Tensor,
+    stride: IntPair = 1,
+    padding: Union[str, IntPair] = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+    fill: Optional[Tensor] = None,
+) -> Tensor:
+    r"""``F.conv2d(input, weight, bias, stride, padding, dilation, groups)`` where ``mask`` is on, ``fill`` elsewhere.
+
+    Only the active output positions are computed: their input patches are
+    gathered, multiplied by the weight with one GEMM (BLAS on CPU, cuBLAS on
+    CUDA) and scattered into the output, so the work and the extra memory grow
+    with the number of active positions. The result equals
+    ``torch.where(mask != 0, F.conv2d(...), fill)``, and so do the gradients.
+
+    Args:
+        input: ``[B, C_in, H, W]`` float tensor.
+        weight: ``[C_out, C_in / groups, kh, kw]``.
+        bias: ``[C_out]`` or None.
+        mask: ``[B, 1, H_out, W_out]``, the output's size; bool, or any real dtype
+            with nonzero (NaN included) meaning active. It gets no gradient.
+        stride, padding, dilation, groups: as in ``F.conv2d`` (zero padding).
+            ``padding`` may also be ``'valid'``, or ``'same'`` where that pads
+            both sides equally (odd kernels).
+        fill: ``[B, C_out, H_out, W_out]``, the output where the mask is off
+            (e.g. a coarse estimate); None means zeros.
+
+    Returns:
+        ``[B, C_out, H_out, W_out]`` tensor of ``input``'s dtype.
+
+    Gradients flow to input, weight, bias and fill: the fill gets the incoming
+    gradient where the mask is off, the convolution's parameters get the
+    gradient of the active positions only. On CUDA the input gradient is
+    accumulated with atomic adds; under ``torch.use_deterministic_algorithms(True)``
+    it is computed instead by PyTorch's dense convolution backward of the masked
+    gradient (deterministic, at dense cost). Everything on CPU is deterministic.
+    dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA (float accumulation).
+    """
+    stride, dilation = _pair("stride", stride), _pair("dilation", dilation)
+    padding = _padding(padding, weight, stride, dilation)
+    return torch.ops.vfi_ops.sparse_masked_conv2d.default(
+        input, weight, bias, mask, list(stride), list(padding), list(dilation), groups, fill
+    )
+
+
+def _output_size(input, weight, stride, padding, dilation):
+    return tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+                 for n, k, s, p, d in zip(input.shape[2:], weight.shape[2:], stride, padding, dilation))
+
+
+def _check_fake_args(input, weight, mask, stride, padding, dilation, groups):
+    # What shape inference under torch.compile needs; the compiled kernels check the rest.
+    op = "sparse_masked_conv2d()"
+    torch._check_value(input.dim() == 4, lambda: f"{op}: expected input of shape [B, C_in, H, W], got {tuple(input.shape)}")
+    torch._check_value(weight.dim() == 4, lambda: f"{op}: expected weight of shape [C_out, C_in / groups, kh, kw], got {tuple(weight.shape)}")
+    torch._check_value(groups >= 1 and input.shape[1] % groups == 0 and weight.shape[0] % groups == 0
+                       and weight.shape[1] * groups == input.shape[1],
+                       lambda: f"{op}: weight of shape {tuple(weight.shape)} does not match {input.shape[1]} input channels and groups={groups}")
+    for name, t in (("weight", weight), ("mask", mask)):
+        torch._check_value(t.device == input.device,
+                           lambda: f"{op}: expected {name} on the same device as input ({input.device}), but got {t.device}")
+    torch._check_type(weight.dtype == input.dtype,
+                      lambda: f"{op}: expected weight to have the dtype of input ({input.dtype}), but got {weight.dtype}")
+    H_out, W_out = _output_size(input, weight, stride, padding, dilation)
+    torch._check_value(H_out >= 1 and W_out >= 1, lambda: f"{op}: the padded input is smaller than the dilated kernel")
+    expected = (input.shape[0], 1, H_out, W_out)
+    torch._check_value(tuple(mask.shape) == expected, lambda: f"{op}: expected mask of shape {list(expected)}, got {tuple(mask.shape)}")
+    return H_out, W_out
+
+
+@torch.library.register_fake("vfi_ops::sparse_masked_conv2d")
+def _sparse_masked_conv2d_fake(input, weight, bias, mask, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1,
+                               fill=None):
+    # The dispatcher drops trailing arguments equal to their schema defaults.
+    H_out, W_out = _check_fake_args(input, weight, mask, stride, padding, dilation, groups)
+    shape = (input.shape[0], weight.shape[0], H_out, W_out)
+    if bias is not None:
+        torch._check_value(tuple(bias.shape) == shape[1:2], lambda: f"sparse_masked_conv2d(): expected bias of shape [{shape[1]}], got {tuple(bias.shape)}")
+    if fill is not None:
+        torch._check_value(tuple(fill.shape) == shape, lambda: f"sparse_masked_conv2d(): expected fill of shape {list(shape)}, got {tuple(fill.shape)}")
+    return input.new_empty(shape)
+
+
+@torch.library.register_fake("vfi_ops::sparse_masked_conv2d_backward")
+def _sparse_masked_conv2d_backward_fake(grad_output, input, weight, mask, stride, padding, dilation, groups, output_mask):
+    _check_fake_args(input, weight, mask, stride, padding, dilation, groups)
+    shapes = (input.shape, weight.shape, weight.shape[:1], grad_output.shape)
+    return tuple(input.new_empty(shape if needed else (0,)) for shape, needed in zip(shapes, output_mask))
+
+
+def dense_input_grad(grad_output: Tensor, input: Tensor, weight: Tensor, mask: Tensor, stride, padding, dilation,
+                     groups: int) -> Tensor:
+    """The input gradient by PyTorch's dense convolution backward of the masked
+    gradient: deterministic wherever PyTorch's convolution is."""
+    masked = grad_output.masked_fill(mask == 0, 0)
+    return torch.nn.grad.conv2d_input(input.shape, weight, masked, stride, padding, dilation, groups)
+
+
+# The schema's defaults, for the trailing arguments the dispatcher drops.
+_DEFAULTS = (None, None, None, None, (1, 1), (0, 0), (1, 1), 1, None)
+
+
+def _setup_context(ctx, inputs, output):
+    input, weight, bias, mask, stride, padding, dilation, groups, fill = tuple(inputs) + _DEFAULTS[len(inputs):]
+    ctx.save_for_backward(input, weight, mask)
+    ctx.conv = (list(stride), list(padding), list(dilation), groups)
+    ctx.has_bias, ctx.has_fill = bias is not None, fill is not None
+
+
+def _backward(ctx, grad_output):
+    input, weight, mask = ctx.saved_tensors
+    # The dispatcher drops trailing arguments equal to their defaults, and
+    # needs_input_grad with them.
+    needs = tuple(ctx.needs_input_grad) + (False,) * 9
+    wanted = [needs[0], needs[1], needs[2] and ctx.has_bias, needs[8] and ctx.has_fill]
+    # Atomic adds make the CUDA input gradient vary; deterministic mode takes the dense route.
+    dense_input = wanted[0] and input.is_cuda and torch.are_deterministic_algorithms_enabled()
+    ask = [wanted[0] and not dense_input] + wanted[1:]
+    grads = list(torch.ops.vfi_ops.sparse_masked_conv2d_backward.default(grad_output, input, weight, mask, *ctx.conv, ask))
+    if dense_input:
+        grads[0] = dense_input_grad(grad_output, input, weight, mask, *ctx.conv)
+    grad_input, grad_weight, grad_bias, grad_fill = (g if w else None for g, w in zip(grads, wanted))
+    return grad_input, grad_weight, grad_bias, None, None, None, None, None, grad_fill
+
+
+register_backward("sparse_masked_conv2d", _backward, _setup_context)
