@@ -4,13 +4,19 @@
 // batch per group: BLAS on CPU, cuBLAS on CUDA), scatter the results. Memory
 // grows with the chunk, never with H * W * C_in * kh * kw.
 //
+// Past kDenseAbove of the positions active, the dense convolution (mkldnn,
+// cuDNN) is cheaper than the gathers: the output is then
+// where(mask, conv, fill), and the gradients those of that expression.
+//
 // `Kernels` supplies the device's data movement (see cpu/ and cuda/):
 //   gather_patches(input, active, shape, cols)     cols[k, j] as in sparse_masked_conv2d.h
 //   scatter_rows(values, bias, active, shape, out) out[b, c, oy, ox] = values[c, j] (+ bias[c])
 //   gather_rows(grad, active, shape, rows)         rows[c, j] = grad[b, c, oy, ox]
 //   scatter_patches_add(grad_cols, active, shape, grad_input)   the transpose of gather_patches
 //   kPatchBudget                                   elements of a chunk's patch matrix
-//   kNondeterministicInputGrad                     null, or what to report under deterministic mode
+//   kDenseAbove                                    active fraction past which the dense route is taken
+//   kAtomicInputGrad                               whether scatter_patches_add uses atomics (its order
+//                                                  varies): under deterministic mode the dense route is taken
 //   check_dtype(op, input)
 #pragma once
 
@@ -18,11 +24,15 @@
 #include <ATen/OpMathType.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/bmm.h>
+#include <ATen/ops/convolution.h>
+#include <ATen/ops/convolution_backward.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/eq.h>
 #include <ATen/ops/masked_fill.h>
 #include <ATen/ops/ne.h>
 #include <ATen/ops/nonzero.h>
 #include <ATen/ops/sum.h>
+#include <ATen/ops/where.h>
 #include <ATen/ops/zeros.h>
 #include <c10/core/DeviceGuard.h>
 
@@ -49,6 +59,11 @@ void for_each_chunk(const at::Tensor& active, int64_t chunk, Fn&& fn) {
   for (int64_t first = 0; first < n; first += chunk) fn(active.slice(0, first, std::min(n, first + chunk)));
 }
 
+// Whether the dense convolution is the cheaper way to compute `active` positions.
+inline bool dense_is_cheaper(const at::Tensor& active, const SparseConvShape& s, double dense_above) {
+  return static_cast<double>(active.size(0)) > dense_above * static_cast<double>(s.B * s.H_out * s.W_out);
+}
+
 // A [rows, n] view of the front of a preallocated buffer.
 inline at::Tensor matrix_in(const at::Tensor& buffer, int64_t rows, int64_t n) {
   return buffer.narrow(0, 0, rows * n).view({rows, n});
@@ -66,10 +81,17 @@ at::Tensor sparse_masked_conv2d_forward(const at::Tensor& input_, const at::Tens
   Kernels::check_dtype(op, input_);
   const c10::DeviceGuard guard(input_.device());
 
+  if (s.B * s.C_out * s.H_out * s.W_out == 0) {
+    return at::zeros({s.B, s.C_out, s.H_out, s.W_out}, input_.options());
+  }
+  const at::Tensor active = active_positions(mask);
+  if (dense_is_cheaper(active, s, Kernels::kDenseAbove)) {
+    const at::Tensor conv = at::convolution(input_, weight_, bias_, stride, padding, dilation, false, {0, 0}, groups);
+    const at::Tensor on = at::ne(mask, 0);
+    return (fill.has_value() ? at::where(on, conv, *fill) : at::where(on, conv, 0)).contiguous();
+  }
   at::Tensor output = fill.has_value() ? fill->clone(at::MemoryFormat::Contiguous)
                                        : at::zeros({s.B, s.C_out, s.H_out, s.W_out}, input_.options());
-  if (output.numel() == 0) return output;
-  const at::Tensor active = active_positions(mask);
   if (active.size(0) == 0) return output;
 
   const at::Tensor input = input_.contiguous();
@@ -103,24 +125,30 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> sparse_masked_conv2d_
       check_sparse_masked_conv2d_args(op, input_, weight_, mask, stride, padding, dilation, groups);
   check_sparse_masked_conv2d_grad(s, grad_output_, input_);
   Kernels::check_dtype(op, input_);
-  if (output_mask[0] && Kernels::kNondeterministicInputGrad != nullptr) {
-    at::globalContext().alertNotDeterministic(Kernels::kNondeterministicInputGrad);
-  }
   const c10::DeviceGuard guard(input_.device());
 
   const auto options = input_.options();
+  // The fill shows where the mask is off, so it gets the gradient there.
+  at::Tensor grad_fill = output_mask[3] ? grad_output_.masked_fill(at::ne(mask, 0), 0).contiguous() : at::empty({0}, options);
+  const bool conv_grads = output_mask[0] || output_mask[1] || output_mask[2];
+  const at::Tensor active = conv_grads && grad_output_.numel() > 0 ? active_positions(mask) : at::Tensor();
+  const bool deterministic_input = Kernels::kAtomicInputGrad && output_mask[0] && at::globalContext().deterministicAlgorithms();
+  if (active.defined() && active.size(0) > 0 && (deterministic_input || dense_is_cheaper(active, s, Kernels::kDenseAbove))) {
+    const at::Tensor masked = grad_output_.masked_fill(at::eq(mask, 0), 0);
+    auto [grad_input, grad_weight, grad_bias] =
+        at::convolution_backward(masked, input_, weight_, at::IntArrayRef{s.C_out}, stride, padding, dilation, false,
+                                 {0, 0}, groups, {output_mask[0], output_mask[1], output_mask[2]});
+    return {output_mask[0] ? grad_input.contiguous() : at::empty({0}, options),
+            output_mask[1] ? grad_weight.contiguous() : at::empty({0}, options),
+            output_mask[2] ? grad_bias : at::empty({0}, options), grad_fill};
+  }
+
   const auto acc = options.dtype(at::toOpMathType(input_.scalar_type()));
   const int64_t G = s.groups, K = s.patch_rows(), C = s.C_out;
   // Accumulated in float for float16/bfloat16 (over chunks, and over taps for the input).
   at::Tensor grad_input = output_mask[0] ? at::zeros(input_.sizes(), acc) : at::Tensor();
   at::Tensor grad_weight = output_mask[1] ? at::zeros({G, C / G, K / G}, acc) : at::Tensor();
   at::Tensor grad_bias = output_mask[2] ? at::zeros({C}, acc) : at::Tensor();
-  // The fill shows where the mask is off, so it gets the gradient there.
-  at::Tensor grad_fill = output_mask[3] ? grad_output_.masked_fill(at::ne(mask, 0), 0).contiguous() : at::empty({0}, options);
-
-  const at::Tensor active =
-      (output_mask[0] || output_mask[1] || output_mask[2]) && grad_output_.numel() > 0 ? active_positions(mask)
-                                                                                      : at::Tensor();
   if (active.defined() && active.size(0) > 0) {
     const at::Tensor grad_output = grad_output_.contiguous();
     const at::Tensor input = input_.contiguous();
@@ -128,6 +156,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> sparse_masked_conv2d_
     const int64_t chunk = chunk_positions(active.size(0), std::max(K, C), Kernels::kPatchBudget);
     const at::Tensor cols_buffer = at::empty({K * chunk}, options);
     const at::Tensor rows_buffer = at::empty({C * chunk}, options);
+    const bool same_dtype = acc.dtype() == options.dtype();
     for_each_chunk(active, chunk, [&](const at::Tensor& act) {
       const int64_t n = act.size(0);
       at::Tensor rows = matrix_in(rows_buffer, C, n);
@@ -137,7 +166,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> sparse_masked_conv2d_
       if (output_mask[1]) {
         at::Tensor cols = matrix_in(cols_buffer, K, n);
         Kernels::gather_patches(input, act, s, cols);
-        grad_weight.add_(at::bmm(rows_g, cols.view({G, K / G, n}).transpose(1, 2)));
+        const at::Tensor cols_t = cols.view({G, K / G, n}).transpose(1, 2);
+        if (same_dtype) {
+          grad_weight.baddbmm_(rows_g, cols_t);
+        } else {
+          grad_weight.add_(at::bmm(rows_g, cols_t));
+        }
       }
       if (output_mask[0]) {
         at::Tensor grad_cols = matrix_in(cols_buffer, K, n);

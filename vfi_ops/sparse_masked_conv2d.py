@@ -61,10 +61,14 @@ def sparse_masked_conv2d(
     r"""``F.conv2d(input, weight, bias, stride, padding, dilation, groups)`` where ``mask`` is on, ``fill`` elsewhere.
 
     Only the active output positions are computed: their input patches are
-    gathered, multiplied by the weight with one GEMM (BLAS on CPU, cuBLAS on
+    gathered, multiplied by the weight with a GEMM (BLAS on CPU, cuBLAS on
     CUDA) and scattered into the output, so the work and the extra memory grow
-    with the number of active positions. The result equals
-    ``torch.where(mask != 0, F.conv2d(...), fill)``, and so do the gradients.
+    with the number of active positions. Past the density where that stops
+    paying (60% active on CPU, 50% on CUDA) the dense convolution computes it
+    instead. The result equals ``torch.where(mask != 0, F.conv2d(...), fill)``,
+    and so do the gradients; on the sparse route, inputs that only inactive
+    positions would read are never read (NaN there cannot reach the weight
+    gradient as ``0 * NaN``).
 
     Args:
         input: ``[B, C_in, H, W]`` float tensor.
@@ -83,10 +87,10 @@ def sparse_masked_conv2d(
 
     Gradients flow to input, weight, bias and fill: the fill gets the incoming
     gradient where the mask is off, the convolution's parameters get the
-    gradient of the active positions only. On CUDA the input gradient is
+    gradient of the active positions only. On CUDA the sparse input gradient is
     accumulated with atomic adds; under ``torch.use_deterministic_algorithms(True)``
-    it is computed instead by PyTorch's dense convolution backward of the masked
-    gradient (deterministic, at dense cost). Everything on CPU is deterministic.
+    the backward takes the dense route (deterministic, at dense cost).
+    Everything on CPU is deterministic.
     dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA (float accumulation).
     """
     stride, dilation = _pair("stride", stride), _pair("dilation", dilation)
@@ -141,14 +145,6 @@ def _sparse_masked_conv2d_backward_fake(grad_output, input, weight, mask, stride
     return tuple(input.new_empty(shape if needed else (0,)) for shape, needed in zip(shapes, output_mask))
 
 
-def dense_input_grad(grad_output: Tensor, input: Tensor, weight: Tensor, mask: Tensor, stride, padding, dilation,
-                     groups: int) -> Tensor:
-    """The input gradient by PyTorch's dense convolution backward of the masked
-    gradient: deterministic wherever PyTorch's convolution is."""
-    masked = grad_output.masked_fill(mask == 0, 0)
-    return torch.nn.grad.conv2d_input(input.shape, weight, masked, stride, padding, dilation, groups)
-
-
 # The schema's defaults, for the trailing arguments the dispatcher drops.
 _DEFAULTS = (None, None, None, None, (1, 1), (0, 0), (1, 1), 1, None)
 
@@ -166,12 +162,7 @@ def _backward(ctx, grad_output):
     # needs_input_grad with them.
     needs = tuple(ctx.needs_input_grad) + (False,) * 9
     wanted = [needs[0], needs[1], needs[2] and ctx.has_bias, needs[8] and ctx.has_fill]
-    # Atomic adds make the CUDA input gradient vary; deterministic mode takes the dense route.
-    dense_input = wanted[0] and input.is_cuda and torch.are_deterministic_algorithms_enabled()
-    ask = [wanted[0] and not dense_input] + wanted[1:]
-    grads = list(torch.ops.vfi_ops.sparse_masked_conv2d_backward.default(grad_output, input, weight, mask, *ctx.conv, ask))
-    if dense_input:
-        grads[0] = dense_input_grad(grad_output, input, weight, mask, *ctx.conv)
+    grads = torch.ops.vfi_ops.sparse_masked_conv2d_backward.default(grad_output, input, weight, mask, *ctx.conv, wanted)
     grad_input, grad_weight, grad_bias, grad_fill = (g if w else None for g, w in zip(grads, wanted))
     return grad_input, grad_weight, grad_bias, None, None, None, None, None, grad_fill
 

@@ -51,8 +51,19 @@ ChunkOffsets<index_t> offsets_of(const at::Tensor& active, const SparseConvShape
   return o;
 }
 
-// Offsets are processed in blocks of kBlock; a block whose offsets are
-// consecutive (positions side by side along a row) moves as one vector.
+// dst[j] = plane[offset[j]], or 0 where offset[j] < 0.
+template <typename scalar_t, typename index_t>
+VFI_CPU_SIMD void gather_taps(const scalar_t* __restrict__ plane, const index_t* __restrict__ offset, int64_t n,
+                              scalar_t* __restrict__ dst) {
+  for (int64_t j = 0; j < n; ++j) {
+    const index_t o = offset[j];
+    const scalar_t v = plane[o >= 0 ? o : 0];  // an unconditional load, so the loop vectorises
+    dst[j] = o >= 0 ? v : scalar_t(0);
+  }
+}
+
+// The scatter has no vector instruction (AVX2), so blocks of kBlock positions
+// side by side along a row (consecutive offsets) are added as one vector.
 constexpr int64_t kBlock = 8;
 
 template <typename index_t>
@@ -60,26 +71,6 @@ inline bool consecutive_block(const index_t* offset) {
   bool same = offset[0] >= 0;
   for (int64_t i = 1; i < kBlock; ++i) same &= offset[i] == offset[0] + i;
   return same;
-}
-
-// dst[j] = plane[offset[j]], or 0 where offset[j] < 0.
-template <typename scalar_t, typename index_t>
-VFI_CPU_SIMD void gather_taps(const scalar_t* __restrict__ plane, const index_t* __restrict__ offset, int64_t n,
-                              scalar_t* __restrict__ dst) {
-  int64_t j = 0;
-  for (; j + kBlock <= n; j += kBlock) {
-    if (consecutive_block(offset + j)) {
-      const scalar_t* src = plane + offset[j];
-      for (int64_t i = 0; i < kBlock; ++i) dst[j + i] = src[i];
-    } else {
-      for (int64_t i = j; i < j + kBlock; ++i) {
-        const index_t o = offset[i];
-        const scalar_t v = plane[o >= 0 ? o : 0];  // an unconditional load, so the loop vectorises
-        dst[i] = o >= 0 ? v : scalar_t(0);
-      }
-    }
-  }
-  for (; j < n; ++j) dst[j] = offset[j] >= 0 ? plane[offset[j]] : scalar_t(0);
 }
 
 // plane[offset[j]] += src[j] where offset[j] >= 0: the transpose of gather_taps
@@ -111,7 +102,9 @@ void with_cpu_index_type(const SparseConvShape& s, Fn&& fn) {
 struct CpuKernels {
   // A chunk's patch matrix (4 MiB in float32) stays in cache between its gather and its GEMM.
   static constexpr int64_t kPatchBudget = int64_t(1) << 20;
-  static constexpr const char* kNondeterministicInputGrad = nullptr;
+  // Measured crossover (64 -> 64 3x3, 2 threads): 50-65% active for the forward, 65-75% with the backward.
+  static constexpr double kDenseAbove = 0.6;
+  static constexpr bool kAtomicInputGrad = false;
 
   static void check_dtype(const char* op, const at::Tensor& input) { check_cpu_dtype(op, input); }
 
