@@ -46,17 +46,21 @@ VFI_HOST_DEVICE index_t patch_col(index_t ox, int kx, const ConvGeometry<index_t
   return ox * g.sw - g.pw + static_cast<index_t>(kx) * g.dw;
 }
 
-// The offset in input [B, C_in, H, W] of cols[k, j] for position p, or -1 where
-// the tap falls in the padding.
+// The offset in input [B, C_in, H, W] read by tap (ky, kx) of channel ci at
+// position p, or -1 where the tap falls in the padding.
 template <typename index_t>
-VFI_HOST_DEVICE index_t patch_offset(index_t k, const OutputPosition<index_t>& p, const ConvGeometry<index_t>& g) {
-  const int kx = static_cast<int>(k % g.kw);
-  const index_t rest = k / g.kw;
-  const int ky = static_cast<int>(rest % g.kh);
-  const index_t ci = rest / g.kh;
+VFI_HOST_DEVICE index_t patch_offset_at(const OutputPosition<index_t>& p, index_t ci, int ky, int kx,
+                                        const ConvGeometry<index_t>& g) {
   const index_t iy = patch_row(p.oy, ky, g), ix = patch_col(p.ox, kx, g);
   if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) return -1;
   return ((p.b * g.C_in + ci) * g.H + iy) * g.W + ix;
+}
+
+// The same for cols[k, j], k = (ci * kh + ky) * kw + kx.
+template <typename index_t>
+VFI_HOST_DEVICE index_t patch_offset(index_t k, const OutputPosition<index_t>& p, const ConvGeometry<index_t>& g) {
+  const index_t rest = k / g.kw;
+  return patch_offset_at(p, rest / g.kh, static_cast<int>(rest % g.kh), static_cast<int>(k % g.kw), g);
 }
 
 // The offset in output [B, C_out, H_out, W_out] of channel c at position p.
@@ -64,18 +68,6 @@ template <typename index_t>
 VFI_HOST_DEVICE index_t output_offset(index_t c, index_t C_out, const OutputPosition<index_t>& p,
                                       const ConvGeometry<index_t>& g) {
   return ((p.b * C_out + c) * g.H_out + p.oy) * g.W_out + p.ox;
-}
-
-// For a run of n outputs along a row whose tap reads columns first + i * step
-// (i = 0..n-1), the range [*lo, *hi) of i whose column lies in [0, W).
-template <typename index_t>
-VFI_HOST_DEVICE void columns_in_range(index_t first, int step, index_t n, index_t W, index_t* lo, index_t* hi) {
-  // Smallest i with first + i * step >= 0, and smallest i with first + i * step >= W.
-  const index_t to_zero = first < 0 ? (-first + step - 1) / step : 0;
-  const index_t to_end = first < W ? (W - first + step - 1) / step : 0;
-  *lo = to_zero < n ? to_zero : n;
-  *hi = to_end < n ? to_end : n;
-  if (*hi < *lo) *hi = *lo;
 }
 
 }  // namespace vfi_ops

@@ -314,6 +314,23 @@ def test_torch_compile_fullgraph():
         torch.testing.assert_close(a, b)
 
 
+def test_raw_op_with_schema_defaults():
+    # Trailing arguments equal to their defaults are dropped by the dispatcher
+    # before they reach the fake kernel and the autograd context.
+    input = torch.randn(1, 3, 7, 7, requires_grad=True)
+    weight = torch.randn(4, 3, 3, 3, requires_grad=True)
+    mask = torch.rand(1, 1, 5, 5) < 0.5
+    raw = lambda i, w: torch.ops.vfi_ops.sparse_masked_conv2d(i, w, None, mask)
+    want = torch.where(mask, F.conv2d(input, weight), 0)
+    grads_ref = torch.autograd.grad(want.square().sum(), (input, weight))
+    for fn in (raw, torch.compile(raw, fullgraph=True)):
+        out = fn(input, weight)
+        torch.testing.assert_close(out, want.detach())
+        grads = torch.autograd.grad(out.square().sum(), (input, weight))
+        for a, b in zip(grads, grads_ref):
+            torch.testing.assert_close(a, b)
+
+
 def _args(**over):
     a = dict(input=torch.randn(1, 4, 8, 8), weight=torch.randn(6, 4, 3, 3), bias=None,
              mask=torch.ones(1, 1, 8, 8, dtype=torch.bool), stride=1, padding=1, dilation=1, groups=1, fill=None)

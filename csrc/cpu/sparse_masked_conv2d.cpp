@@ -45,7 +45,10 @@ ChunkOffsets<index_t> offsets_of(const at::Tensor& active, const SparseConvShape
     for (int64_t j = begin; j < end; ++j) {
       const auto p = output_position(flat[j], g);
       o.out[j] = output_offset(index_t(0), C_out, p, g);
-      for (int64_t t = 0; with_taps && t < taps; ++t) o.tap[t * n + j] = patch_offset(static_cast<index_t>(t), p, g);
+      if (!with_taps) continue;
+      for (int ky = 0; ky < s.kh; ++ky) {
+        for (int kx = 0; kx < s.kw; ++kx) o.tap[(ky * s.kw + kx) * n + j] = patch_offset_at(p, index_t(0), ky, kx, g);
+      }
     }
   });
   return o;
