@@ -5,7 +5,7 @@ import torch
 import vfi_ops
 from vfi_ops.reference import adaptive_warp as reference_adaptive_warp
 
-from .common import compare_modes, smooth_flow
+from .common import compare_modes, smooth_flow, timing_modes
 
 # (name, B, C, H, W): DAIN warps the frames (C = 3) and its context features
 # (C up to 196 at 1/4 resolution) with 4x4 kernels.
@@ -31,19 +31,9 @@ def run(device: str, quick: bool, min_run_time: float):
         kernel = torch.rand(B, F * F, H, W, device=device, dtype=dtype)
         grad = torch.randn(B, C, H, W, device=device, dtype=dtype)
 
-        def fwd(op):
-            def f():
-                with torch.no_grad():
-                    return op(input, flow, kernel)
-            return f
-
-        def fwd_bwd(op):
-            args = [t.clone().requires_grad_() for t in (input, flow, kernel)]
-            return lambda: torch.autograd.grad(op(*args), args, grad)
-
         target = TARGET.get(device, 1.0)
         results += compare_modes("adaptive_warp", name, device, dtype, vfi_ops.adaptive_warp,
                                  reference_adaptive_warp, "gather reference",
-                                 [("forward", fwd), ("forward+backward", fwd_bwd)],
+                                 timing_modes((input, flow, kernel), grad),
                                  {"forward": target, "forward+backward": target}, min_run_time)
     return results

@@ -5,7 +5,7 @@ import torch
 import vfi_ops
 from vfi_ops.reference import grid_sample_warp
 
-from .common import compare_modes, copy_bandwidth_gbs, smooth_flow
+from .common import compare_modes, copy_bandwidth_gbs, smooth_flow, timing_modes
 
 # (name, B, C, H, W); the flow and input share the size.
 CASES = [
@@ -33,17 +33,6 @@ def run(device: str, quick: bool, min_run_time: float):
         grad = torch.randn(B, C, H, W, device=device, dtype=dtype)
         targets = TARGETS.get((device, name), CUDA_TARGET if device == "cuda" else {"forward": 1.0, "forward+backward": 1.0})
 
-        def fwd(op):
-            def f():
-                with torch.no_grad():
-                    return op(input, flow)
-            return f
-
-        def fwd_bwd(op):
-            x = input.clone().requires_grad_()
-            fl = flow.clone().requires_grad_()
-            return lambda: torch.autograd.grad(op(x, fl), (x, fl), grad)
-
         def bandwidth(mode, ours_ms):
             if device != "cuda" or mode != "forward":
                 return {}
@@ -52,6 +41,6 @@ def run(device: str, quick: bool, min_run_time: float):
             return {"GB/s": achieved, "% of copy bw": 100 * achieved / peak_bandwidth}
 
         results += compare_modes("backward_warp", name, device, dtype, vfi_ops.backward_warp, grid_sample_warp,
-                                 "grid_sample", [("forward", fwd), ("forward+backward", fwd_bwd)], targets,
+                                 "grid_sample", timing_modes((input, flow), grad), targets,
                                  min_run_time, bandwidth)
     return results

@@ -51,6 +51,23 @@ def compare_ms(ours, baseline, min_run_time: float, rounds: int = 5):
     return statistics.median(ours_ms), statistics.median(base_ms)
 
 
+def timing_modes(inputs, grad):
+    """The (mode, make) pairs for compare_modes, for an op called as op(*inputs):
+    the forward without autograd, and the forward and backward to every input."""
+
+    def forward(op):
+        def f():
+            with torch.no_grad():
+                return op(*inputs)
+        return f
+
+    def forward_backward(op):
+        args = [t.clone().requires_grad_() for t in inputs]
+        return lambda: torch.autograd.grad(op(*args), args, grad)
+
+    return [("forward", forward), ("forward+backward", forward_backward)]
+
+
 def compare_modes(op: str, case: str, device: str, dtype, ours, baseline, baseline_name: str, makers, targets,
                   min_run_time: float, extra=None):
     """Results of ours against baseline for each (mode, make) in makers, where

@@ -5,7 +5,7 @@ import torch
 import vfi_ops
 from vfi_ops.reference import flow_projection as reference_flow_projection
 
-from .common import compare_modes, smooth_flow
+from .common import compare_modes, smooth_flow, timing_modes
 
 # (name, B, H, W, kind): "DAIN" projects half of a smooth flow weighted by inverse
 # depth, with hole filling (DAIN's F_t0); "mostly holes" sends all but a 16x16
@@ -39,20 +39,10 @@ def run(device: str, quick: bool, min_run_time: float):
         flow, weight = inputs(B, H, W, kind, device, dtype)
         grad = torch.randn(B, 2, H, W, device=device, dtype=dtype)
 
-        def fwd(op):
-            def f():
-                with torch.no_grad():
-                    return op(flow, weight, True)
-            return f
-
-        def fwd_bwd(op):
-            f = flow.clone().requires_grad_()
-            w = weight.clone().requires_grad_()
-            return lambda: torch.autograd.grad(op(f, w, True), (f, w), grad)
-
         target = TARGET.get(device, 1.0)
-        results += compare_modes("flow_projection", name, device, dtype, vfi_ops.flow_projection,
-                                 reference_flow_projection, "index_add reference",
-                                 [("forward", fwd), ("forward+backward", fwd_bwd)],
+        results += compare_modes("flow_projection", name, device, dtype,
+                                 lambda f, w: vfi_ops.flow_projection(f, w, True),
+                                 lambda f, w: reference_flow_projection(f, w, True), "index_add reference",
+                                 timing_modes((flow, weight), grad),
                                  {"forward": target, "forward+backward": target}, min_run_time)
     return results

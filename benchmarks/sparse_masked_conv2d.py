@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 import vfi_ops
 
-from .common import compare_modes
+from .common import compare_modes, timing_modes
 
 # (name, B, C, H, W): 64 -> 64 3x3 convolutions on decoder features.
 CASES = [("256x448 64ch", 1, 64, 256, 448), ("540x960 64ch", 1, 64, 540, 960)]
@@ -60,20 +60,10 @@ def run(device: str, quick: bool, min_run_time: float):
             def dense(x, w, b):
                 return F.conv2d(x, w, b, padding=1)
 
-            def fwd(op):
-                def f():
-                    with torch.no_grad():
-                        return op(input, weight, bias)
-                return f
-
-            def fwd_bwd(op):
-                args = [t.clone().requires_grad_() for t in (input, weight, bias)]
-                return lambda: torch.autograd.grad(op(*args), args, grad)
-
             target = TARGETS.get(density)
             case_results += compare_modes(
                 "sparse_masked_conv2d", f"{name} {density:.0%} active", device, dtype, ours, dense,
-                "dense F.conv2d", [("forward", fwd), ("forward+backward", fwd_bwd)],
+                "dense F.conv2d", timing_modes((input, weight, bias), grad),
                 {"forward": target, "forward+backward": target}, min_run_time,
                 extra=lambda mode, ms: {"active": float((mask != 0).float().mean())},
             )

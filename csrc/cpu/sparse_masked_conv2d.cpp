@@ -199,27 +199,11 @@ struct CpuKernels {
   }
 };
 
-at::Tensor sparse_masked_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
-                                    const c10::optional<at::Tensor>& bias, const at::Tensor& mask,
-                                    at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
-                                    int64_t groups, const c10::optional<at::Tensor>& fill) {
-  return sparse_masked_conv2d_forward<CpuKernels>(input, weight, bias, mask, stride, padding, dilation, groups,
-                                                  fill);
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> sparse_masked_conv2d_backward_cpu(
-    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& weight, const at::Tensor& mask,
-    at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
-    std::array<bool, 4> output_mask) {
-  return sparse_masked_conv2d_backward<CpuKernels>(grad_output, input, weight, mask, stride, padding, dilation,
-                                                   groups, output_mask);
-}
-
 }  // namespace
 
 TORCH_LIBRARY_IMPL(vfi_ops, CPU, m) {
-  m.impl("sparse_masked_conv2d", &sparse_masked_conv2d_cpu);
-  m.impl("sparse_masked_conv2d_backward", &sparse_masked_conv2d_backward_cpu);
+  m.impl("sparse_masked_conv2d", &sparse_masked_conv2d_forward<CpuKernels>);
+  m.impl("sparse_masked_conv2d_backward", &sparse_masked_conv2d_backward<CpuKernels>);
 }
 
 }  // namespace vfi_ops

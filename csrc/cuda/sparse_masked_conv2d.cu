@@ -144,27 +144,11 @@ struct CudaKernels {
   }
 };
 
-at::Tensor sparse_masked_conv2d_cuda(const at::Tensor& input, const at::Tensor& weight,
-                                     const c10::optional<at::Tensor>& bias, const at::Tensor& mask,
-                                     at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
-                                     int64_t groups, const c10::optional<at::Tensor>& fill) {
-  return sparse_masked_conv2d_forward<CudaKernels>(input, weight, bias, mask, stride, padding, dilation, groups,
-                                                   fill);
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> sparse_masked_conv2d_backward_cuda(
-    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& weight, const at::Tensor& mask,
-    at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
-    std::array<bool, 4> output_mask) {
-  return sparse_masked_conv2d_backward<CudaKernels>(grad_output, input, weight, mask, stride, padding, dilation,
-                                                    groups, output_mask);
-}
-
 }  // namespace
 
 TORCH_LIBRARY_IMPL(vfi_ops, CUDA, m) {
-  m.impl("sparse_masked_conv2d", &sparse_masked_conv2d_cuda);
-  m.impl("sparse_masked_conv2d_backward", &sparse_masked_conv2d_backward_cuda);
+  m.impl("sparse_masked_conv2d", &sparse_masked_conv2d_forward<CudaKernels>);
+  m.impl("sparse_masked_conv2d_backward", &sparse_masked_conv2d_backward<CudaKernels>);
 }
 
 }  // namespace vfi_ops
