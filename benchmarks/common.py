@@ -69,14 +69,15 @@ def timing_modes(inputs, grad):
 
 
 def compare_modes(op: str, case: str, device: str, dtype, ours, baseline, baseline_name: str, makers, targets,
-                  min_run_time: float, extra=None):
+                  min_run_time: float, extra=None, rounds: int = 5):
     """Results of ours against baseline for each (mode, make) in makers, where
     make(fn) returns the zero-argument callable to time; targets maps mode to the
-    target speedup. extra(mode, ours_ms) may add notes."""
+    target speedup. extra(mode, ours_ms) may add notes. Cases that take seconds
+    per call can ask for fewer alternating rounds."""
     results = []
     for mode, make in makers:
         ours_fn, base_fn = make(ours), make(baseline)
-        ours_ms, base_ms = compare_ms(ours_fn, base_fn, 2 * min_run_time)
+        ours_ms, base_ms = compare_ms(ours_fn, base_fn, 2 * min_run_time, rounds)
         notes = {}
         if device == "cuda":
             notes["peak MB"] = peak_memory_mb(ours_fn, device)

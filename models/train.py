@@ -1,0 +1,203 @@
+"""Train the DAIN-style model.
+
+    python -m models.train --data synthetic --steps 2000 --checkpoint runs/dain.pt
+    python -m models.train --data vimeo:/path/to/vimeo_triplet --steps 300000 --checkpoint runs/dain.pt
+    torchrun --nproc_per_node 4 -m models.train --data vimeo:/path/to/vimeo_triplet ...
+
+Charbonnier loss, AdamW, cosine learning-rate schedule, random crops, flips and
+temporal reversal, mixed precision on CUDA, checkpoints that resume (the same
+--checkpoint path is written every --save-every steps and read at start), and
+DistributedDataParallel when started by torchrun.
+"""
+
+import argparse
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from .dain import DAIN
+from .data import SyntheticTriplets, VimeoTriplets
+
+
+@dataclass
+class TrainConfig:
+    data: str = "synthetic"  # "synthetic" or "vimeo:<root>"
+    sources: List[str] = field(default_factory=list)  # images whose crops texture the synthetic triplets
+    steps: int = 1000
+    batch_size: int = 8
+    crop: int = 128
+    width: int = 16
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    warmup: int = 100
+    workers: int = 2
+    checkpoint: Optional[str] = None
+    save_every: int = 500
+    log_every: int = 10
+    seed: int = 0
+    amp: bool = True  # on CUDA only
+
+
+def charbonnier(prediction: Tensor, target: Tensor, eps: float = 1e-3) -> Tensor:
+    return torch.sqrt((prediction - target) ** 2 + eps * eps).mean()
+
+
+def make_dataset(config: TrainConfig) -> torch.utils.data.Dataset:
+    if config.data == "synthetic":
+        return SyntheticTriplets(length=max(1000, config.steps * config.batch_size), size=config.crop,
+                                 sources=config.sources, seed=config.seed)
+    if config.data.startswith("vimeo:"):
+        return VimeoTriplets(config.data[len("vimeo:"):], crop=config.crop)
+    raise ValueError(f"--data must be 'synthetic' or 'vimeo:<root>', but got {config.data!r}")
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Linear warm-up, then a cosine decay to 1% over the remaining steps."""
+    if step < config.warmup:
+        return (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+class Trainer:
+    """Holds the model, optimiser, schedule and step; ``state_dict`` / ``load_state_dict`` checkpoint them all."""
+
+    def __init__(self, config: TrainConfig, device: torch.device):
+        self.config, self.device = config, device
+        torch.manual_seed(config.seed)
+        self.model = DAIN(config.width).to(device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, config))
+        self.use_amp = config.amp and device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.step = 0
+        self.net = self.model
+        if dist.is_available() and dist.is_initialized():
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def train_step(self, batch) -> float:
+        I0, It, I1, t = (x.to(self.device, non_blocking=True) for x in batch)
+        self.net.train()
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
+            prediction = self.net(I0, I1, t)
+        loss = charbonnier(prediction.float(), It)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.schedule.step()
+        self.step += 1
+        return loss.item()
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(), "scaler": self.scaler.state_dict(), "step": self.step,
+                "config": asdict(self.config)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step = state["step"]
+
+    def save(self, path: str) -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        tmp = path + ".tmp"
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)  # never leave a half-written checkpoint
+
+
+def load_model(path: str, device="cpu", ops: str = "custom") -> DAIN:
+    """The model of a checkpoint written by training."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such checkpoint: {path}") from None
+    model = DAIN(state["config"]["width"], ops=ops).to(device)
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+def batches(loader, sampler):
+    """Endless batches, reshuffled each pass."""
+    epoch = 0
+    while True:
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def train(config: TrainConfig, device: Optional[torch.device] = None, out=sys.stdout) -> List[float]:
+    """Trains up to config.steps (resuming from config.checkpoint if it exists);
+    returns the losses of the steps run here."""
+    distributed = dist.is_available() and dist.is_initialized()
+    rank = dist.get_rank() if distributed else 0
+    if device is None:
+        device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    trainer = Trainer(config, device)
+    if config.checkpoint and os.path.exists(config.checkpoint):
+        trainer.load_state_dict(torch.load(config.checkpoint, map_location=device, weights_only=True))
+        if rank == 0:
+            print(f"resumed from {config.checkpoint} at step {trainer.step}", file=out)
+    dataset = make_dataset(config)
+    sampler = torch.utils.data.DistributedSampler(dataset, seed=config.seed) if distributed else None
+    loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, shuffle=sampler is None,
+                                         sampler=sampler, num_workers=config.workers, drop_last=True,
+                                         pin_memory=device.type == "cuda", persistent_workers=config.workers > 0)
+    losses, started, window = [], time.perf_counter(), []
+    for batch in batches(loader, sampler):
+        if trainer.step >= config.steps:
+            break
+        losses.append(trainer.train_step(batch))
+        window.append(losses[-1])
+        if rank == 0 and (trainer.step % config.log_every == 0 or trainer.step == config.steps):
+            elapsed = time.perf_counter() - started
+            rate = len(losses) * config.batch_size * (dist.get_world_size() if distributed else 1) / elapsed
+            done = trainer.step / config.steps
+            bar = "#" * int(30 * done) + "-" * (30 - int(30 * done))
+            end = "\r" if out.isatty() and trainer.step < config.steps else "\n"
+            print(f"[{bar}] step {trainer.step}/{config.steps}  loss {sum(window) / len(window):.4f}  "
+                  f"{rate:.1f} triplets/s  lr {trainer.schedule.get_last_lr()[0]:.2e}", end=end, file=out, flush=True)
+            window = []
+        if rank == 0 and config.checkpoint and (trainer.step % config.save_every == 0 or trainer.step == config.steps):
+            trainer.save(config.checkpoint)
+    return losses
+
+
+def main(argv=None) -> int:
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=defaults.data, help="'synthetic' or 'vimeo:<root of vimeo_triplet>'")
+    parser.add_argument("--sources", nargs="*", default=[], help="images or folders to texture synthetic triplets")
+    for name in ("steps", "batch_size", "crop", "width", "warmup", "workers", "save_every", "log_every", "seed"):
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
+    for name in ("lr", "weight_decay"):
+        parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
+    parser.add_argument("--checkpoint", default=None, help="where to save (and resume from)")
+    parser.add_argument("--no-amp", action="store_true", help="train in float32 on CUDA too")
+    args = parser.parse_args(argv)
+    config = TrainConfig(**{k: v for k, v in vars(args).items() if k != "no_amp"}, amp=not args.no_amp)
+    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    try:
+        train(config)
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

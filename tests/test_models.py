@@ -1,0 +1,71 @@
+import pytest
+import torch
+
+from models import DAIN
+
+
+def frames(B, H, W, dtype=torch.float32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(B, 3, H, W, generator=g, dtype=dtype), torch.rand(B, 3, H, W, generator=g, dtype=dtype)
+
+
+def test_forward_backward_odd_size_every_parameter_learns():
+    torch.manual_seed(0)
+    model = DAIN(width=8)
+    I0, I1 = frames(2, 35, 45)
+    out = model(I0, I1, torch.tensor([0.3, 0.7]))
+    assert out.shape == (2, 3, 35, 45) and torch.isfinite(out).all()
+    (out - 0.5 * (I0 + I1)).abs().mean().backward()
+    silent = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not silent, f"parameters without a gradient: {silent}"
+
+
+def test_t_changes_the_result():
+    torch.manual_seed(0)
+    model = DAIN(width=8).eval()
+    I0, I1 = frames(1, 32, 48)
+    with torch.no_grad():
+        outs = [model(I0, I1, t) for t in (0.1, 0.5, 0.9)]
+        per_item = model(torch.cat((I0, I0)), torch.cat((I1, I1)), torch.tensor([0.1, 0.9]))
+    assert not torch.allclose(outs[0], outs[2])
+    # Near t = 0 the prediction leans to I0, near t = 1 to I1.
+    assert (outs[0] - I0).abs().mean() < (outs[0] - I1).abs().mean()
+    assert (outs[2] - I1).abs().mean() < (outs[2] - I0).abs().mean()
+    torch.testing.assert_close(per_item, torch.cat((outs[0], outs[2])))
+
+
+def test_custom_and_reference_ops_agree():
+    torch.manual_seed(0)
+    custom = DAIN(width=8).double()
+    reference = DAIN(width=8, ops="reference").double()
+    reference.load_state_dict(custom.state_dict())
+    I0, I1 = frames(2, 24, 40, torch.float64, seed=1)
+    results = []
+    for model in (custom, reference):
+        out = model(I0, I1, 0.4)
+        grads = torch.autograd.grad(out.square().mean(), list(model.parameters()))
+        results.append((out, grads))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-9, atol=1e-9)
+    for a, b in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("I1_shape,t,exc,match", [
+    ((1, 3, 32, 40), 0.5, ValueError, r"expected I1 of I0's shape \(1, 3, 32, 48\)"),
+    ((1, 3, 32, 48), 0.0, ValueError, r"t must lie strictly between 0 and 1"),
+    ((1, 3, 32, 48), 1.0, ValueError, r"t must lie strictly between 0 and 1"),
+    ((1, 3, 32, 48), torch.tensor([0.2, 0.4]), ValueError, r"one per batch item \(1\), but got 2"),
+])
+def test_bad_inputs(I1_shape, t, exc, match):
+    model = DAIN(width=8)
+    with pytest.raises(exc, match=match):
+        model(torch.rand(1, 3, 32, 48), torch.rand(I1_shape), t)
+
+
+def test_bad_frames_and_options():
+    with pytest.raises(ValueError, match=r"frames of shape \[B, 3, H, W\]"):
+        DAIN(width=8)(torch.rand(1, 4, 16, 16), torch.rand(1, 4, 16, 16))
+    with pytest.raises(TypeError, match="I0's dtype and device"):
+        DAIN(width=8)(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16, dtype=torch.float64))
+    with pytest.raises(ValueError, match="ops must be one of"):
+        DAIN(ops="cuda")
