@@ -87,3 +87,21 @@ def test_image_files(tmp_path):
 def test_bad_data_option():
     with pytest.raises(ValueError, match="--data must be"):
         train(small_config(data="imagenet"), out=io.StringIO())
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without torch.distributed")
+def test_torchrun_two_processes(tmp_path):
+    # DistributedDataParallel over two CPU processes (gloo), as torchrun starts them.
+    import subprocess
+    import sys
+
+    path = tmp_path / "ddp.pt"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+           "-m", "models.train", "--data", "synthetic", "--steps", "2", "--batch-size", "2", "--crop", "32",
+           "--width", "8", "--workers", "0", "--checkpoint", str(path)]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "step 2/2" in done.stdout
+    assert torch.load(path, weights_only=True)["step"] == 2
