@@ -20,10 +20,10 @@ from typing import List, Optional
 
 import torch
 import torch.distributed as dist
-from torch import Tensor
 
 from .dain import DAIN
 from .data import SyntheticTriplets, VimeoTriplets
+from .losses import charbonnier
 
 
 @dataclass
@@ -43,10 +43,6 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 0
     amp: bool = True  # on CUDA only
-
-
-def charbonnier(prediction: Tensor, target: Tensor, eps: float = 1e-3) -> Tensor:
-    return torch.sqrt((prediction - target) ** 2 + eps * eps).mean()
 
 
 def make_dataset(config: TrainConfig) -> torch.utils.data.Dataset:

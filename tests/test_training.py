@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from models.data import SyntheticTriplets, VimeoTriplets, read_image, write_image
-from models.train import Trainer, TrainConfig, charbonnier, load_model, train
+from models.losses import charbonnier
+from models.train import Trainer, TrainConfig, load_model, train
 
 
 def small_config(**over):

@@ -1,0 +1,207 @@
+"""An uncertainty-guided spatially pruned (UGSP-style) interpolation model on vfi_ops.
+
+IFRNet-like (Kong et al. 2022) with UGSP's pruning (Cheng, Jiang et al. 2023):
+an encoder gives a 4-level pyramid (1/2 .. 1/16) of both frames; decoders from
+coarse to fine predict the flows F_t0 and F_t1, the intermediate feature for
+the next level and the logit of the mask P_k of the next (finer) level. The
+output is ``M * backward_warp(I0, F_t0) + (1 - M) * backward_warp(I1, F_t1) + R``.
+
+Below the coarsest level each decoder only computes where its mask is on; where
+it is off, the coarser result stands (upsampled flows, the blend weight 1 - t,
+no residual, the coarser mask logit). Every decoder layer is
+
+    h = act(conv(x) * P)            training: dense, times the soft mask, so gradients reach P
+    h = act(conv(x) * m)            mode="masked": the same with a hard mask m
+    h = act(sparse_masked_conv2d(x, m))   mode="sparse": only the active positions are computed
+
+and "masked" and "sparse" agree to float tolerance. mode="dense" computes
+every position with the same weights (m = 1), so the saving can be measured.
+"""
+
+from typing import List, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+import vfi_ops
+
+MODES = ("sparse", "masked", "dense")
+PAD_MULTIPLE = 16
+
+
+def conv(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, stride, 1), nn.LeakyReLU(0.1))
+
+
+def up2(x: Tensor, size) -> Tensor:
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+class Encoder(nn.Module):
+    """Features at 1/2, 1/4, 1/8, 1/16 with w, 2w, 3w, 4w channels."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        chans = [width, 2 * width, 3 * width, 4 * width]
+        layers, prev = [], 3
+        for ch in chans:
+            layers.append(nn.Sequential(conv(prev, ch, 2), conv(ch, ch)))
+            prev = ch
+        self.levels = nn.ModuleList(layers)
+
+    def forward(self, x: Tensor) -> List[Tensor]:
+        feats = []
+        for level in self.levels:
+            x = level(x)
+            feats.append(x)
+        return feats
+
+
+class PrunedDecoder(nn.Module):
+    """Two hidden 3x3 layers and an output layer, each computed where the mask is on."""
+
+    def __init__(self, in_ch: int, hidden: int, out_ch: int):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Conv2d(in_ch, hidden, 3, 1, 1), nn.Conv2d(hidden, hidden, 3, 1, 1),
+                                     nn.Conv2d(hidden, out_ch, 3, 1, 1)])
+        with torch.no_grad():  # start close to "the coarser result stands"
+            self.layers[-1].weight.mul_(0.1)
+            self.layers[-1].bias.zero_()
+
+    def forward(self, x: Tensor, mask: Optional[Tensor], mode: str) -> Tensor:
+        """mask: [B, 1, H, W], soft in training, 0/1 otherwise; None computes everything."""
+        for i, layer in enumerate(self.layers):
+            if mask is None:
+                x = layer(x)
+            elif mode == "sparse":
+                x = vfi_ops.sparse_masked_conv2d(x, layer.weight, layer.bias, mask, padding=1)
+            else:
+                x = layer(x) * mask
+            if i < len(self.layers) - 1:
+                x = F.leaky_relu(x, 0.1)
+        return x
+
+
+def hard_mask(prob: Tensor, keep: Optional[float], threshold: float) -> Tensor:
+    """The positions to compute: the top `keep` fraction of each image, or prob > threshold."""
+    if keep is None:
+        return (prob > threshold).to(prob.dtype)
+    flat = prob.flatten(1)
+    k = int(round(keep * flat.shape[1]))
+    if k <= 0:
+        return torch.zeros_like(prob)
+    kth = flat.topk(k, dim=1).values[:, -1:]
+    return (flat >= kth).to(prob.dtype).view_as(prob)
+
+
+class UGSP(nn.Module):
+    """``UGSP(width)(I0, I1, t)``: the frame at time t in (0, 1) between I0 and I1.
+
+    In training mode the masks are soft and every position is computed (times
+    the mask). In eval mode ``mode`` picks "sparse" (default: sparse_masked_conv2d
+    where the hard mask is on), "masked" (dense convolutions times the hard
+    mask) or "dense" (no pruning); the hard mask keeps the top ``keep`` fraction
+    of each level's positions (the sparsity S_t), or, with keep=None, those whose
+    probability exceeds ``threshold``.
+    """
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        self.width = width
+        self.encoder = Encoder(width)
+        c = [width, 2 * width, 3 * width, 4 * width]
+        # Coarsest decoder (dense): features of both frames and t -> flows, feature for 1/8, mask logit for 1/8.
+        self.coarsest = nn.Sequential(conv(2 * c[3] + 1, 2 * c[3]), conv(2 * c[3], c[3]),
+                                      nn.Conv2d(c[3], 4 + c[2] + 1, 3, 1, 1))
+        # Pruned decoders at 1/8, 1/4, 1/2: (feature, both warped features, flows) -> (flow residuals, next feature, next mask logit)
+        self.decoders = nn.ModuleList([
+            PrunedDecoder(3 * c[2] + 4, 2 * c[2], 4 + c[1] + 1),
+            PrunedDecoder(3 * c[1] + 4, 2 * c[1], 4 + c[0] + 1),
+            PrunedDecoder(3 * c[0] + 4, 2 * c[0], 4 + 1 + 3),  # finest: flow residuals, blend logit M, residual R
+        ])
+
+    @staticmethod
+    def check_inputs(I0: Tensor, I1: Tensor, t: Union[float, Tensor]) -> Tensor:
+        from .dain import DAIN
+
+        return DAIN.check_inputs(I0, I1, t)
+
+    def forward(self, I0: Tensor, I1: Tensor, t: Union[float, Tensor] = 0.5, mode: str = "sparse",
+                keep: Optional[float] = None, threshold: float = 0.5, return_aux: bool = False):
+        if mode not in MODES:
+            raise ValueError(f"UGSP: mode must be one of {MODES}, but got {mode!r}")
+        if keep is not None and not 0.0 <= keep <= 1.0:
+            raise ValueError(f"UGSP: keep must lie in [0, 1], but got {keep}")
+        t = self.check_inputs(I0, I1, t)
+        H, W = I0.shape[2:]
+        pad = (0, -W % PAD_MULTIPLE, 0, -H % PAD_MULTIPLE)
+        I0p, I1p = F.pad(I0, pad, mode="replicate"), F.pad(I1, pad, mode="replicate")
+        f0, f1 = zip(*(f.chunk(2) for f in self.encoder(torch.cat((I0p, I1p)))))
+
+        x = self.coarsest(torch.cat((f0[3], f1[3], t.expand(-1, 1, *f0[3].shape[2:])), 1))
+        flows, feature, logit = x[:, :4], x[:, 4:-1], x[:, -1:]
+        blend_logit = torch.log((1 - t) / t)  # M = 1 - t where the finest decoder is off
+        probs, masks = [], []
+        for level, decoder in zip((2, 1, 0), self.decoders):
+            size = f0[level].shape[2:]
+            flows = 2 * up2(flows, size)
+            feature, logit = up2(feature, size), up2(logit, size)
+            prob = torch.sigmoid(logit)
+            probs.append(prob)
+            if self.training:
+                mask = prob
+            elif mode == "dense":
+                mask = None
+            else:
+                mask = hard_mask(prob, keep, threshold)
+            masks.append(mask)
+            warped0 = vfi_ops.backward_warp(f0[level], flows[:, :2], "border")
+            warped1 = vfi_ops.backward_warp(f1[level], flows[:, 2:], "border")
+            out = decoder(torch.cat((feature, warped0, warped1, flows), 1), mask, mode)
+            flows = flows + out[:, :4]
+            if level > 0:
+                feature, logit = out[:, 4:-1], logit + out[:, -1:]
+            else:
+                blend_logit, residual = blend_logit + out[:, 4:5], out[:, 5:8]
+
+        size = I0p.shape[2:]
+        flows = 2 * up2(flows, size)
+        M = torch.sigmoid(up2(blend_logit, size))
+        warped = M * vfi_ops.backward_warp(I0p, flows[:, :2], "border") + \
+            (1 - M) * vfi_ops.backward_warp(I1p, flows[:, 2:], "border")
+        output = (warped + up2(residual, size))[..., :H, :W]
+        if not return_aux:
+            return output
+        return output, {"probs": probs, "masks": masks, "flows": flows[..., :H, :W]}
+
+
+def active_fraction(masks: List[Optional[Tensor]]) -> float:
+    """The fraction of pruned-decoder positions computed, weighted by their count."""
+    total = sum(m.numel() if m is not None else 0 for m in masks)
+    return sum(float(m.sum()) for m in masks if m is not None) / max(1, total)
+
+
+class UncertaintyNet(nn.Module):
+    """UGSP's uncertainty estimation network (UEN): a small U-Net from both frames
+    and t to a frame estimate f(I0, I1) (a residual over the blend) and a per-pixel
+    log-uncertainty U, trained with ``losses.uncertainty_loss``. Its uncertainty
+    guides the interpolation network's masks."""
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        self.down = nn.ModuleList([conv(7, width), conv(width, 2 * width, 2), conv(2 * width, 4 * width, 2)])
+        self.up = nn.ModuleList([conv(4 * width + 2 * width, 2 * width), conv(2 * width + width, width)])
+        self.out = nn.Conv2d(width, 4, 3, 1, 1)
+
+    def forward(self, I0: Tensor, I1: Tensor, t: Union[float, Tensor] = 0.5):
+        t = UGSP.check_inputs(I0, I1, t)
+        skips, x = [], torch.cat((I0, I1, t.expand(-1, 1, *I0.shape[2:])), 1)
+        for layer in self.down:
+            x = layer(x)
+            skips.append(x)
+        for layer, skip in zip(self.up, reversed(skips[:-1])):
+            x = layer(torch.cat((up2(x, skip.shape[2:]), skip), 1))
+        out = self.out(x)
+        estimate = (1 - t) * I0 + t * I1 + out[:, :3]
+        return estimate, out[:, 3:4]
