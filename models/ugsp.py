@@ -99,7 +99,7 @@ class UGSP(nn.Module):
     """``UGSP(width)(I0, I1, t)``: the frame at time t in (0, 1) between I0 and I1.
 
     In training mode the masks are soft and every position is computed (times
-    the mask). In eval mode ``mode`` picks "sparse" (default: sparse_masked_conv2d
+    the mask), except with mode="dense" (the unpruned branch). In eval mode ``mode`` picks "sparse" (default: sparse_masked_conv2d
     where the hard mask is on), "masked" (dense convolutions times the hard
     mask) or "dense" (no pruning); the hard mask keeps the top ``keep`` fraction
     of each level's positions (the sparsity S_t), or, with keep=None, those whose
@@ -142,23 +142,24 @@ class UGSP(nn.Module):
         x = self.coarsest(torch.cat((f0[3], f1[3], t.expand(-1, 1, *f0[3].shape[2:])), 1))
         flows, feature, logit = x[:, :4], x[:, 4:-1], x[:, -1:]
         blend_logit = torch.log((1 - t) / t)  # M = 1 - t where the finest decoder is off
-        probs, masks = [], []
+        probs, masks, features = [], [], []
         for level, decoder in zip((2, 1, 0), self.decoders):
             size = f0[level].shape[2:]
             flows = 2 * up2(flows, size)
             feature, logit = up2(feature, size), up2(logit, size)
             prob = torch.sigmoid(logit)
             probs.append(prob)
-            if self.training:
-                mask = prob
-            elif mode == "dense":
+            if mode == "dense":
                 mask = None
+            elif self.training:
+                mask = prob
             else:
                 mask = hard_mask(prob, keep, threshold)
             masks.append(mask)
             warped0 = vfi_ops.backward_warp(f0[level], flows[:, :2], "border")
             warped1 = vfi_ops.backward_warp(f1[level], flows[:, 2:], "border")
             out = decoder(torch.cat((feature, warped0, warped1, flows), 1), mask, mode)
+            features.append(out)
             flows = flows + out[:, :4]
             if level > 0:
                 feature, logit = out[:, 4:-1], logit + out[:, -1:]
@@ -173,7 +174,7 @@ class UGSP(nn.Module):
         output = (warped + up2(residual, size))[..., :H, :W]
         if not return_aux:
             return output
-        return output, {"probs": probs, "masks": masks, "flows": flows[..., :H, :W]}
+        return output, {"probs": probs, "masks": masks, "features": features, "flows": flows[..., :H, :W]}
 
 
 def active_fraction(masks: List[Optional[Tensor]]) -> float:
@@ -205,3 +206,26 @@ class UncertaintyNet(nn.Module):
         out = self.out(x)
         estimate = (1 - t) * I0 + t * I1 + out[:, :3]
         return estimate, out[:, 3:4]
+
+
+def count_macs(model: UGSP, I0: Tensor, I1: Tensor, t=0.5, **kwargs) -> int:
+    """Multiply-accumulates of the convolutions of one forward: dense layers as
+    run, pruned decoder layers at their active positions only in mode="sparse"."""
+    total = [0]
+
+    def hook(module, inputs, output):
+        kh, kw = module.kernel_size
+        total[0] += output.numel() // output.shape[1] * module.out_channels * module.in_channels // module.groups * kh * kw
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            _, aux = model(I0, I1, t, return_aux=True, **kwargs)
+    finally:
+        for h in handles:
+            h.remove()
+    if kwargs.get("mode", "sparse") == "sparse" and not model.training:
+        for decoder, mask in zip(model.decoders, aux["masks"]):
+            per_position = sum(l.out_channels * l.in_channels * l.kernel_size[0] * l.kernel_size[1] for l in decoder.layers)
+            total[0] += int(mask.sum().item()) * per_position
+    return total[0]

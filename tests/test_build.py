@@ -56,6 +56,6 @@ def test_benchmark_harness_runs(tmp_path):
     subprocess.run([sys.executable, "-m", "benchmarks", "--device", "cpu", "--quick", "--min-run-time", "0.01",
                     "--json", str(path)], cwd=ROOT, check=True, capture_output=True)
     results = json.loads(path.read_text())["results"]
-    assert {r["op"] for r in results} == OPS | {"DAIN model"}
+    assert {r["op"] for r in results} == OPS | {"DAIN model", "UGSP model"}
     assert {r["mode"] for r in results} == {"forward", "forward+backward"}
     assert all(r["ours_ms"] > 0 and r["baseline_ms"] > 0 for r in results)
