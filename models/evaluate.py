@@ -102,6 +102,8 @@ def main(argv=None) -> int:
     parser.add_argument("--vimeo", help="root of a Vimeo90K-layout triplet set")
     parser.add_argument("--list", default="tri_testlist.txt", help="list file under --vimeo")
     parser.add_argument("--checkpoint", help="a model trained by models.train (without it: the blend baseline only)")
+    parser.add_argument("--keep", type=float, nargs="*", default=[],
+                        help="UGSP checkpoints: fractions S_t to score (besides its dense mode)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", help="also write the scores here")
     args = parser.parse_args(argv)
@@ -111,10 +113,19 @@ def main(argv=None) -> int:
         triplets = middlebury_triplets(args.middlebury) if args.middlebury else vimeo_triplets(args.vimeo, args.list)
         methods = {"linear blend": lambda a, b: 0.5 * (a + b)}
         if args.checkpoint:
-            from .train import load_model
+            from .interpolate import load_checkpoint_for_inference
+            from .ugsp import UGSP
 
-            model = load_model(args.checkpoint, args.device)
-            methods["model"] = lambda a, b: model(a, b, 0.5)
+            model = load_checkpoint_for_inference(args.checkpoint, args.device)
+            if isinstance(model, UGSP):
+                for keep in args.keep or [None]:
+                    name = "model" if keep is None else f"model S_t={keep:g}"
+                    methods[name] = lambda a, b, keep=keep: model(a, b, 0.5, keep=keep)
+                methods["model dense"] = lambda a, b: model(a, b, 0.5, mode="dense")
+            elif args.keep:
+                raise ValueError("--keep applies to UGSP checkpoints")
+            else:
+                methods["model"] = lambda a, b: model(a, b, 0.5)
         scores = evaluate(triplets, methods, args.device)
     except (FileNotFoundError, ValueError) as err:
         print(f"models.evaluate: {err}", file=sys.stderr)

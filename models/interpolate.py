@@ -60,6 +60,21 @@ def interpolate(model, I0: Tensor, I1: Tensor, t: float, tile: Optional[int] = N
     return out / total
 
 
+def load_checkpoint_for_inference(path: str, device, keep: Optional[float] = None, dense: bool = False):
+    """The model of a training checkpoint, with UGSP's pruning knob set (errors for other models)."""
+    from .train import load_model
+    from .ugsp import UGSP
+
+    model = load_model(path, device)
+    if isinstance(model, UGSP):
+        model.set_inference(mode="dense" if dense else "sparse", keep=keep)
+    elif keep is not None or dense:
+        raise ValueError(f"--keep and --dense apply to UGSP checkpoints; {path} holds a {type(model).__name__}")
+    if not hasattr(model, "check_inputs"):
+        raise ValueError(f"{path} holds a {type(model).__name__}, not an interpolation model")
+    return model
+
+
 def frame_paths(folder: str) -> List[str]:
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"no such folder: {folder}")
@@ -79,15 +94,15 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", required=True, help="a model trained by models.train")
     parser.add_argument("--tile", type=int, help="run on tiles of this size (frames that do not fit in memory)")
     parser.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels")
+    parser.add_argument("--keep", type=float, help="UGSP checkpoints: fraction S_t of decoder positions computed")
+    parser.add_argument("--dense", action="store_true", help="UGSP checkpoints: compute every position")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     if bool(args.frames) == bool(args.frames_ab) or (args.frames_ab and len(args.frames_ab) != 2):
         parser.error("give two frames A B, or --frames DIR")
 
-    from .train import load_model
-
     try:
-        model = load_model(args.checkpoint, args.device)
+        model = load_checkpoint_for_inference(args.checkpoint, args.device, args.keep, args.dense)
         run = lambda a, b, t: interpolate(model, a[None].to(args.device), b[None].to(args.device), t, args.tile,
                                           args.overlap)
         if args.frames_ab:

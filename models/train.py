@@ -4,6 +4,12 @@
     python -m models.train --data vimeo:/path/to/vimeo_triplet --steps 300000 --checkpoint runs/dain.pt
     torchrun --nproc_per_node 4 -m models.train --data vimeo:/path/to/vimeo_triplet ...
 
+The UGSP-style model trains in two stages: its uncertainty network first, then
+the interpolation network guided by it:
+
+    python -m models.train --model ugsp --stage uen --checkpoint runs/uen.pt ...
+    python -m models.train --model ugsp --uen runs/uen.pt --sparsity 0.3 --checkpoint runs/ugsp.pt ...
+
 Charbonnier loss, AdamW, cosine learning-rate schedule, random crops, flips and
 temporal reversal, mixed precision on CUDA, checkpoints that resume (the same
 --checkpoint path is written every --save-every steps and read at start), and
@@ -23,7 +29,11 @@ import torch.distributed as dist
 
 from .dain import DAIN
 from .data import SyntheticTriplets, VimeoTriplets
-from .losses import charbonnier
+from .losses import census_loss, charbonnier, guidance_loss, sparsity_loss, uncertainty_loss
+from .ugsp import UGSP, UncertaintyNet
+
+MODELS = ("dain", "ugsp")
+STAGES = ("main", "uen")
 
 
 @dataclass
@@ -43,6 +53,32 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 0
     amp: bool = True  # on CUDA only
+    model: str = "dain"  # or "ugsp"
+    stage: str = "main"  # ugsp: "uen" trains the uncertainty network, "main" the interpolation network
+    uen: Optional[str] = None  # ugsp main stage: the trained uncertainty network's checkpoint
+    sparsity: float = 0.3  # ugsp: the target fraction S_t of decoder positions computed
+
+
+class PrunedAndUnpruned(torch.nn.Module):
+    """UGSP's training forward: the pruned network (soft masks) and its unpruned
+    branch (mode="dense"), in one call so that DistributedDataParallel sees one forward."""
+
+    def __init__(self, model: UGSP):
+        super().__init__()
+        self.model = model
+
+    def forward(self, I0, I1, t):
+        return self.model(I0, I1, t, return_aux=True), self.model(I0, I1, t, mode="dense", return_aux=True)
+
+
+def build_model(config: TrainConfig) -> torch.nn.Module:
+    if config.model not in MODELS:
+        raise ValueError(f"--model must be one of {MODELS}, but got {config.model!r}")
+    if config.stage not in STAGES or (config.stage == "uen" and config.model != "ugsp"):
+        raise ValueError(f"--stage must be 'main', or 'uen' with --model ugsp, but got {config.stage!r}")
+    if config.model == "dain":
+        return DAIN(config.width)
+    return UncertaintyNet(config.width) if config.stage == "uen" else UGSP(config.width)
 
 
 def make_dataset(config: TrainConfig) -> torch.utils.data.Dataset:
@@ -68,23 +104,43 @@ class Trainer:
     def __init__(self, config: TrainConfig, device: torch.device):
         self.config, self.device = config, device
         torch.manual_seed(config.seed)
-        self.model = DAIN(config.width).to(device)
+        self.model = build_model(config).to(device)
+        self.uen = None
+        if config.model == "ugsp" and config.stage == "main":
+            if not config.uen:
+                raise ValueError("--model ugsp needs --uen CHECKPOINT (train it first with --stage uen)")
+            self.uen = load_model(config.uen, device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, config))
         self.use_amp = config.amp and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.step = 0
-        self.net = self.model
+        self.net = PrunedAndUnpruned(self.model) if self.uen is not None else self.model
         if dist.is_available() and dist.is_initialized():
             self.net = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[device.index] if device.type == "cuda" else None)
+                self.net, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def loss(self, I0, It, I1, t):
+        if self.config.model == "dain":
+            return charbonnier(self.net(I0, I1, t).float(), It)
+        if self.config.stage == "uen":
+            estimate, log_u = self.net(I0, I1, t)
+            return uncertainty_loss(estimate.float(), It, log_u.float())
+        # UGSP: the pruned network (soft masks) and the unpruned branch (mode="dense"), both reconstructing
+        # the frame; masks pulled toward S_t and toward the uncertainty; pruned features toward unpruned ones.
+        with torch.no_grad():
+            _, log_u = self.uen(I0, I1, t)
+        (out, aux), (full, aux_full) = self.net(I0, I1, t)
+        census = sum(census_loss(a.float(), b.detach().float()) for a, b in zip(aux["features"], aux_full["features"]))
+        return (charbonnier(out.float(), It) + charbonnier(full.float(), It)
+                + 0.1 * sparsity_loss(aux["probs"], self.config.sparsity) + 0.1 * guidance_loss(aux["probs"], log_u)
+                + 0.1 * census / len(aux["features"]))
 
     def train_step(self, batch) -> float:
         I0, It, I1, t = (x.to(self.device, non_blocking=True) for x in batch)
         self.net.train()
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
-            prediction = self.net(I0, I1, t)
-        loss = charbonnier(prediction.float(), It)
+            loss = self.loss(I0, It, I1, t)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -112,13 +168,14 @@ class Trainer:
         os.replace(tmp, path)  # never leave a half-written checkpoint
 
 
-def load_model(path: str, device="cpu", ops: str = "custom") -> DAIN:
-    """The model of a checkpoint written by training."""
+def load_model(path: str, device="cpu") -> torch.nn.Module:
+    """The model (DAIN, UGSP or UGSP's uncertainty network) of a checkpoint written by training."""
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except FileNotFoundError:
         raise FileNotFoundError(f"no such checkpoint: {path}") from None
-    model = DAIN(state["config"]["width"], ops=ops).to(device)
+    config = TrainConfig(**{k: v for k, v in state["config"].items() if k in TrainConfig.__dataclass_fields__})
+    model = build_model(config).to(device)
     model.load_state_dict(state["model"])
     return model.eval()
 
@@ -180,6 +237,10 @@ def main(argv=None) -> int:
     for name in ("lr", "weight_decay"):
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
     parser.add_argument("--checkpoint", default=None, help="where to save (and resume from)")
+    parser.add_argument("--model", choices=MODELS, default=defaults.model)
+    parser.add_argument("--stage", choices=STAGES, default=defaults.stage, help="ugsp: 'uen' first, then 'main'")
+    parser.add_argument("--uen", default=None, help="ugsp main stage: checkpoint of the trained uncertainty network")
+    parser.add_argument("--sparsity", type=float, default=defaults.sparsity, help="ugsp: target fraction S_t")
     parser.add_argument("--no-amp", action="store_true", help="train in float32 on CUDA too")
     args = parser.parse_args(argv)
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k != "no_amp"}, amp=not args.no_amp)

@@ -28,6 +28,7 @@ import vfi_ops
 
 MODES = ("sparse", "masked", "dense")
 PAD_MULTIPLE = 16
+_UNSET = object()
 
 
 def conv(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
@@ -109,6 +110,7 @@ class UGSP(nn.Module):
     def __init__(self, width: int = 16):
         super().__init__()
         self.width = width
+        self.set_inference()
         self.encoder = Encoder(width)
         c = [width, 2 * width, 3 * width, 4 * width]
         # Coarsest decoder (dense): features of both frames and t -> flows, feature for 1/8, mask logit for 1/8.
@@ -121,14 +123,21 @@ class UGSP(nn.Module):
             PrunedDecoder(3 * c[0] + 4, 2 * c[0], 4 + 1 + 3),  # finest: flow residuals, blend logit M, residual R
         ])
 
+    def set_inference(self, mode: str = "sparse", keep: Optional[float] = None, threshold: float = 0.5) -> None:
+        """The defaults of forward's mode, keep and threshold (e.g. for the command-line tools)."""
+        self.inference = {"mode": mode, "keep": keep, "threshold": threshold}
+
     @staticmethod
     def check_inputs(I0: Tensor, I1: Tensor, t: Union[float, Tensor]) -> Tensor:
         from .dain import DAIN
 
         return DAIN.check_inputs(I0, I1, t)
 
-    def forward(self, I0: Tensor, I1: Tensor, t: Union[float, Tensor] = 0.5, mode: str = "sparse",
-                keep: Optional[float] = None, threshold: float = 0.5, return_aux: bool = False):
+    def forward(self, I0: Tensor, I1: Tensor, t: Union[float, Tensor] = 0.5, mode: Optional[str] = None,
+                keep=_UNSET, threshold: Optional[float] = None, return_aux: bool = False):
+        mode = self.inference["mode"] if mode is None else mode
+        keep = self.inference["keep"] if keep is _UNSET else keep
+        threshold = self.inference["threshold"] if threshold is None else threshold
         if mode not in MODES:
             raise ValueError(f"UGSP: mode must be one of {MODES}, but got {mode!r}")
         if keep is not None and not 0.0 <= keep <= 1.0:
@@ -224,7 +233,7 @@ def count_macs(model: UGSP, I0: Tensor, I1: Tensor, t=0.5, **kwargs) -> int:
     finally:
         for h in handles:
             h.remove()
-    if kwargs.get("mode", "sparse") == "sparse" and not model.training:
+    if kwargs.get("mode", model.inference["mode"]) == "sparse" and not model.training:
         for decoder, mask in zip(model.decoders, aux["masks"]):
             per_position = sum(l.out_channels * l.in_channels * l.kernel_size[0] * l.kernel_size[1] for l in decoder.layers)
             total[0] += int(mask.sum().item()) * per_position

@@ -101,3 +101,35 @@ def test_evaluate_middlebury_layout(tmp_path, checkpoint, capsys):
     assert set(scores["model"]) == {"SeqA", "SeqB"}
     assert evaluate_cli.main(["--middlebury", str(tmp_path / "nothing")]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def ugsp_checkpoints(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ugsp")
+    uen, main = str(folder / "uen.pt"), str(folder / "ugsp.pt")
+    torch.manual_seed(0)
+    Trainer(TrainConfig(model="ugsp", stage="uen", width=8), torch.device("cpu")).save(uen)
+    Trainer(TrainConfig(model="ugsp", uen=uen, width=8), torch.device("cpu")).save(main)
+    return uen, main
+
+
+def test_ugsp_checkpoints_in_the_tools(tmp_path, checkpoint, ugsp_checkpoints, capsys):
+    uen, main = ugsp_checkpoints
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    write_image(str(a), smooth_image(30, 41, 1))
+    write_image(str(b), smooth_image(30, 41, 2))
+    out = tmp_path / "mid.png"
+    assert interpolate_cli.main([str(a), str(b), "-o", str(out), "--checkpoint", main, "--keep", "0.3"]) == 0
+    assert read_image(str(out)).shape == (3, 30, 41)
+    assert interpolate_cli.main([str(a), str(b), "-o", str(out), "--checkpoint", checkpoint, "--keep", "0.3"]) == 2
+    assert "apply to UGSP checkpoints" in capsys.readouterr().err
+    assert interpolate_cli.main([str(a), str(b), "-o", str(out), "--checkpoint", uen]) == 2
+    assert "not an interpolation model" in capsys.readouterr().err
+
+    for name in ("SeqA",):
+        write_image(str(tmp_path / "mb" / name / "frame10.png"), smooth_image(32, 48, 1))
+        write_image(str(tmp_path / "mb" / name / "frame11.png"), smooth_image(32, 48, 2))
+        write_image(str(tmp_path / "mb" / name / "frame10i11.png"), smooth_image(32, 48, 3))
+    assert evaluate_cli.main(["--middlebury", str(tmp_path / "mb"), "--checkpoint", main, "--keep", "0.1", "0.5"]) == 0
+    table = capsys.readouterr().out
+    assert "model S_t=0.1 PSNR" in table and "model S_t=0.5 PSNR" in table and "model dense PSNR" in table

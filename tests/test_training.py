@@ -106,3 +106,20 @@ def test_torchrun_two_processes(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "step 2/2" in done.stdout
     assert torch.load(path, weights_only=True)["step"] == 2
+
+
+def test_ugsp_two_stage_training(tmp_path):
+    uen_path, main_path = str(tmp_path / "uen.pt"), str(tmp_path / "ugsp.pt")
+    out = io.StringIO()
+    uen_losses = train(small_config(model="ugsp", stage="uen", steps=3, checkpoint=uen_path, save_every=3), out=out)
+    assert len(uen_losses) == 3
+    assert type(load_model(uen_path)).__name__ == "UncertaintyNet"
+    losses = train(small_config(model="ugsp", uen=uen_path, sparsity=0.2, steps=3, checkpoint=main_path,
+                                save_every=3), out=out)
+    assert len(losses) == 3 and all(l == l for l in losses)
+    model = load_model(main_path)
+    assert type(model).__name__ == "UGSP" and not model.training
+    with pytest.raises(ValueError, match="needs --uen"):
+        train(small_config(model="ugsp"), out=out)
+    with pytest.raises(ValueError, match="--stage must be"):
+        train(small_config(stage="uen"), out=out)
