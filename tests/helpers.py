@@ -52,3 +52,9 @@ class DeterministicAlgorithms:
 
     def __exit__(self, *exc):
         torch.use_deterministic_algorithms(self.previous)
+
+
+def frame_pair(B, H, W, dtype=torch.float32, seed=0):
+    """Two random frames [B, 3, H, W] in [0, 1)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(B, 3, H, W, generator=g, dtype=dtype), torch.rand(B, 3, H, W, generator=g, dtype=dtype)

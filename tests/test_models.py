@@ -2,17 +2,13 @@ import pytest
 import torch
 
 from models import DAIN
-
-
-def frames(B, H, W, dtype=torch.float32, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(B, 3, H, W, generator=g, dtype=dtype), torch.rand(B, 3, H, W, generator=g, dtype=dtype)
+from helpers import frame_pair
 
 
 def test_forward_backward_odd_size_every_parameter_learns():
     torch.manual_seed(0)
     model = DAIN(width=8)
-    I0, I1 = frames(2, 35, 45)
+    I0, I1 = frame_pair(2, 35, 45)
     out = model(I0, I1, torch.tensor([0.3, 0.7]))
     assert out.shape == (2, 3, 35, 45) and torch.isfinite(out).all()
     (out - 0.5 * (I0 + I1)).abs().mean().backward()
@@ -23,7 +19,7 @@ def test_forward_backward_odd_size_every_parameter_learns():
 def test_t_changes_the_result():
     torch.manual_seed(0)
     model = DAIN(width=8).eval()
-    I0, I1 = frames(1, 32, 48)
+    I0, I1 = frame_pair(1, 32, 48)
     with torch.no_grad():
         outs = [model(I0, I1, t) for t in (0.1, 0.5, 0.9)]
         per_item = model(torch.cat((I0, I0)), torch.cat((I1, I1)), torch.tensor([0.1, 0.9]))
@@ -39,7 +35,7 @@ def test_custom_and_reference_ops_agree():
     custom = DAIN(width=8).double()
     reference = DAIN(width=8, ops="reference").double()
     reference.load_state_dict(custom.state_dict())
-    I0, I1 = frames(2, 24, 40, torch.float64, seed=1)
+    I0, I1 = frame_pair(2, 24, 40, torch.float64, seed=1)
     results = []
     for model in (custom, reference):
         out = model(I0, I1, 0.4)

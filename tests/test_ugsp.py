@@ -4,17 +4,13 @@ import torch
 from models.data import SyntheticTriplets
 from models.losses import census_loss, charbonnier, guidance_loss, sparsity_loss, uncertainty_loss
 from models.ugsp import UGSP, UncertaintyNet, active_fraction, hard_mask
-
-
-def frames(B, H, W, dtype=torch.float32, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(B, 3, H, W, generator=g, dtype=dtype), torch.rand(B, 3, H, W, generator=g, dtype=dtype)
+from helpers import frame_pair
 
 
 def test_forward_backward_every_parameter_learns():
     torch.manual_seed(0)
     model = UGSP(width=8)
-    I0, I1 = frames(2, 35, 45)
+    I0, I1 = frame_pair(2, 35, 45)
     out, aux = model(I0, I1, torch.tensor([0.3, 0.6]), return_aux=True)
     assert out.shape == (2, 3, 35, 45) and torch.isfinite(out).all()
     assert [p.shape[2:] for p in aux["probs"]] == [(6, 6), (12, 12), (24, 24)]  # 1/8, 1/4, 1/2 of 48x48
@@ -28,7 +24,7 @@ def test_forward_backward_every_parameter_learns():
 def test_sparse_equals_dense_masked(keep, threshold):
     torch.manual_seed(0)
     model = UGSP(width=8).double().eval()
-    I0, I1 = frames(2, 40, 56, torch.float64, seed=1)
+    I0, I1 = frame_pair(2, 40, 56, torch.float64, seed=1)
     with torch.no_grad():
         sparse, aux = model(I0, I1, 0.4, mode="sparse", keep=keep, threshold=threshold, return_aux=True)
         masked = model(I0, I1, 0.4, mode="masked", keep=keep, threshold=threshold)
@@ -40,7 +36,7 @@ def test_sparse_equals_dense_masked(keep, threshold):
 def test_all_on_and_all_off_masks():
     torch.manual_seed(0)
     model = UGSP(width=8).eval()
-    I0, I1 = frames(1, 32, 48, seed=2)
+    I0, I1 = frame_pair(1, 32, 48, seed=2)
     with torch.no_grad():
         dense = model(I0, I1, 0.5, mode="dense")
         torch.testing.assert_close(model(I0, I1, 0.5, keep=1.0), dense, rtol=1e-4, atol=1e-5)
@@ -54,7 +50,7 @@ def test_all_on_and_all_off_masks():
 
 
 def test_masks_follow_the_sparsity_target():
-    I0, I1 = frames(2, 32, 32, seed=3)
+    I0, I1 = frame_pair(2, 32, 32, seed=3)
     means = {}
     for target in (0.1, 0.9):
         torch.manual_seed(0)
@@ -92,7 +88,7 @@ def test_training_steps_reduce_the_loss():
 
 
 def test_uncertainty_net_and_losses():
-    I0, I1 = frames(2, 33, 41, seed=4)
+    I0, I1 = frame_pair(2, 33, 41, seed=4)
     estimate, log_u = UncertaintyNet(width=8)(I0, I1, 0.5)
     assert estimate.shape == I0.shape and log_u.shape == (2, 1, 33, 41)
     x = I0[:1]
@@ -114,7 +110,7 @@ def test_hard_mask():
 
 def test_bad_inputs():
     model = UGSP(width=8).eval()
-    I0, I1 = frames(1, 32, 32)
+    I0, I1 = frame_pair(1, 32, 32)
     with pytest.raises(ValueError, match="mode must be one of"):
         model(I0, I1, 0.5, mode="half")
     with pytest.raises(ValueError, match=r"keep must lie in \[0, 1\]"):
