@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from ._autograd import register_backward
+from ._checks import check_like
 
 
 def adaptive_warp(input: Tensor, flow: Tensor, kernel: Tensor) -> Tensor:
@@ -61,11 +62,8 @@ def _check_fake_args(input: Tensor, flow: Tensor, kernel: Tensor) -> None:
     F = math.isqrt(kernel.shape[1])
     torch._check_value(F * F == kernel.shape[1] and F >= 2 and F % 2 == 0,
                        lambda: f"adaptive_warp(): expected kernel to have F*F channels with F even, got {kernel.shape[1]}")
-    for name, t in (("flow", flow), ("kernel", kernel)):
-        torch._check_value(t.device == input.device,
-                           lambda: f"adaptive_warp(): expected {name} on the same device as input ({input.device}), but got {t.device}")
-        torch._check_type(t.dtype == input.dtype,
-                          lambda: f"adaptive_warp(): expected {name} to have the dtype of input ({input.dtype}), but got {t.dtype}")
+    check_like("adaptive_warp", "flow", flow, "input", input)
+    check_like("adaptive_warp", "kernel", kernel, "input", input)
 
 
 @torch.library.register_fake("vfi_ops::adaptive_warp")

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from ._autograd import register_backward
+from ._checks import check_like
 
 PADDING_MODES = ("zeros", "border")
 
@@ -47,10 +48,7 @@ def _check_fake_args(input: Tensor, flow: Tensor, padding_mode: str) -> None:
         flow.dim() == 4 and flow.shape[1] == 2 and flow.shape[0] == input.shape[0],
         lambda: f"backward_warp(): expected flow of shape [B, 2, H, W] with B = {input.shape[0]}, got {tuple(flow.shape)}",
     )
-    torch._check_value(flow.device == input.device,
-                       lambda: f"backward_warp(): expected flow on the same device as input ({input.device}), but got {flow.device}")
-    torch._check_type(flow.dtype == input.dtype,
-                      lambda: f"backward_warp(): expected flow to have the dtype of input ({input.dtype}), but got {flow.dtype}")
+    check_like("backward_warp", "flow", flow, "input", input)
     torch._check_value(padding_mode in PADDING_MODES,
                        lambda: f"backward_warp(): padding_mode must be 'zeros' or 'border', but got {padding_mode!r}")
 

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from ._autograd import register_backward
+from ._checks import check_like
 from .reference.flow_projection import flow_projection as _reference_flow_projection
 
 
@@ -81,10 +82,7 @@ def _check_fake_args(flow: Tensor, weight: Optional[Tensor]) -> None:
     )
     if weight is None:
         return
-    torch._check_value(weight.device == flow.device,
-                       lambda: f"flow_projection(): expected weight on the same device as flow ({flow.device}), but got {weight.device}")
-    torch._check_type(weight.dtype == flow.dtype,
-                      lambda: f"flow_projection(): expected weight to have the dtype of flow ({flow.dtype}), but got {weight.dtype}")
+    check_like("flow_projection", "weight", weight, "flow", flow)
     expected = (flow.shape[0], 1, flow.shape[2], flow.shape[3])
     torch._check_value(
         weight.dim() == 4 and tuple(weight.shape) == expected,

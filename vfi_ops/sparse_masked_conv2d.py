@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from ._autograd import register_backward
+from ._checks import check_like
 
 IntPair = Union[int, Sequence[int]]
 
@@ -113,11 +114,8 @@ def _check_fake_args(input, weight, mask, stride, padding, dilation, groups):
     torch._check_value(groups >= 1 and input.shape[1] % groups == 0 and weight.shape[0] % groups == 0
                        and weight.shape[1] * groups == input.shape[1],
                        lambda: f"{op}: weight of shape {tuple(weight.shape)} does not match {input.shape[1]} input channels and groups={groups}")
-    for name, t in (("weight", weight), ("mask", mask)):
-        torch._check_value(t.device == input.device,
-                           lambda: f"{op}: expected {name} on the same device as input ({input.device}), but got {t.device}")
-    torch._check_type(weight.dtype == input.dtype,
-                      lambda: f"{op}: expected weight to have the dtype of input ({input.dtype}), but got {weight.dtype}")
+    check_like("sparse_masked_conv2d", "weight", weight, "input", input)
+    check_like("sparse_masked_conv2d", "mask", mask, "input", input, same_dtype=False)
     H_out, W_out = _output_size(input, weight, stride, padding, dilation)
     torch._check_value(H_out >= 1 and W_out >= 1, lambda: f"{op}: the padded input is smaller than the dilated kernel")
     expected = (input.shape[0], 1, H_out, W_out)
