@@ -58,3 +58,12 @@ def frame_pair(B, H, W, dtype=torch.float32, seed=0):
     """Two random frames [B, 3, H, W] in [0, 1)."""
     g = torch.Generator().manual_seed(seed)
     return torch.rand(B, 3, H, W, generator=g, dtype=dtype), torch.rand(B, 3, H, W, generator=g, dtype=dtype)
+
+
+def assert_all_close(actual, expected, **kwargs):
+    """torch.testing.assert_close on each pair of two equally long sequences of
+    tensors (actual moved to expected's device), naming the failing position."""
+    actual, expected = list(actual), list(expected)
+    assert len(actual) == len(expected), f"{len(actual)} results, expected {len(expected)}"
+    for i, (a, b) in enumerate(zip(actual, expected)):
+        torch.testing.assert_close(a.to(b.device), b, msg=lambda m: f"result {i}: {m}", **kwargs)

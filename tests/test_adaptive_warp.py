@@ -3,7 +3,8 @@ import torch
 
 import vfi_ops
 from vfi_ops import reference
-from helpers import DeterministicAlgorithms, off_integer_flow, smooth_flow, sprinkle_non_finite, strided
+from helpers import (DeterministicAlgorithms, assert_all_close, off_integer_flow, smooth_flow, sprinkle_non_finite,
+                     strided)
 
 WINDOWS = [2, 4]
 
@@ -166,8 +167,7 @@ def test_layouts():
     want = run(vfi_ops.adaptive_warp, input, flow, kernel, g)
     cl = lambda t: t.contiguous(memory_format=torch.channels_last)
     for args in [(cl(input), cl(flow), cl(kernel), cl(g)), (strided(input), strided(flow), strided(kernel), strided(g))]:
-        for a, b in zip(run(vfi_ops.adaptive_warp, *args), want):
-            torch.testing.assert_close(a, b, rtol=0, atol=0)
+        assert_all_close(run(vfi_ops.adaptive_warp, *args), want, rtol=0, atol=0)
     expanded = g[:1].expand(2, 3, 10, 12)
     for a, b in zip(run(vfi_ops.adaptive_warp, input, flow, kernel, expanded),
                     run(vfi_ops.adaptive_warp, input, flow, kernel, expanded.contiguous())):
@@ -227,8 +227,7 @@ def test_torch_compile_fullgraph():
     loss_ref = loss_fn(input, flow, kernel, target)
     grads_ref = torch.autograd.grad(loss_ref, (input, flow, kernel))
     torch.testing.assert_close(loss, loss_ref)
-    for a, b in zip(grads, grads_ref):
-        torch.testing.assert_close(a, b)
+    assert_all_close(grads, grads_ref)
 
 
 def _inputs(B=1, C=3, H=8, W=8, taps=16, **over):
@@ -288,8 +287,7 @@ def test_same_result_for_any_thread_count(shape):
     finally:
         torch.set_num_threads(previous)
     for result in results[1:]:
-        for a, b in zip(result, results[0]):
-            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+        assert_all_close(result, results[0], rtol=1e-12, atol=1e-12)
 
 
 # ---------------------------------------------------------------- CUDA
@@ -304,8 +302,7 @@ def test_cuda_matches_cpu(dtype):
         cpu = run(vfi_ops.adaptive_warp, input, flow, kernel, grad_out)
         cuda = run(vfi_ops.adaptive_warp, input.cuda(), flow.cuda(), kernel.cuda(), grad_out.cuda())
         tol = 1e-10 if dtype == torch.float64 else 1e-4
-        for a, b in zip(cpu, cuda):
-            torch.testing.assert_close(b.cpu(), a, rtol=tol, atol=tol)
+        assert_all_close(cuda, cpu, rtol=tol, atol=tol)
 
 
 @pytest.mark.cuda
@@ -362,8 +359,7 @@ def test_cuda_opcheck_and_compile():
     compiled = torch.compile(lambda i, f, k: vfi_ops.adaptive_warp(i, f, k).square().sum(), fullgraph=True)
     grads = torch.autograd.grad(compiled(input, flow, kernel), (input, flow, kernel))
     grads_ref = torch.autograd.grad(vfi_ops.adaptive_warp(input, flow, kernel).square().sum(), (input, flow, kernel))
-    for a, b in zip(grads, grads_ref):
-        torch.testing.assert_close(a, b)
+    assert_all_close(grads, grads_ref)
 
 
 @pytest.mark.cuda

@@ -3,7 +3,7 @@ import torch
 
 import vfi_ops
 from vfi_ops import reference
-from helpers import DeterministicAlgorithms, off_integer_flow, smooth_flow, sprinkle_non_finite
+from helpers import DeterministicAlgorithms, assert_all_close, off_integer_flow, smooth_flow, sprinkle_non_finite
 
 MODES = ["zeros", "border"]
 
@@ -70,8 +70,7 @@ def test_matches_grid_sample_float32(padding_mode):
     grad_out = torch.randn(2, 4, 32, 48)
     ours = grads(vfi_ops.backward_warp, input, flow, grad_out, padding_mode)
     ref = grads(reference.backward_warp, input, flow, grad_out, padding_mode)
-    for a, b in zip(ours, ref):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert_all_close(ours, ref, rtol=1e-4, atol=1e-4)
 
 
 def test_hand_computed():
@@ -286,8 +285,7 @@ def test_cuda_matches_cpu(padding_mode, dtype):
         cpu = grads(vfi_ops.backward_warp, input, flow, grad_out, padding_mode)
         gpu = grads(vfi_ops.backward_warp, input.cuda(), flow.cuda(), grad_out.cuda(), padding_mode)
         tol = 1e-10 if dtype == torch.float64 else 1e-4
-        for a, b in zip(cpu, gpu):
-            torch.testing.assert_close(b.cpu(), a, rtol=tol, atol=tol)
+        assert_all_close(gpu, cpu, rtol=tol, atol=tol)
 
 
 @pytest.mark.cuda

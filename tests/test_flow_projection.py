@@ -5,7 +5,7 @@ import torch
 
 import vfi_ops
 from vfi_ops import reference
-from helpers import DeterministicAlgorithms, smooth_flow, sprinkle_non_finite, strided
+from helpers import DeterministicAlgorithms, assert_all_close, smooth_flow, sprinkle_non_finite, strided
 
 FILL = [False, True]
 
@@ -231,8 +231,7 @@ def test_layouts(fill_holes):
     ]
     for i, (f, w, g) in enumerate(variants):
         expected = want if i < 3 else run(vfi_ops.flow_projection, flow, weight, fill_holes, g.contiguous())
-        for a, b in zip(run(vfi_ops.flow_projection, f, w, fill_holes, g), expected):
-            torch.testing.assert_close(a, b, rtol=0, atol=0)
+        assert_all_close(run(vfi_ops.flow_projection, f, w, fill_holes, g), expected, rtol=0, atol=0)
 
 
 def test_only_requested_gradients():
@@ -310,8 +309,7 @@ def test_torch_compile_fullgraph():
     loss_ref = loss_fn(flow, depth, frame)
     grads_ref = torch.autograd.grad(loss_ref, (flow, depth))
     torch.testing.assert_close(loss, loss_ref)
-    for a, b in zip(grads, grads_ref):
-        torch.testing.assert_close(a, b)
+    assert_all_close(grads, grads_ref)
 
 
 BAD_INPUTS = [
@@ -354,8 +352,8 @@ def test_deterministic_fallback_computes_the_same():
     flow = smooth_flow(2, 20, 24, 4.0, dtype=torch.float64)
     weight = torch.rand(2, 1, 20, 24, dtype=torch.float64) + 0.1
     g = torch.randn(2, 2, 20, 24, dtype=torch.float64)
-    for a, b in zip(run(fallback, flow, weight, True, g), run(vfi_ops.flow_projection, flow, weight, True, g)):
-        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+    assert_all_close(run(fallback, flow, weight, True, g), run(vfi_ops.flow_projection, flow, weight, True, g),
+                     rtol=1e-9, atol=1e-9)
     half = fallback(flow.half(), weight.half(), True)
     assert half.dtype == torch.float16
     torch.testing.assert_close(half.double(), vfi_ops.flow_projection(flow.half().double(), weight.half().double(), True),
@@ -401,8 +399,7 @@ def test_cuda_matches_cpu(fill_holes, dtype):
         cuda = run(vfi_ops.flow_projection, flow.cuda(), None if weight is None else weight.cuda(), fill_holes,
                    grad_out.cuda())
         tol = 1e-10 if dtype == torch.float64 else 1e-4
-        for a, b in zip(cpu, cuda):
-            torch.testing.assert_close(b.cpu(), a, rtol=tol, atol=tol)
+        assert_all_close(cuda, cpu, rtol=tol, atol=tol)
 
 
 @pytest.mark.cuda
@@ -442,8 +439,7 @@ def test_cuda_deterministic_mode():
     for a, b in zip(first, second):
         assert torch.equal(a, b)
     fast = run(vfi_ops.flow_projection, flow, weight, True, torch.ones_like(flow))
-    for a, b in zip(first, fast):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert_all_close(first, fast, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.cuda
@@ -465,8 +461,7 @@ def test_cuda_opcheck_and_compile():
     compiled = torch.compile(lambda f, w: vfi_ops.flow_projection(f, w, True).square().sum(), fullgraph=True)
     grads = torch.autograd.grad(compiled(flow, weight), (flow, weight))
     grads_ref = torch.autograd.grad(vfi_ops.flow_projection(flow, weight, True).square().sum(), (flow, weight))
-    for a, b in zip(grads, grads_ref):
-        torch.testing.assert_close(a, b)
+    assert_all_close(grads, grads_ref)
 
 
 @pytest.mark.cuda

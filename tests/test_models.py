@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from models import DAIN
-from helpers import frame_pair
+from helpers import assert_all_close, frame_pair
 
 
 def test_forward_backward_odd_size_every_parameter_learns():
@@ -42,8 +42,7 @@ def test_custom_and_reference_ops_agree():
         grads = torch.autograd.grad(out.square().mean(), list(model.parameters()))
         results.append((out, grads))
     torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-9, atol=1e-9)
-    for a, b in zip(results[0][1], results[1][1]):
-        torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
+    assert_all_close(results[0][1], results[1][1], rtol=1e-7, atol=1e-9)
 
 
 @pytest.mark.parametrize("I1_shape,t,exc,match", [

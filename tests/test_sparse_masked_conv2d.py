@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 import vfi_ops
 from vfi_ops import reference
-from helpers import DeterministicAlgorithms, strided
+from helpers import DeterministicAlgorithms, assert_all_close, strided
 
 op = vfi_ops.sparse_masked_conv2d
 
@@ -58,9 +58,7 @@ def test_matches_where_of_dense_conv(seed):
     grad_out = torch.randn(want.shape, dtype=want.dtype)
     ours = run(op, case, grad_out)
     ref = run(reference.sparse_masked_conv2d, case, grad_out)
-    assert len(ours) == len(ref)
-    for a, b in zip(ours, ref):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    assert_all_close(ours, ref, rtol=1e-10, atol=1e-10)
 
 
 def test_reference_is_where_of_conv():
@@ -182,11 +180,9 @@ def test_layouts():
     if case["fill"] is not None:
         odd["fill"] = case["fill"].contiguous(memory_format=torch.channels_last)
     got = run(op, odd, strided(grad_out))
-    for a, b in zip(got, want):
-        torch.testing.assert_close(a, b)
+    assert_all_close(got, want)
     last = dict(case, input=case["input"].contiguous(memory_format=torch.channels_last))
-    for a, b in zip(run(op, last, grad_out.contiguous(memory_format=torch.channels_last)), want):
-        torch.testing.assert_close(a, b)
+    assert_all_close(run(op, last, grad_out.contiguous(memory_format=torch.channels_last)), want)
 
 
 def test_only_requested_gradients():
@@ -221,8 +217,8 @@ def test_sparse_and_dense_routes(density):
     case = dict(input=input, weight=weight, bias=bias, mask=mask.view(2, 1, 8, 9), stride=2, padding=1, dilation=1,
                 groups=2, fill=fill)
     grad_out = torch.randn(2, 8, 8, 9, dtype=torch.float64, generator=g)
-    for a, b in zip(run(op, case, grad_out), run(reference.sparse_masked_conv2d, case, grad_out)):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    assert_all_close(run(op, case, grad_out), run(reference.sparse_masked_conv2d, case, grad_out),
+                     rtol=1e-10, atol=1e-10)
 
 
 def test_deterministic_on_cpu():
@@ -310,8 +306,7 @@ def test_torch_compile_fullgraph():
     loss_ref = loss_fn(input, weight, bias, mask, fill, target)
     grads_ref = torch.autograd.grad(loss_ref, params)
     torch.testing.assert_close(loss, loss_ref)
-    for a, b in zip(grads, grads_ref):
-        torch.testing.assert_close(a, b)
+    assert_all_close(grads, grads_ref)
 
 
 def test_raw_op_with_schema_defaults():
@@ -327,8 +322,7 @@ def test_raw_op_with_schema_defaults():
         out = fn(input, weight)
         torch.testing.assert_close(out, want.detach())
         grads = torch.autograd.grad(out.square().sum(), (input, weight))
-        for a, b in zip(grads, grads_ref):
-            torch.testing.assert_close(a, b)
+        assert_all_close(grads, grads_ref)
 
 
 def _args(**over):
@@ -454,5 +448,4 @@ def test_cuda_opcheck_and_compile():
         case[n].requires_grad_()
     grads = torch.autograd.grad(compiled(**case), [case[n] for n in names])
     grads_ref = torch.autograd.grad(op(**case).square().sum(), [case[n] for n in names])
-    for a, b in zip(grads, grads_ref):
-        torch.testing.assert_close(a, b)
+    assert_all_close(grads, grads_ref)
