@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+import vfi_ops
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")
 
 
@@ -104,11 +106,8 @@ def procedural_texture(size: int, generator: torch.Generator) -> Tensor:
 def shift(image: Tensor, dx: float, dy: float) -> Tensor:
     """image translated by (dx, dy) pixels, bilinear, borders replicated."""
     _, H, W = image.shape
-    xs = torch.arange(W, dtype=torch.float32) - dx
-    ys = torch.arange(H, dtype=torch.float32) - dy
-    grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], -1)
-    grid = 2 * grid / torch.tensor([W - 1, H - 1]) - 1
-    return F.grid_sample(image[None], grid[None], mode="bilinear", padding_mode="border", align_corners=True)[0]
+    flow = torch.tensor([-dx, -dy], dtype=image.dtype).view(1, 2, 1, 1).expand(1, 2, H, W)
+    return vfi_ops.backward_warp(image[None], flow, "border")[0]
 
 
 class SyntheticTriplets(torch.utils.data.Dataset):

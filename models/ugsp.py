@@ -26,13 +26,11 @@ from torch import Tensor, nn
 
 import vfi_ops
 
+from .dain import DAIN, conv
+
 MODES = ("sparse", "masked", "dense")
 PAD_MULTIPLE = 16
 _UNSET = object()
-
-
-def conv(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, stride, 1), nn.LeakyReLU(0.1))
 
 
 def up2(x: Tensor, size) -> Tensor:
@@ -47,7 +45,7 @@ class Encoder(nn.Module):
         chans = [width, 2 * width, 3 * width, 4 * width]
         layers, prev = [], 3
         for ch in chans:
-            layers.append(nn.Sequential(conv(prev, ch, 2), conv(ch, ch)))
+            layers.append(nn.Sequential(conv(prev, ch, stride=2), conv(ch, ch)))
             prev = ch
         self.levels = nn.ModuleList(layers)
 
@@ -127,11 +125,7 @@ class UGSP(nn.Module):
         """The defaults of forward's mode, keep and threshold (e.g. for the command-line tools)."""
         self.inference = {"mode": mode, "keep": keep, "threshold": threshold}
 
-    @staticmethod
-    def check_inputs(I0: Tensor, I1: Tensor, t: Union[float, Tensor]) -> Tensor:
-        from .dain import DAIN
-
-        return DAIN.check_inputs(I0, I1, t)
+    check_inputs = staticmethod(DAIN.check_inputs)
 
     def forward(self, I0: Tensor, I1: Tensor, t: Union[float, Tensor] = 0.5, mode: Optional[str] = None,
                 keep=_UNSET, threshold: Optional[float] = None, return_aux: bool = False):
@@ -200,7 +194,8 @@ class UncertaintyNet(nn.Module):
 
     def __init__(self, width: int = 16):
         super().__init__()
-        self.down = nn.ModuleList([conv(7, width), conv(width, 2 * width, 2), conv(2 * width, 4 * width, 2)])
+        self.down = nn.ModuleList([conv(7, width), conv(width, 2 * width, stride=2),
+                                   conv(2 * width, 4 * width, stride=2)])
         self.up = nn.ModuleList([conv(4 * width + 2 * width, 2 * width), conv(2 * width + width, width)])
         self.out = nn.Conv2d(width, 4, 3, 1, 1)
 
