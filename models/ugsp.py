@@ -8,7 +8,8 @@ output is ``M * backward_warp(I0, F_t0) + (1 - M) * backward_warp(I1, F_t1) + R`
 
 Below the coarsest level each decoder only computes where its mask is on; where
 it is off, the coarser result stands (upsampled flows, the blend weight 1 - t,
-no residual, the coarser mask logit). Every decoder layer is
+no residual, the coarser mask logit; the feature passed on is zero there).
+Every decoder layer is
 
     h = act(conv(x) * P)            training: dense, times the soft mask, so gradients reach P
     h = act(conv(x) * m)            mode="masked": the same with a hard mask m
