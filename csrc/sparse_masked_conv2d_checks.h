@@ -16,14 +16,20 @@ namespace vfi_ops {
 struct SparseConvShape {
   int64_t B, C_in, H, W, C_out, H_out, W_out, groups;
   int kh, kw, sh, sw, ph, pw, dh, dw;
+  bool channels_last;  // the layout of the computation (see sparse_masked_conv2d.h)
+
+  at::MemoryFormat memory_format() const {
+    return channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  }
 
   // Rows of the patch matrix: C_in * kh * kw (all groups stacked).
   int64_t patch_rows() const { return C_in * kh * kw; }
 
   template <typename index_t>
   ConvGeometry<index_t> geometry() const {
-    return {static_cast<index_t>(C_in), static_cast<index_t>(H), static_cast<index_t>(W),
-            static_cast<index_t>(H_out), static_cast<index_t>(W_out), kh, kw, sh, sw, ph, pw, dh, dw};
+    return {static_cast<index_t>(C_in),  static_cast<index_t>(H),     static_cast<index_t>(W),
+            static_cast<index_t>(C_out), static_cast<index_t>(H_out), static_cast<index_t>(W_out),
+            static_cast<index_t>(C_in / groups), kh, kw, sh, sw, ph, pw, dh, dw, channels_last};
   }
 };
 
@@ -62,6 +68,9 @@ inline SparseConvShape check_sparse_masked_conv2d_args(const char* op, const at:
   s.W = input.size(3);
   s.C_out = weight.size(0);
   s.groups = groups;
+  // Computed NHWC when the input is channels-last (and not also contiguous, as
+  // with one channel or a 1 x 1 image); the output then is channels-last too.
+  s.channels_last = !input.is_contiguous() && input.is_contiguous(at::MemoryFormat::ChannelsLast);
   read_pair(op, "stride", stride, 1, &s.sh, &s.sw);
   read_pair(op, "padding", padding, 0, &s.ph, &s.pw);
   read_pair(op, "dilation", dilation, 1, &s.dh, &s.dw);

@@ -1,19 +1,24 @@
 // sparse_masked_conv2d: the forward and backward passes, written once for both
 // devices. They list the active positions, then walk them in chunks: gather the
-// chunk's input patches, multiply by the weight with ATen's batched GEMM (one
-// batch per group: BLAS on CPU, cuBLAS on CUDA), scatter the results. Memory
-// grows with the chunk, never with H * W * C_in * kh * kw.
+// chunk's input patches, multiply by the weight with ATen's GEMMs (one per
+// group: BLAS on CPU, cuBLAS on CUDA), scatter the results. Memory grows with
+// the chunk, never with H * W * C_in * kh * kw. The matrices are laid out as
+// the tensors (NCHW or NHWC, see sparse_masked_conv2d.h); the GEMMs see them
+// through [groups, rows, positions] views either way.
 //
 // Past kDenseAbove of the positions active, the dense convolution (mkldnn,
 // cuDNN) is cheaper than the gathers: the output is then
 // where(mask, conv, fill), and the gradients those of that expression.
 //
 // `Kernels` supplies the device's data movement (see cpu/ and cuda/):
-//   gather_patches(input, active, shape, cols)     cols[k, j] as in sparse_masked_conv2d.h
+//   gather_patches(input, active, shape, cols)     cols as in sparse_masked_conv2d.h
 //   scatter_rows(values, bias, active, shape, out) out[b, c, oy, ox] = values[c, j] (+ bias[c])
 //   gather_rows(grad, active, shape, rows)         rows[c, j] = grad[b, c, oy, ox]
 //   scatter_patches_add(grad_cols, active, shape, grad_input)   the transpose of gather_patches
-//   kPatchBudget                                   elements of a chunk's patch matrix
+//   kPatchBudget                                   elements of a backward chunk's patch matrix
+//   forward_budget(total)                          the same for the forward, given all its patch elements
+//   for_chunk_ranges(chunks, fn)                   calls fn(first, last) over [0, chunks): forward chunks
+//                                                  write distinct positions, so they may run side by side
 //   kDenseAbove                                    active fraction past which the dense route is taken
 //   kAtomicInputGrad                               whether scatter_patches_add uses atomics (its order
 //                                                  varies): under deterministic mode the dense route is taken
@@ -29,6 +34,7 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/eq.h>
 #include <ATen/ops/masked_fill.h>
+#include <ATen/ops/mm.h>
 #include <ATen/ops/ne.h>
 #include <ATen/ops/nonzero.h>
 #include <ATen/ops/sum.h>
@@ -47,6 +53,11 @@ namespace vfi_ops {
 // Flat indices (b * H_out + oy) * W_out + ox of the nonzero mask entries, increasing.
 inline at::Tensor active_positions(const at::Tensor& mask) { return at::nonzero(mask.reshape({-1})).view({-1}); }
 
+// Zeros in a memory format (at::zeros ignores the options' memory format).
+inline at::Tensor zeros_in(at::IntArrayRef sizes, const at::TensorOptions& options, at::MemoryFormat format) {
+  return at::empty(sizes, options.memory_format(format)).zero_();
+}
+
 // Positions per chunk: as many as fit the budget, all of them if fewer.
 inline int64_t chunk_positions(int64_t active, int64_t rows_per_position, int64_t budget) {
   return std::max<int64_t>(1, std::min<int64_t>(active, budget / std::max<int64_t>(1, rows_per_position)));
@@ -64,9 +75,55 @@ inline bool dense_is_cheaper(const at::Tensor& active, const SparseConvShape& s,
   return static_cast<double>(active.size(0)) > dense_above * static_cast<double>(s.B * s.H_out * s.W_out);
 }
 
-// A [rows, n] view of the front of a preallocated buffer.
-inline at::Tensor matrix_in(const at::Tensor& buffer, int64_t rows, int64_t n) {
-  return buffer.narrow(0, 0, rows * n).view({rows, n});
+// A matrix of `rows` rows (patch rows or channels) by n positions at the front
+// of a preallocated buffer: [rows, n] for NCHW, [n, rows] for NHWC.
+inline at::Tensor matrix_in(const at::Tensor& buffer, int64_t rows, int64_t n, const SparseConvShape& s) {
+  const at::Tensor front = buffer.narrow(0, 0, rows * n);
+  return s.channels_last ? front.view({n, rows}) : front.view({rows, n});
+}
+
+// The [groups, rows / groups, n] view of such a matrix, for the GEMMs.
+inline at::Tensor by_group(const at::Tensor& matrix, const SparseConvShape& s) {
+  const int64_t G = s.groups;
+  if (!s.channels_last) return matrix.view({G, matrix.size(0) / G, matrix.size(1)});
+  return matrix.view({matrix.size(0), G, matrix.size(1) / G}).permute({1, 2, 0});
+}
+
+// The weight as [groups, C_out / groups, patch rows of a group], rows in the
+// layout's order.
+inline at::Tensor weight_matrix(const at::Tensor& weight, const SparseConvShape& s) {
+  const at::Tensor w = s.channels_last ? weight.permute({0, 2, 3, 1}).contiguous() : weight.contiguous();
+  return w.view({s.groups, s.C_out / s.groups, s.patch_rows() / s.groups});
+}
+
+// out = a @ b for each group. One group is one plain GEMM, which takes its
+// operands and result transposed or not as they lie.
+inline void grouped_mm_out(const at::Tensor& out, const at::Tensor& a, const at::Tensor& b) {
+  if (out.size(0) == 1) {
+    at::Tensor out0 = out.select(0, 0);
+    at::mm_out(out0, a.select(0, 0), b.select(0, 0));
+  } else {
+    at::Tensor out_ = out;
+    at::bmm_out(out_, a, b);
+  }
+}
+
+// acc += a @ b for each group (acc contiguous, maybe of a wider dtype).
+inline void grouped_mm_add(at::Tensor& acc, const at::Tensor& a, const at::Tensor& b) {
+  if (acc.scalar_type() != a.scalar_type()) {
+    acc.add_(at::bmm(a, b));
+  } else if (acc.size(0) == 1) {
+    acc.select(0, 0).addmm_(a.select(0, 0), b.select(0, 0));
+  } else {
+    acc.baddbmm_(a, b);
+  }
+}
+
+// The inverse of weight_matrix's reordering, for the weight gradient.
+inline at::Tensor weight_grad_in_weight_order(const at::Tensor& grad, const at::Tensor& weight,
+                                              const SparseConvShape& s) {
+  if (!s.channels_last) return grad.view(weight.sizes());
+  return grad.view({s.C_out, s.kh, s.kw, weight.size(1)}).permute({0, 3, 1, 2}).contiguous();
 }
 
 template <typename Kernels>
@@ -81,34 +138,37 @@ at::Tensor sparse_masked_conv2d_forward(const at::Tensor& input_, const at::Tens
   Kernels::check_dtype(op, input_);
   const c10::DeviceGuard guard(input_.device());
 
-  if (s.B * s.C_out * s.H_out * s.W_out == 0) {
-    return at::zeros({s.B, s.C_out, s.H_out, s.W_out}, input_.options());
-  }
+  const auto format = s.memory_format();
+  const std::array<int64_t, 4> out_sizes{s.B, s.C_out, s.H_out, s.W_out};
+  if (s.B * s.C_out * s.H_out * s.W_out == 0) return zeros_in(out_sizes, input_.options(), format);
   const at::Tensor active = active_positions(mask);
   if (dense_is_cheaper(active, s, Kernels::kDenseAbove)) {
     const at::Tensor conv = at::convolution(input_, weight_, bias_, stride, padding, dilation, false, {0, 0}, groups);
     const at::Tensor on = at::ne(mask, 0);
-    return (fill.has_value() ? at::where(on, conv, *fill) : at::where(on, conv, 0)).contiguous();
+    return (fill.has_value() ? at::where(on, conv, *fill) : at::where(on, conv, 0)).contiguous(format);
   }
-  at::Tensor output = fill.has_value() ? fill->clone(at::MemoryFormat::Contiguous)
-                                       : at::zeros({s.B, s.C_out, s.H_out, s.W_out}, input_.options());
+  at::Tensor output = fill.has_value() ? fill->clone(format) : zeros_in(out_sizes, input_.options(), format);
   if (active.size(0) == 0) return output;
 
-  const at::Tensor input = input_.contiguous();
+  const at::Tensor input = input_.contiguous(format);
   const at::Tensor bias = bias_.has_value() ? bias_->contiguous() : at::Tensor();
-  const int64_t G = s.groups, K = s.patch_rows(), C = s.C_out;
-  const at::Tensor weight = weight_.contiguous().view({G, C / G, K / G});
-  const int64_t chunk = chunk_positions(active.size(0), std::max(K, C), Kernels::kPatchBudget);
-  const at::Tensor cols_buffer = at::empty({K * chunk}, input.options());
-  const at::Tensor values_buffer = at::empty({C * chunk}, input.options());
-  for_each_chunk(active, chunk, [&](const at::Tensor& act) {
-    const int64_t n = act.size(0);
-    at::Tensor cols = matrix_in(cols_buffer, K, n);
-    Kernels::gather_patches(input, act, s, cols);
-    at::Tensor values = matrix_in(values_buffer, C, n);
-    at::Tensor values_g = values.view({G, C / G, n});
-    at::bmm_out(values_g, weight, cols.view({G, K / G, n}));
-    Kernels::scatter_rows(values, bias, act, s, output);
+  const int64_t K = s.patch_rows(), C = s.C_out;
+  const at::Tensor weight = weight_matrix(weight_, s);
+  const int64_t rows = std::max(K, C);
+  const int64_t chunk = chunk_positions(active.size(0), rows, Kernels::forward_budget(active.size(0) * rows));
+  const int64_t chunks = (active.size(0) + chunk - 1) / chunk;
+  Kernels::for_chunk_ranges(chunks, [&](int64_t first, int64_t last) {
+    const at::Tensor cols_buffer = at::empty({K * chunk}, input.options());
+    const at::Tensor values_buffer = at::empty({C * chunk}, input.options());
+    for (int64_t c = first; c < last; ++c) {
+      const at::Tensor act = active.slice(0, c * chunk, std::min(active.size(0), (c + 1) * chunk));
+      const int64_t n = act.size(0);
+      at::Tensor cols = matrix_in(cols_buffer, K, n, s);
+      Kernels::gather_patches(input, act, s, cols);
+      at::Tensor values = matrix_in(values_buffer, C, n, s);
+      grouped_mm_out(by_group(values, s), weight, by_group(cols, s));
+      Kernels::scatter_rows(values, bias, act, s, output);
+    }
   });
   return output;
 }
@@ -128,8 +188,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> sparse_masked_conv2d_
   const c10::DeviceGuard guard(input_.device());
 
   const auto options = input_.options();
+  const auto format = s.memory_format();
   // The fill shows where the mask is off, so it gets the gradient there.
-  at::Tensor grad_fill = output_mask[3] ? grad_output_.masked_fill(at::ne(mask, 0), 0).contiguous() : at::empty({0}, options);
+  at::Tensor grad_fill =
+      output_mask[3] ? grad_output_.masked_fill(at::ne(mask, 0), 0).contiguous(format) : at::empty({0}, options);
   const bool conv_grads = output_mask[0] || output_mask[1] || output_mask[2];
   const at::Tensor active = conv_grads && grad_output_.numel() > 0 ? active_positions(mask) : at::Tensor();
   const bool deterministic_input = Kernels::kAtomicInputGrad && output_mask[0] && at::globalContext().deterministicAlgorithms();
@@ -138,7 +200,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> sparse_masked_conv2d_
     auto [grad_input, grad_weight, grad_bias] =
         at::convolution_backward(masked, input_, weight_, at::IntArrayRef{s.C_out}, stride, padding, dilation, false,
                                  {0, 0}, groups, {output_mask[0], output_mask[1], output_mask[2]});
-    return {output_mask[0] ? grad_input.contiguous() : at::empty({0}, options),
+    return {output_mask[0] ? grad_input.contiguous(format) : at::empty({0}, options),
             output_mask[1] ? grad_weight.contiguous() : at::empty({0}, options),
             output_mask[2] ? grad_bias : at::empty({0}, options), grad_fill};
   }
@@ -146,44 +208,38 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> sparse_masked_conv2d_
   const auto acc = options.dtype(at::toOpMathType(input_.scalar_type()));
   const int64_t G = s.groups, K = s.patch_rows(), C = s.C_out;
   // Accumulated in float for float16/bfloat16 (over chunks, and over taps for the input).
-  at::Tensor grad_input = output_mask[0] ? at::zeros(input_.sizes(), acc) : at::Tensor();
+  at::Tensor grad_input = output_mask[0] ? zeros_in(input_.sizes(), acc, format) : at::Tensor();
+  // In weight_matrix's order.
   at::Tensor grad_weight = output_mask[1] ? at::zeros({G, C / G, K / G}, acc) : at::Tensor();
   at::Tensor grad_bias = output_mask[2] ? at::zeros({C}, acc) : at::Tensor();
   if (active.defined() && active.size(0) > 0) {
-    const at::Tensor grad_output = grad_output_.contiguous();
-    const at::Tensor input = input_.contiguous();
-    const at::Tensor weight = weight_.contiguous().view({G, C / G, K / G});
+    const at::Tensor grad_output = grad_output_.contiguous(format);
+    const at::Tensor input = input_.contiguous(format);
+    const at::Tensor weight = weight_matrix(weight_, s);
     const int64_t chunk = chunk_positions(active.size(0), std::max(K, C), Kernels::kPatchBudget);
     const at::Tensor cols_buffer = at::empty({K * chunk}, options);
     const at::Tensor rows_buffer = at::empty({C * chunk}, options);
-    const bool same_dtype = acc.dtype() == options.dtype();
     for_each_chunk(active, chunk, [&](const at::Tensor& act) {
       const int64_t n = act.size(0);
-      at::Tensor rows = matrix_in(rows_buffer, C, n);
+      at::Tensor rows = matrix_in(rows_buffer, C, n, s);
       Kernels::gather_rows(grad_output, act, s, rows);
-      const at::Tensor rows_g = rows.view({G, C / G, n});
-      if (output_mask[2]) grad_bias.add_(at::sum(rows, {1}, false, grad_bias.scalar_type()));
+      const at::Tensor rows_g = by_group(rows, s);
+      if (output_mask[2]) grad_bias.add_(at::sum(rows_g, {2}, false, grad_bias.scalar_type()).view({C}));
       if (output_mask[1]) {
-        at::Tensor cols = matrix_in(cols_buffer, K, n);
+        at::Tensor cols = matrix_in(cols_buffer, K, n, s);
         Kernels::gather_patches(input, act, s, cols);
-        const at::Tensor cols_t = cols.view({G, K / G, n}).transpose(1, 2);
-        if (same_dtype) {
-          grad_weight.baddbmm_(rows_g, cols_t);
-        } else {
-          grad_weight.add_(at::bmm(rows_g, cols_t));
-        }
+        grouped_mm_add(grad_weight, rows_g, by_group(cols, s).transpose(1, 2));
       }
       if (output_mask[0]) {
-        at::Tensor grad_cols = matrix_in(cols_buffer, K, n);
-        at::Tensor grad_cols_g = grad_cols.view({G, K / G, n});
-        at::bmm_out(grad_cols_g, weight.transpose(1, 2), rows_g);
+        at::Tensor grad_cols = matrix_in(cols_buffer, K, n, s);
+        grouped_mm_out(by_group(grad_cols, s), weight.transpose(1, 2), rows_g);
         Kernels::scatter_patches_add(grad_cols, act, s, grad_input);
       }
     });
   }
   const auto dtype = input_.scalar_type();
   return {output_mask[0] ? grad_input.to(dtype) : at::empty({0}, options),
-          output_mask[1] ? grad_weight.view(weight_.sizes()).to(dtype) : at::empty({0}, options),
+          output_mask[1] ? weight_grad_in_weight_order(grad_weight, weight_, s).to(dtype) : at::empty({0}, options),
           output_mask[2] ? grad_bias.to(dtype) : at::empty({0}, options), grad_fill};
 }
 

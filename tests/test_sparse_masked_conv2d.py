@@ -51,14 +51,39 @@ def run(fn, case, grad_out):
     return (out.detach(),) + torch.autograd.grad(out, [case[n] for n in names], grad_out)
 
 
+def channels_last(case):
+    """The case with a channels-last input: the op then computes NHWC."""
+    return dict(case, input=case["input"].contiguous(memory_format=torch.channels_last))
+
+
+def is_channels_last(t):
+    return t.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
 @pytest.mark.parametrize("seed", range(60))
-def test_matches_where_of_dense_conv(seed):
-    case = random_case(seed)
+def test_matches_where_of_dense_conv(seed, layout):
+    case = random_case(seed) if layout == "nchw" else channels_last(random_case(seed))
     want = reference.sparse_masked_conv2d(**case)
     grad_out = torch.randn(want.shape, dtype=want.dtype)
     ours = run(op, case, grad_out)
     ref = run(reference.sparse_masked_conv2d, case, grad_out)
     assert_all_close(ours, ref, rtol=1e-10, atol=1e-10)
+
+
+def test_output_follows_the_input_layout():
+    for seed in range(6):  # densities 0 to 100%: the empty, sparse and dense routes
+        case = random_case(seed)
+        case["input"] = torch.randn(2, 6, 9, 11, dtype=torch.float64)
+        case["weight"] = torch.randn(6, 6 // case["groups"], 3, 3, dtype=torch.float64)
+        case.update(stride=1, padding=1, dilation=1, fill=None, bias=None)
+        case["mask"] = torch.rand(2, 1, 9, 11) < [0.0, 0.1, 0.3, 0.5, 0.9, 1.0][seed]
+        grad_out = torch.randn(2, 6, 9, 11, dtype=torch.float64)
+        out, grad_input, _ = run(op, channels_last(case), grad_out)
+        assert is_channels_last(out) and not out.is_contiguous()
+        assert is_channels_last(grad_input) and not grad_input.is_contiguous()
+        out, grad_input, _ = run(op, case, grad_out.contiguous(memory_format=torch.channels_last))
+        assert out.is_contiguous() and grad_input.is_contiguous()
 
 
 def test_reference_is_where_of_conv():
@@ -72,21 +97,26 @@ def test_reference_is_where_of_conv():
     torch.testing.assert_close(op(**case), want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
 @pytest.mark.parametrize("seed", [1, 3, 4, 10, 13, 17])
-def test_gradcheck(seed):
-    case = random_case(seed)
+def test_gradcheck(seed, layout):
+    case = random_case(seed) if layout == "nchw" else channels_last(random_case(seed))
     case["mask"] = torch.rand(case["mask"].shape) < 0.6
     names = [n for n in ("input", "weight", "bias", "fill") if case[n] is not None]
 
     def f(*tensors):
         return op(**dict(case, **dict(zip(names, tensors))))
 
-    assert torch.autograd.gradcheck(f, [case[n].clone().requires_grad_() for n in names])
+    assert torch.autograd.gradcheck(f, [case[n].clone(memory_format=torch.preserve_format).requires_grad_()
+                                        for n in names])
 
 
-def test_float32_large_matches_reference():
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_float32_large_matches_reference(layout):
     # 64 channels, 3x3, several chunks of active positions.
     input = torch.randn(2, 64, 40, 56)
+    if layout == "nhwc":
+        input = input.contiguous(memory_format=torch.channels_last)
     weight = torch.randn(48, 64, 3, 3) / 24
     bias = torch.randn(48)
     mask = torch.rand(2, 1, 40, 56) < 0.7
@@ -230,6 +260,28 @@ def test_deterministic_on_cpu():
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_results_do_not_depend_on_the_thread_count(layout):
+    # The CPU forward runs chunks side by side, one thread each; chunk sizes never depend on the thread count.
+    g = torch.Generator().manual_seed(11)
+    input = torch.randn(2, 24, 40, 56, generator=g)
+    if layout == "nhwc":
+        input = input.contiguous(memory_format=torch.channels_last)
+    case = dict(input=input, weight=torch.randn(32, 24, 3, 3, generator=g), bias=torch.randn(32, generator=g),
+                mask=torch.rand(2, 1, 40, 56, generator=g) < 0.3, stride=1, padding=1, dilation=1, groups=1, fill=None)
+    grad_out = torch.randn(2, 32, 40, 56, generator=g)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = run(op, case, grad_out)
+        torch.set_num_threads(max(2, threads))
+        many = run(op, case, grad_out)
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(one, many):
+        assert torch.equal(a, b)
+
+
 def test_double_backward_raises():
     input = torch.randn(1, 2, 5, 5, dtype=torch.float64, requires_grad=True)
     weight = torch.randn(3, 2, 3, 3, dtype=torch.float64, requires_grad=True)
@@ -271,8 +323,9 @@ def test_module_is_a_drop_in_for_conv2d():
 
 
 def test_opcheck():
-    for seed, density in ((1, 0.5), (2, 0.3), (5, 0.9)):  # the last one takes the dense route
-        case = random_case(seed)
+    # The last two take the dense route; the channels-last ones check the fake kernels' layouts.
+    for seed, density, layout in ((1, 0.5, "nchw"), (2, 0.3, "nchw"), (6, 0.3, "nhwc"), (5, 0.9, "nchw"), (9, 0.9, "nhwc")):
+        case = random_case(seed) if layout == "nchw" else channels_last(random_case(seed))
         case["mask"] = torch.rand(case["mask"].shape) < density
         args = [case[n] for n in ("input", "weight", "bias", "mask")]
         conv = [list(case["stride"]), list(case["padding"]), list(case["dilation"]), case["groups"]]

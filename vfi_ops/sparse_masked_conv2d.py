@@ -84,7 +84,9 @@ def sparse_masked_conv2d(
             (e.g. a coarse estimate); None means zeros.
 
     Returns:
-        ``[B, C_out, H_out, W_out]`` tensor of ``input``'s dtype.
+        ``[B, C_out, H_out, W_out]`` tensor of ``input``'s dtype, channels-last
+        if ``input`` is (then the whole computation runs channels-last, which
+        moves each patch as runs of channels and is the faster layout on CPU).
 
     Gradients flow to input, weight, bias and fill: the fill gets the incoming
     gradient where the mask is off, the convolution's parameters get the
@@ -133,14 +135,24 @@ def _sparse_masked_conv2d_fake(input, weight, bias, mask, stride=(1, 1), padding
         torch._check_value(tuple(bias.shape) == shape[1:2], lambda: f"sparse_masked_conv2d(): expected bias of shape [{shape[1]}], got {tuple(bias.shape)}")
     if fill is not None:
         torch._check_value(tuple(fill.shape) == shape, lambda: f"sparse_masked_conv2d(): expected fill of shape {list(shape)}, got {tuple(fill.shape)}")
-    return input.new_empty(shape)
+    return _empty_like_layout(input, shape)
+
+
+def _empty_like_layout(input: Tensor, shape) -> Tensor:
+    """An empty tensor in the layout the kernels compute in and return: channels-last
+    for a channels-last input (unless also contiguous), contiguous otherwise."""
+    channels_last = not input.is_contiguous() and input.is_contiguous(memory_format=torch.channels_last)
+    return torch.empty(shape, dtype=input.dtype, device=input.device,
+                       memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
 @torch.library.register_fake("vfi_ops::sparse_masked_conv2d_backward")
 def _sparse_masked_conv2d_backward_fake(grad_output, input, weight, mask, stride, padding, dilation, groups, output_mask):
     _check_fake_args(input, weight, mask, stride, padding, dilation, groups)
-    shapes = (input.shape, weight.shape, weight.shape[:1], grad_output.shape)
-    return tuple(input.new_empty(shape if needed else (0,)) for shape, needed in zip(shapes, output_mask))
+    return (_empty_like_layout(input, input.shape) if output_mask[0] else input.new_empty(0),
+            input.new_empty(weight.shape if output_mask[1] else (0,)),
+            input.new_empty(weight.shape[:1] if output_mask[2] else (0,)),
+            _empty_like_layout(input, grad_output.shape) if output_mask[3] else input.new_empty(0))
 
 
 # The schema's defaults, for the trailing arguments the dispatcher drops.

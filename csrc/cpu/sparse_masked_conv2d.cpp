@@ -2,12 +2,14 @@
 // (sparse_masked_conv2d_driver.h); the index math is in sparse_masked_conv2d.h.
 //
 // Each call first lists, for every active position of the chunk, the offsets it
-// reads and writes; the loops then move one matrix row (one channel, one tap)
-// at a time through those offsets, which vectorises as gathers. Tasks own rows,
-// output channels or input channels, so nothing is written by two threads and
-// every result is independent of the thread count.
+// reads and writes (of channel 0). NCHW: the loops then move one matrix row (one
+// channel, one tap) at a time through those offsets, which vectorises as
+// gathers. NHWC: each position's tap is a run of channels, moved as a block.
+// Tasks own matrix rows, positions, or input channels, so nothing is written by
+// two threads and every result is independent of the thread count.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
+#include <ATen/ThreadLocalState.h>
 #include <ATen/core/Tensor.h>
 #include <torch/library.h>
 
@@ -26,7 +28,7 @@ namespace {
 // Where the chunk's positions read and write: for position j,
 //   tap[t * n + j]  offset in input of tap t (= ky * kw + kx) for channel 0, or -1 in the padding;
 //   out[j]          offset in output of channel 0.
-// Channel c adds c * H * W (input) or c * H_out * W_out (output).
+// Channel c adds c * H * W (input) or c * H_out * W_out (output) in NCHW, c in NHWC.
 template <typename index_t>
 struct ChunkOffsets {
   std::vector<index_t> tap, out;
@@ -37,14 +39,13 @@ ChunkOffsets<index_t> offsets_of(const at::Tensor& active, const SparseConvShape
   const auto g = s.geometry<index_t>();
   const int64_t* flat = active.const_data_ptr<int64_t>();
   const int64_t n = active.size(0), taps = int64_t(s.kh) * s.kw;
-  const index_t C_out = static_cast<index_t>(s.C_out);
   ChunkOffsets<index_t> o;
   o.out.resize(n);
   if (with_taps) o.tap.resize(taps * n);
   at::parallel_for(0, n, rows_per_task(taps), [&](int64_t begin, int64_t end) {
     for (int64_t j = begin; j < end; ++j) {
       const auto p = output_position(flat[j], g);
-      o.out[j] = output_offset(index_t(0), C_out, p, g);
+      o.out[j] = output_offset(index_t(0), p, g);
       if (!with_taps) continue;
       for (int ky = 0; ky < s.kh; ++ky) {
         for (int kx = 0; kx < s.kw; ++kx) o.tap[(ky * s.kw + kx) * n + j] = patch_offset_at(p, index_t(0), ky, kx, g);
@@ -102,6 +103,32 @@ void with_cpu_index_type(const SparseConvShape& s, Fn&& fn) {
   with_index_type(fits_int32({s.B * s.C_in * s.H * s.W, s.B * s.C_out * s.H_out * s.W_out}), fn);
 }
 
+// dst[0, len) = src[0, len), or zeros where src is null (a tap in the padding).
+template <typename scalar_t>
+VFI_CPU_SIMD void copy_run(const scalar_t* __restrict__ src, int64_t len, scalar_t* __restrict__ dst) {
+  if (src == nullptr) {
+    for (int64_t c = 0; c < len; ++c) dst[c] = scalar_t(0);
+  } else {
+    for (int64_t c = 0; c < len; ++c) dst[c] = src[c];
+  }
+}
+
+// dst[c] = src[c] (+ bias[c]) for c in [0, len).
+template <typename scalar_t>
+VFI_CPU_SIMD void copy_run_plus(const scalar_t* __restrict__ src, const scalar_t* __restrict__ bias, int64_t len,
+                                scalar_t* __restrict__ dst) {
+  if (bias == nullptr) {
+    for (int64_t c = 0; c < len; ++c) dst[c] = src[c];
+  } else {
+    for (int64_t c = 0; c < len; ++c) dst[c] = src[c] + bias[c];
+  }
+}
+
+template <typename scalar_t>
+VFI_CPU_SIMD void add_run(const scalar_t* __restrict__ src, int64_t len, scalar_t* __restrict__ dst) {
+  for (int64_t c = 0; c < len; ++c) dst[c] += src[c];
+}
+
 struct CpuKernels {
   // A chunk's patch matrix (4 MiB in float32) stays in cache between its gather and its GEMM.
   static constexpr int64_t kPatchBudget = int64_t(1) << 20;
@@ -111,17 +138,51 @@ struct CpuKernels {
 
   static void check_dtype(const char* op, const at::Tensor& input) { check_cpu_dtype(op, input); }
 
-  // Tasks own rows k = ci * taps + t of the patch matrix.
+  // Forward: each thread runs whole chunks (gather, single-threaded GEMM,
+  // scatter), small enough for its L2 cache, and at least 8 of them when there
+  // is enough work to share. Sizes never depend on the thread count, so neither
+  // do the results.
+  static int64_t forward_budget(int64_t total) {
+    return std::min<int64_t>(int64_t(1) << 17, std::max<int64_t>(int64_t(1) << 13, (total + 7) / 8));
+  }
+  template <typename Fn>
+  static void for_chunk_ranges(int64_t chunks, Fn&& fn) {
+    // Worker threads start without the caller's thread-local state (below
+    // autograd, grad mode, profiler); the GEMMs they call need it.
+    const at::ThreadLocalState state;
+    at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
+      const at::ThreadLocalStateGuard guard(state);
+      fn(first, last);
+    });
+  }
+
+  // NCHW: tasks own rows k = ci * taps + t of the patch matrix.
+  // NHWC: tasks own positions j; row j holds each group's taps, each a run of its channels.
   static void gather_patches(const at::Tensor& input, const at::Tensor& active, const SparseConvShape& s,
                              at::Tensor& cols) {
-    const int64_t n = active.size(0), taps = int64_t(s.kh) * s.kw, plane = s.H * s.W;
+    const int64_t n = active.size(0), taps = int64_t(s.kh) * s.kw, plane = s.H * s.W, K = s.patch_rows();
+    const int64_t C_g = s.C_in / s.groups;
     AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "sparse_masked_conv2d_gather_patches", [&] {
       with_cpu_index_type(s, [&](auto index_zero) {
         using index_t = decltype(index_zero);
         const auto o = offsets_of<index_t>(active, s, true);
         const scalar_t* in = input.const_data_ptr<scalar_t>();
         scalar_t* out = cols.mutable_data_ptr<scalar_t>();
-        at::parallel_for(0, s.patch_rows(), rows_per_task(n), [&](int64_t begin, int64_t end) {
+        if (s.channels_last) {
+          at::parallel_for(0, n, rows_per_task(K), [&](int64_t begin, int64_t end) {
+            for (int64_t j = begin; j < end; ++j) {
+              for (int64_t group = 0; group < s.groups; ++group) {
+                for (int64_t t = 0; t < taps; ++t) {
+                  const index_t offset = o.tap[t * n + j];
+                  copy_run(offset >= 0 ? in + offset + group * C_g : nullptr, C_g,
+                           out + j * K + (group * taps + t) * C_g);
+                }
+              }
+            }
+          });
+          return;
+        }
+        at::parallel_for(0, K, rows_per_task(n), [&](int64_t begin, int64_t end) {
           for (int64_t k = begin; k < end; ++k) {
             gather_taps(in + (k / taps) * plane, o.tap.data() + (k % taps) * n, n, out + k * n);
           }
@@ -134,7 +195,8 @@ struct CpuKernels {
   // positions read distinct input pixels, and only rows of ci write to channel ci.
   static void scatter_patches_add(const at::Tensor& grad_cols, const at::Tensor& active, const SparseConvShape& s,
                                   at::Tensor& grad_input) {
-    const int64_t n = active.size(0), taps = int64_t(s.kh) * s.kw, plane = s.H * s.W;
+    const int64_t n = active.size(0), taps = int64_t(s.kh) * s.kw, plane = s.H * s.W, K = s.patch_rows();
+    const int64_t C_g = s.C_in / s.groups;
     AT_DISPATCH_FLOATING_TYPES(grad_input.scalar_type(), "sparse_masked_conv2d_scatter_patches", [&] {
       with_cpu_index_type(s, [&](auto index_zero) {
         using index_t = decltype(index_zero);
@@ -142,20 +204,34 @@ struct CpuKernels {
         const scalar_t* src = grad_cols.const_data_ptr<scalar_t>();
         scalar_t* grad = grad_input.mutable_data_ptr<scalar_t>();
         at::parallel_for(0, s.C_in, rows_per_task(taps * n), [&](int64_t begin, int64_t end) {
-          for (int64_t ci = begin; ci < end; ++ci) {
-            for (int64_t t = 0; t < taps; ++t) {
-              scatter_add_taps(src + (ci * taps + t) * n, o.tap.data() + t * n, n, grad + ci * plane);
+          if (!s.channels_last) {
+            for (int64_t ci = begin; ci < end; ++ci) {
+              for (int64_t t = 0; t < taps; ++t) {
+                scatter_add_taps(src + (ci * taps + t) * n, o.tap.data() + t * n, n, grad + ci * plane);
+              }
             }
+            return;
+          }
+          // The task's channels, split at group boundaries into runs [c, c_end).
+          for (int64_t c = begin; c < end;) {
+            const int64_t group = c / C_g, c_end = std::min(end, (group + 1) * C_g);
+            for (int64_t j = 0; j < n; ++j) {
+              for (int64_t t = 0; t < taps; ++t) {
+                const index_t offset = o.tap[t * n + j];
+                if (offset >= 0) add_run(src + j * K + (group * taps + t) * C_g + (c - group * C_g), c_end - c, grad + offset + c);
+              }
+            }
+            c = c_end;
           }
         });
       });
     });
   }
 
-  // Tasks own output channels.
+  // NCHW: tasks own output channels. NHWC: tasks own positions.
   static void scatter_rows(const at::Tensor& values, const at::Tensor& bias, const at::Tensor& active,
                            const SparseConvShape& s, at::Tensor& output) {
-    const int64_t n = active.size(0), plane = s.H_out * s.W_out;
+    const int64_t n = active.size(0), plane = s.H_out * s.W_out, C = s.C_out;
     AT_DISPATCH_FLOATING_TYPES(output.scalar_type(), "sparse_masked_conv2d_scatter_rows", [&] {
       with_cpu_index_type(s, [&](auto index_zero) {
         using index_t = decltype(index_zero);
@@ -163,7 +239,13 @@ struct CpuKernels {
         const scalar_t* v = values.const_data_ptr<scalar_t>();
         const scalar_t* bias_data = bias.defined() ? bias.const_data_ptr<scalar_t>() : nullptr;
         scalar_t* out = output.mutable_data_ptr<scalar_t>();
-        at::parallel_for(0, s.C_out, rows_per_task(n), [&](int64_t begin, int64_t end) {
+        if (s.channels_last) {
+          at::parallel_for(0, n, rows_per_task(C), [&](int64_t begin, int64_t end) {
+            for (int64_t j = begin; j < end; ++j) copy_run_plus(v + j * C, bias_data, C, out + o.out[j]);
+          });
+          return;
+        }
+        at::parallel_for(0, C, rows_per_task(n), [&](int64_t begin, int64_t end) {
           for (int64_t c = begin; c < end; ++c) {
             scalar_t* dst = out + c * plane;
             const scalar_t* src = v + c * n;
@@ -178,17 +260,23 @@ struct CpuKernels {
     });
   }
 
-  // Tasks own output channels.
+  // NCHW: tasks own output channels. NHWC: tasks own positions.
   static void gather_rows(const at::Tensor& grad_output, const at::Tensor& active, const SparseConvShape& s,
                           at::Tensor& rows) {
-    const int64_t n = active.size(0), plane = s.H_out * s.W_out;
+    const int64_t n = active.size(0), plane = s.H_out * s.W_out, C = s.C_out;
     AT_DISPATCH_FLOATING_TYPES(grad_output.scalar_type(), "sparse_masked_conv2d_gather_rows", [&] {
       with_cpu_index_type(s, [&](auto index_zero) {
         using index_t = decltype(index_zero);
         const auto o = offsets_of<index_t>(active, s, false);
         const scalar_t* grad = grad_output.const_data_ptr<scalar_t>();
         scalar_t* out = rows.mutable_data_ptr<scalar_t>();
-        at::parallel_for(0, s.C_out, rows_per_task(n), [&](int64_t begin, int64_t end) {
+        if (s.channels_last) {
+          at::parallel_for(0, n, rows_per_task(C), [&](int64_t begin, int64_t end) {
+            for (int64_t j = begin; j < end; ++j) copy_run(grad + o.out[j], C, out + j * C);
+          });
+          return;
+        }
+        at::parallel_for(0, C, rows_per_task(n), [&](int64_t begin, int64_t end) {
           for (int64_t c = begin; c < end; ++c) {
             const scalar_t* src = grad + c * plane;
             for (int64_t j = 0; j < n; ++j) out[c * n + j] = src[o.out[j]];

@@ -2,7 +2,8 @@
 // (sparse_masked_conv2d_driver.h); the index math is in sparse_masked_conv2d.h.
 //
 // One thread per element of the moved matrix (patch row k or channel c, active
-// position j), j fastest so that neighbouring threads touch neighbouring memory.
+// position j), in the matrix's order: j fastest for NCHW, the row (channels)
+// fastest for NHWC, so that neighbouring threads touch neighbouring memory.
 // The input gradient is scattered with atomic adds (in float for
 // float16/bfloat16), whose order varies from run to run; under deterministic
 // mode the driver takes the dense route instead.
@@ -25,8 +26,10 @@ namespace {
 template <typename scalar_t, typename index_t>
 __global__ void gather_patches_kernel(const scalar_t* __restrict__ input, const int64_t* __restrict__ active,
                                       index_t n, index_t total, ConvGeometry<index_t> g, scalar_t* __restrict__ cols) {
+  const index_t K = total / n;
   VFI_GRID_STRIDE_LOOP(i, total) {
-    const index_t offset = patch_offset(i / n, output_position(active[i % n], g), g);
+    const auto e = matrix_entry(i, K, n, g.channels_last);
+    const index_t offset = patch_offset(e.row, output_position(active[e.j], g), g);
     cols[i] = offset >= 0 ? input[offset] : scalar_t(0);
   }
 }
@@ -35,31 +38,34 @@ template <typename scalar_t, typename acc_t, typename index_t>
 __global__ void scatter_patches_add_kernel(const scalar_t* __restrict__ grad_cols,
                                            const int64_t* __restrict__ active, index_t n, index_t total,
                                            ConvGeometry<index_t> g, acc_t* __restrict__ grad_input) {
+  const index_t K = total / n;
   VFI_GRID_STRIDE_LOOP(i, total) {
-    const index_t offset = patch_offset(i / n, output_position(active[i % n], g), g);
+    const auto e = matrix_entry(i, K, n, g.channels_last);
+    const index_t offset = patch_offset(e.row, output_position(active[e.j], g), g);
     if (offset >= 0) atomicAdd(grad_input + offset, static_cast<acc_t>(grad_cols[i]));
   }
 }
 
 template <typename scalar_t, typename index_t>
 __global__ void scatter_rows_kernel(const scalar_t* __restrict__ values, const scalar_t* __restrict__ bias,
-                                    const int64_t* __restrict__ active, index_t n, index_t total, index_t C_out,
+                                    const int64_t* __restrict__ active, index_t n, index_t total,
                                     ConvGeometry<index_t> g, scalar_t* __restrict__ output) {
   using acc_t = at::opmath_type<scalar_t>;
   VFI_GRID_STRIDE_LOOP(i, total) {
-    const index_t c = i / n;
-    const acc_t b = bias != nullptr ? static_cast<acc_t>(bias[c]) : acc_t(0);
-    output[output_offset(c, C_out, output_position(active[i % n], g), g)] =
+    const auto e = matrix_entry(i, g.C_out, n, g.channels_last);
+    const acc_t b = bias != nullptr ? static_cast<acc_t>(bias[e.row]) : acc_t(0);
+    output[output_offset(e.row, output_position(active[e.j], g), g)] =
         static_cast<scalar_t>(static_cast<acc_t>(values[i]) + b);
   }
 }
 
 template <typename scalar_t, typename index_t>
 __global__ void gather_rows_kernel(const scalar_t* __restrict__ grad_output, const int64_t* __restrict__ active,
-                                   index_t n, index_t total, index_t C_out, ConvGeometry<index_t> g,
+                                   index_t n, index_t total, ConvGeometry<index_t> g,
                                    scalar_t* __restrict__ rows) {
   VFI_GRID_STRIDE_LOOP(i, total) {
-    rows[i] = grad_output[output_offset(i / n, C_out, output_position(active[i % n], g), g)];
+    const auto e = matrix_entry(i, g.C_out, n, g.channels_last);
+    rows[i] = grad_output[output_offset(e.row, output_position(active[e.j], g), g)];
   }
 }
 
@@ -79,6 +85,13 @@ struct CudaKernels {
   static constexpr bool kAtomicInputGrad = true;
 
   static void check_dtype(const char*, const at::Tensor&) {}  // all floating types
+
+  // Forward: the chunks one after another, each with device-wide kernels.
+  static int64_t forward_budget(int64_t) { return kPatchBudget; }
+  template <typename Fn>
+  static void for_chunk_ranges(int64_t chunks, Fn&& fn) {
+    fn(int64_t(0), chunks);
+  }
 
   static void gather_patches(const at::Tensor& input, const at::Tensor& active, const SparseConvShape& s,
                              at::Tensor& cols) {
@@ -121,7 +134,7 @@ struct CudaKernels {
         scatter_rows_kernel<scalar_t, index_t><<<grid_size(total), kThreads, 0, stream>>>(
             values.const_data_ptr<scalar_t>(), bias.defined() ? bias.const_data_ptr<scalar_t>() : nullptr,
             active.const_data_ptr<int64_t>(), static_cast<index_t>(n), static_cast<index_t>(total),
-            static_cast<index_t>(s.C_out), s.geometry<index_t>(), output.mutable_data_ptr<scalar_t>());
+            s.geometry<index_t>(), output.mutable_data_ptr<scalar_t>());
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
     });
@@ -136,8 +149,7 @@ struct CudaKernels {
         using index_t = decltype(index_zero);
         gather_rows_kernel<scalar_t, index_t><<<grid_size(total), kThreads, 0, stream>>>(
             grad_output.const_data_ptr<scalar_t>(), active.const_data_ptr<int64_t>(), static_cast<index_t>(n),
-            static_cast<index_t>(total), static_cast<index_t>(s.C_out), s.geometry<index_t>(),
-            rows.mutable_data_ptr<scalar_t>());
+            static_cast<index_t>(total), s.geometry<index_t>(), rows.mutable_data_ptr<scalar_t>());
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
     });
