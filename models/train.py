@@ -43,7 +43,7 @@ class TrainConfig:
     steps: int = 1000
     batch_size: int = 8
     crop: int = 128
-    width: int = 16
+    width: Optional[int] = None  # None: the model's default (DAIN 16, UGSP 24, its UEN 16)
     lr: float = 3e-4
     weight_decay: float = 1e-4
     warmup: int = 100
@@ -76,9 +76,10 @@ def build_model(config: TrainConfig) -> torch.nn.Module:
         raise ValueError(f"--model must be one of {MODELS}, but got {config.model!r}")
     if config.stage not in STAGES or (config.stage == "uen" and config.model != "ugsp"):
         raise ValueError(f"--stage must be 'main', or 'uen' with --model ugsp, but got {config.stage!r}")
+    kwargs = {} if config.width is None else {"width": config.width}
     if config.model == "dain":
-        return DAIN(config.width)
-    return UncertaintyNet(config.width) if config.stage == "uen" else UGSP(config.width)
+        return DAIN(**kwargs)
+    return UncertaintyNet(**kwargs) if config.stage == "uen" else UGSP(**kwargs)
 
 
 def make_dataset(config: TrainConfig) -> torch.utils.data.Dataset:

@@ -18,9 +18,10 @@ Every decoder layer is
 and "masked" and "sparse" agree to float tolerance. mode="dense" computes
 every position with the same weights (m = 1), so the saving can be measured.
 
-As in IFRNet, the decoders carry most of the work (with width 16: five 3x3
-layers each, 192, 128 and 80 hidden channels at 1/8, 1/4 and 1/2; 95% of
-the dense mode's multiply-accumulates), since that is what pruning saves. They
+As in IFRNet, the decoders carry most of the work (five 3x3 layers each; with
+the default width 24, IFRNet's pyramid of 24, 48, 72 and 96 channels, they
+have 288, 192 and 120 hidden channels at 1/8, 1/4 and 1/2 and do 95% of the
+dense mode's multiply-accumulates), since that is what pruning saves. They
 run channels-last in every mode: the faster layout for the dense convolutions
 on CPU, and the one where sparse_masked_conv2d gathers each patch as runs of
 channels.
@@ -122,7 +123,7 @@ class UGSP(nn.Module):
     probability exceeds ``threshold``.
     """
 
-    def __init__(self, width: int = 16):
+    def __init__(self, width: int = 24):
         super().__init__()
         self.width = width
         self.set_inference()
