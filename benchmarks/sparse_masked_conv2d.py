@@ -8,9 +8,14 @@ import vfi_ops
 
 from .common import compare_modes, timing_modes
 
-# (name, B, C, H, W): 64 -> 64 3x3 convolutions on decoder features.
-CASES = [("256x448 64ch", 1, 64, 256, 448), ("540x960 64ch", 1, 64, 540, 960)]
-QUICK_CASES = [("quick 32x48 8ch", 1, 8, 32, 48)]
+# (name, B, C, H, W, layout): 64 -> 64 3x3 convolutions on decoder features, NCHW
+# and channels-last (both the op and the dense baseline then run channels-last).
+CASES = [("256x448 64ch", 1, 64, 256, 448, torch.contiguous_format),
+         ("540x960 64ch", 1, 64, 540, 960, torch.contiguous_format),
+         ("256x448 64ch channels-last", 1, 64, 256, 448, torch.channels_last),
+         ("540x960 64ch channels-last", 1, 64, 540, 960, torch.channels_last)]
+QUICK_CASES = [("quick 32x48 8ch", 1, 8, 32, 48, torch.contiguous_format),
+               ("quick 32x48 8ch channels-last", 1, 8, 32, 48, torch.channels_last)]
 DENSITIES = [0.05, 0.10, 0.25, 0.50, 1.00]
 
 # Speedup targets over dense (reported, never asserted): 3x at 10% active, and at
@@ -44,12 +49,12 @@ def crossover(points):
 def run(device: str, quick: bool, min_run_time: float):
     dtype = torch.float32
     results = []
-    for name, B, C, H, W in QUICK_CASES if quick else CASES:
+    for name, B, C, H, W, layout in QUICK_CASES if quick else CASES:
         torch.manual_seed(0)
-        input = torch.randn(B, C, H, W, device=device, dtype=dtype)
+        input = torch.randn(B, C, H, W, device=device, dtype=dtype).contiguous(memory_format=layout)
         weight = torch.randn(C, C, 3, 3, device=device, dtype=dtype) / (3 * C ** 0.5)
         bias = torch.randn(C, device=device, dtype=dtype)
-        grad = torch.randn(B, C, H, W, device=device, dtype=dtype)
+        grad = torch.randn(B, C, H, W, device=device, dtype=dtype).contiguous(memory_format=layout)
         case_results = []
         for density in DENSITIES:
             mask = motion_mask(B, H, W, density).to(device)
