@@ -32,8 +32,6 @@
 #include <ATen/ops/convolution.h>
 #include <ATen/ops/convolution_backward.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/eq.h>
-#include <ATen/ops/masked_fill.h>
 #include <ATen/ops/mm.h>
 #include <ATen/ops/ne.h>
 #include <ATen/ops/nonzero.h>
@@ -189,14 +187,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> sparse_masked_conv2d_
 
   const auto options = input_.options();
   const auto format = s.memory_format();
-  // The fill shows where the mask is off, so it gets the gradient there.
-  at::Tensor grad_fill =
-      output_mask[3] ? grad_output_.masked_fill(at::ne(mask, 0), 0).contiguous(format) : at::empty({0}, options);
+  // The fill shows where the mask is off, so it gets the gradient there. (at::where
+  // keeps a channels-last gradient channels-last; masked_fill would copy it to NCHW.)
+  const at::Tensor on = at::ne(mask, 0);
+  at::Tensor grad_fill = output_mask[3] ? at::where(on, 0, grad_output_).contiguous(format) : at::empty({0}, options);
   const bool conv_grads = output_mask[0] || output_mask[1] || output_mask[2];
   const at::Tensor active = conv_grads && grad_output_.numel() > 0 ? active_positions(mask) : at::Tensor();
   const bool deterministic_input = Kernels::kAtomicInputGrad && output_mask[0] && at::globalContext().deterministicAlgorithms();
   if (active.defined() && active.size(0) > 0 && (deterministic_input || dense_is_cheaper(active, s, Kernels::kDenseAbove))) {
-    const at::Tensor masked = grad_output_.masked_fill(at::eq(mask, 0), 0);
+    const at::Tensor masked = at::where(on, grad_output_, 0).contiguous(format);
     auto [grad_input, grad_weight, grad_bias] =
         at::convolution_backward(masked, input_, weight_, at::IntArrayRef{s.C_out}, stride, padding, dilation, false,
                                  {0, 0}, groups, {output_mask[0], output_mask[1], output_mask[2]});
