@@ -31,6 +31,7 @@
 #include <ATen/ops/bmm.h>
 #include <ATen/ops/convolution.h>
 #include <ATen/ops/convolution_backward.h>
+#include <ATen/ops/eq.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/mm.h>
 #include <ATen/ops/ne.h>
@@ -141,9 +142,11 @@ at::Tensor sparse_masked_conv2d_forward(const at::Tensor& input_, const at::Tens
   if (s.B * s.C_out * s.H_out * s.W_out == 0) return zeros_in(out_sizes, input_.options(), format);
   const at::Tensor active = active_positions(mask);
   if (dense_is_cheaper(active, s, Kernels::kDenseAbove)) {
-    const at::Tensor conv = at::convolution(input_, weight_, bias_, stride, padding, dilation, false, {0, 0}, groups);
-    const at::Tensor on = at::ne(mask, 0);
-    return (fill.has_value() ? at::where(on, conv, *fill) : at::where(on, conv, 0)).contiguous(format);
+    // In place on the fresh convolution output: no second full-size tensor to allocate.
+    at::Tensor conv = at::convolution(input_, weight_, bias_, stride, padding, dilation, false, {0, 0}, groups)
+                          .contiguous(format);
+    if (fill.has_value()) return at::where_out(conv, at::ne(mask, 0), conv, *fill);
+    return conv.masked_fill_(at::eq(mask, 0), 0);
   }
   at::Tensor output = fill.has_value() ? fill->clone(format) : zeros_in(out_sizes, input_.options(), format);
   if (active.size(0) == 0) return output;
