@@ -72,6 +72,13 @@ VFI_HOST_DEVICE index_t patch_offset_at(const OutputPosition<index_t>& p, index_
   return tensor_offset(p.b, ci, iy, ix, g.C_in, g.H, g.W, g.channels_last);
 }
 
+// NHWC: the patch row of channel ci_g of `group` at tap t = ky * kw + kx
+// (patch_offset below reads it back).
+template <typename index_t>
+VFI_HOST_DEVICE index_t nhwc_patch_row(index_t group, index_t t, index_t ci_g, index_t taps, index_t C_in_g) {
+  return (group * taps + t) * C_in_g + ci_g;
+}
+
 // The same for patch row k, in the layout's order (see above).
 template <typename index_t>
 VFI_HOST_DEVICE index_t patch_offset(index_t k, const OutputPosition<index_t>& p, const ConvGeometry<index_t>& g) {

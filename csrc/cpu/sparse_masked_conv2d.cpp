@@ -130,7 +130,7 @@ VFI_CPU_SIMD void add_run(const scalar_t* __restrict__ src, int64_t len, scalar_
 }
 
 struct CpuKernels {
-  // A chunk's patch matrix (4 MiB in float32) stays in cache between its gather and its GEMM.
+  // Backward: a chunk's patch matrix (4 MiB in float32) stays in cache between its gather and its GEMMs.
   static constexpr int64_t kPatchBudget = int64_t(1) << 20;
   // Measured crossover (64 -> 64 3x3, 2 threads): 50-65% active for the forward, 65-75% with the backward.
   static constexpr double kDenseAbove = 0.6;
@@ -175,7 +175,7 @@ struct CpuKernels {
                 for (int64_t t = 0; t < taps; ++t) {
                   const index_t offset = o.tap[t * n + j];
                   copy_run(offset >= 0 ? in + offset + group * C_g : nullptr, C_g,
-                           out + j * K + (group * taps + t) * C_g);
+                           out + j * K + nhwc_patch_row<int64_t>(group, t, 0, taps, C_g));
                 }
               }
             }
@@ -218,7 +218,9 @@ struct CpuKernels {
             for (int64_t j = 0; j < n; ++j) {
               for (int64_t t = 0; t < taps; ++t) {
                 const index_t offset = o.tap[t * n + j];
-                if (offset >= 0) add_run(src + j * K + (group * taps + t) * C_g + (c - group * C_g), c_end - c, grad + offset + c);
+                if (offset < 0) continue;
+                add_run(src + j * K + nhwc_patch_row<int64_t>(group, t, c - group * C_g, taps, C_g), c_end - c,
+                        grad + offset + c);
               }
             }
             c = c_end;
