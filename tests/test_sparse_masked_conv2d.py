@@ -435,15 +435,17 @@ def test_bad_grad_output():
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_cuda_matches_cpu(dtype):
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_cuda_matches_cpu(dtype, layout):
     for seed in range(12):
-        case = random_case(seed, dtype)
+        case = random_case(seed, dtype) if layout == "nchw" else channels_last(random_case(seed, dtype))
         grad_out = torch.randn(reference.sparse_masked_conv2d(**case).shape, dtype=dtype)
         want = run(op, case, grad_out)
         on_gpu = {k: v.cuda() if isinstance(v, torch.Tensor) else v for k, v in case.items()}
         got = run(op, on_gpu, grad_out.cuda())
         tol = 1e-10 if dtype == torch.float64 else 1e-3
         for a, b in zip(got, want):
+            assert is_channels_last(a) == is_channels_last(b) and a.is_contiguous() == b.is_contiguous()
             torch.testing.assert_close(a.cpu(), b, rtol=tol, atol=tol)
 
 
