@@ -86,7 +86,7 @@ class PrunedDecoder(nn.Module):
 
     def forward(self, x: Tensor, mask: Optional[Tensor], mode: str) -> Tensor:
         """mask: [B, 1, H, W], soft in training, 0/1 otherwise; None computes everything.
-        Fastest with a channels-last x (see UGSP.forward)."""
+        Fastest with a channels-last x (see the module docstring)."""
         for i, layer in enumerate(self.layers):
             if mask is None:
                 x = layer(x)
