@@ -166,6 +166,8 @@ class UGSP(nn.Module):
         x = self.coarsest(torch.cat((f0[3], f1[3], t.expand(-1, 1, *f0[3].shape[2:])), 1))
         flows, feature, logit = x[:, :4], x[:, 4:-1], x[:, -1:]
         blend_logit = torch.log((1 - t) / t)  # M = 1 - t where the finest decoder is off
+        # Soft masks only multiply (the sparse op would treat them as all on).
+        layer_mode = "masked" if self.training and mode == "sparse" else mode
         probs, masks, features = [], [], []
         for level, decoder in zip((2, 1, 0), self.decoders):
             size = f0[level].shape[2:]
@@ -182,7 +184,7 @@ class UGSP(nn.Module):
             masks.append(mask)
             warped0 = vfi_ops.backward_warp(f0[level], flows[:, :2], "border")
             warped1 = vfi_ops.backward_warp(f1[level], flows[:, 2:], "border")
-            out = decoder(cat_channels_last([feature, warped0, warped1, flows]), mask, mode)
+            out = decoder(cat_channels_last([feature, warped0, warped1, flows]), mask, layer_mode)
             features.append(out)
             flows = flows + out[:, :4]
             if level > 0:

@@ -20,6 +20,19 @@ def test_forward_backward_every_parameter_learns():
     assert not silent, f"parameters without a gradient: {silent}"
 
 
+def test_training_multiplies_by_the_soft_masks():
+    # In training every mode but "dense" computes everything times the soft mask,
+    # so that the reconstruction loss reaches the masks through the decoders.
+    torch.manual_seed(0)
+    model = UGSP(width=8).double()
+    I0, I1 = frame_pair(1, 32, 32, torch.float64, seed=6)
+    out, aux = model(I0, I1, 0.5, mode="sparse", return_aux=True)
+    torch.testing.assert_close(out, model(I0, I1, 0.5, mode="masked"), rtol=0, atol=0)
+    # The finest level's mask acts on the output only through its decoder.
+    grad = torch.autograd.grad(out.square().sum(), aux["probs"][-1], allow_unused=True)[0]
+    assert grad is not None and grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("keep,threshold", [(0.1, 0.5), (0.3, 0.5), (0.7, 0.5), (None, 0.5), (None, 0.499)])
 def test_sparse_equals_dense_masked(keep, threshold):
     torch.manual_seed(0)
