@@ -35,6 +35,11 @@ TORCH_LIBRARY(vfi_ops, m) {
       "sparse_masked_conv2d(Tensor input, Tensor weight, Tensor? bias, Tensor mask, int[2] stride=1, "
       "int[2] padding=0, int[2] dilation=1, int groups=1, Tensor? fill=None) -> Tensor",
       tags);
+  // The same, written into `out` (the output's shape, dtype and layout; no autograd).
+  m.def(
+      "sparse_masked_conv2d.out(Tensor input, Tensor weight, Tensor? bias, Tensor mask, int[2] stride=1, "
+      "int[2] padding=0, int[2] dilation=1, int groups=1, Tensor? fill=None, *, Tensor(a!) out) -> ()",
+      tags);
   // output_mask: which of (grad_input, grad_weight, grad_bias, grad_fill) to compute; the others come back empty.
   m.def(
       "sparse_masked_conv2d_backward(Tensor grad_output, Tensor input, Tensor weight, Tensor mask, int[2] stride, "

@@ -1,6 +1,7 @@
 // sparse_masked_conv2d: argument validation shared by the CPU and CUDA entry points.
 #pragma once
 
+#include <ATen/MemoryOverlap.h>
 #include <ATen/core/Tensor.h>
 #include <c10/util/ArrayRef.h>
 #include <c10/util/Optional.h>
@@ -115,6 +116,36 @@ inline void check_sparse_masked_conv2d_optional(const char* op, const SparseConv
                           fill->size(2) == s.H_out && fill->size(3) == s.W_out,
                       op, "(): expected fill of shape [", s.B, ", ", s.C_out, ", ", s.H_out, ", ", s.W_out,
                       "] (the output's), but got ", fill->sizes());
+  }
+}
+
+// out, for the out= overload: exactly the tensor the op would return (shape,
+// dtype, device, layout), sharing no memory with the inputs. It may be the fill
+// itself, which then gets the active positions written in place.
+inline void check_sparse_masked_conv2d_out(const char* op, const SparseConvShape& s, const at::Tensor& out,
+                                           const at::Tensor& input, const at::Tensor& weight,
+                                           const c10::optional<at::Tensor>& bias, const at::Tensor& mask,
+                                           const c10::optional<at::Tensor>& fill) {
+  check_same_device_dtype(op, "out", out, "input", input);
+  TORCH_CHECK_VALUE(out.dim() == 4 && out.size(0) == s.B && out.size(1) == s.C_out && out.size(2) == s.H_out &&
+                        out.size(3) == s.W_out,
+                    op, "(): expected out of shape [", s.B, ", ", s.C_out, ", ", s.H_out, ", ", s.W_out,
+                    "] (the output's), but got ", out.sizes());
+  TORCH_CHECK_VALUE(out.is_contiguous(s.memory_format()), op, "(): expected out to be ",
+                    s.channels_last ? "channels-last contiguous (as the input)" : "contiguous (as the input)",
+                    ", but got strides ", out.strides());
+  const auto shares = [&](const char* name, const at::Tensor& t) {
+    TORCH_CHECK_VALUE(at::get_overlap_status(out, t) == at::MemOverlapStatus::No, op,
+                      "(): expected out to share no memory with ", name);
+  };
+  shares("input", input);
+  shares("weight", weight);
+  shares("mask", mask);
+  if (bias.has_value()) shares("bias", *bias);
+  if (fill.has_value()) {
+    TORCH_CHECK_VALUE(at::get_overlap_status(out, *fill) != at::MemOverlapStatus::Partial &&
+                          at::get_overlap_status(out, *fill) != at::MemOverlapStatus::TooHard,
+                      op, "(): expected out to be the fill itself or to share no memory with it");
   }
 }
 

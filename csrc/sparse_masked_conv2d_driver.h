@@ -36,6 +36,7 @@
 #include <ATen/ops/mm.h>
 #include <ATen/ops/ne.h>
 #include <ATen/ops/nonzero.h>
+#include <ATen/ops/scalar_tensor.h>
 #include <ATen/ops/sum.h>
 #include <ATen/ops/where.h>
 #include <ATen/ops/zeros.h>
@@ -125,30 +126,44 @@ inline at::Tensor weight_grad_in_weight_order(const at::Tensor& grad, const at::
   return grad.view({s.C_out, s.kh, s.kw, weight.size(1)}).permute({0, 3, 1, 2}).contiguous();
 }
 
+// The forward; into `out` when given (the out= overload: checked to be the
+// output's shape, dtype and layout), into a new tensor otherwise.
 template <typename Kernels>
-at::Tensor sparse_masked_conv2d_forward(const at::Tensor& input_, const at::Tensor& weight_,
-                                        const c10::optional<at::Tensor>& bias_, const at::Tensor& mask,
-                                        at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
-                                        int64_t groups, const c10::optional<at::Tensor>& fill) {
+at::Tensor sparse_masked_conv2d_forward_impl(const at::Tensor& input_, const at::Tensor& weight_,
+                                             const c10::optional<at::Tensor>& bias_, const at::Tensor& mask,
+                                             at::IntArrayRef stride, at::IntArrayRef padding,
+                                             at::IntArrayRef dilation, int64_t groups,
+                                             const c10::optional<at::Tensor>& fill,
+                                             const c10::optional<at::Tensor>& out) {
   const char* op = "sparse_masked_conv2d";
   const SparseConvShape s =
       check_sparse_masked_conv2d_args(op, input_, weight_, mask, stride, padding, dilation, groups);
   check_sparse_masked_conv2d_optional(op, s, input_, bias_, fill);
+  if (out.has_value()) check_sparse_masked_conv2d_out(op, s, *out, input_, weight_, bias_, mask, fill);
   Kernels::check_dtype(op, input_);
   const c10::DeviceGuard guard(input_.device());
 
   const auto format = s.memory_format();
   const std::array<int64_t, 4> out_sizes{s.B, s.C_out, s.H_out, s.W_out};
-  if (s.B * s.C_out * s.H_out * s.W_out == 0) return zeros_in(out_sizes, input_.options(), format);
+  if (s.B * s.C_out * s.H_out * s.W_out == 0) return out.has_value() ? *out : zeros_in(out_sizes, input_.options(), format);
   const at::Tensor active = active_positions(mask);
   if (dense_is_cheaper(active, s, Kernels::kDenseAbove)) {
-    // In place on the fresh convolution output: no second full-size tensor to allocate.
     at::Tensor conv = at::convolution(input_, weight_, bias_, stride, padding, dilation, false, {0, 0}, groups)
                           .contiguous(format);
-    if (fill.has_value()) return at::where_out(conv, at::ne(mask, 0), conv, *fill);
-    return conv.masked_fill_(at::eq(mask, 0), 0);
+    // In place on the fresh convolution output unless there is an out: no second full-size tensor.
+    at::Tensor result = out.has_value() ? *out : conv;
+    const at::Tensor other = fill.has_value() ? *fill : at::scalar_tensor(0, conv.options());
+    return at::where_out(result, at::ne(mask, 0), conv, other);
   }
-  at::Tensor output = fill.has_value() ? fill->clone(format) : zeros_in(out_sizes, input_.options(), format);
+  at::Tensor output;
+  if (!out.has_value()) {
+    output = fill.has_value() ? fill->clone(format) : zeros_in(out_sizes, input_.options(), format);
+  } else if (!fill.has_value()) {
+    output = out->zero_();
+  } else {
+    output = *out;
+    if (at::get_overlap_status(output, *fill) != at::MemOverlapStatus::Full) output.copy_(*fill);
+  }
   if (active.size(0) == 0) return output;
 
   const at::Tensor input = input_.contiguous(format);
@@ -172,6 +187,23 @@ at::Tensor sparse_masked_conv2d_forward(const at::Tensor& input_, const at::Tens
     }
   });
   return output;
+}
+
+template <typename Kernels>
+at::Tensor sparse_masked_conv2d_forward(const at::Tensor& input, const at::Tensor& weight,
+                                        const c10::optional<at::Tensor>& bias, const at::Tensor& mask,
+                                        at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
+                                        int64_t groups, const c10::optional<at::Tensor>& fill) {
+  return sparse_masked_conv2d_forward_impl<Kernels>(input, weight, bias, mask, stride, padding, dilation, groups,
+                                                    fill, c10::nullopt);
+}
+
+template <typename Kernels>
+void sparse_masked_conv2d_forward_out(const at::Tensor& input, const at::Tensor& weight,
+                                      const c10::optional<at::Tensor>& bias, const at::Tensor& mask,
+                                      at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
+                                      int64_t groups, const c10::optional<at::Tensor>& fill, const at::Tensor& out) {
+  sparse_masked_conv2d_forward_impl<Kernels>(input, weight, bias, mask, stride, padding, dilation, groups, fill, out);
 }
 
 // output_mask: which of (grad_input, grad_weight, grad_bias, grad_fill) to

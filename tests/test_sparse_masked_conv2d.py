@@ -378,6 +378,71 @@ def test_raw_op_with_schema_defaults():
         assert_all_close(grads, grads_ref)
 
 
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_out_writes_the_result_into_a_given_tensor(layout):
+    with torch.no_grad():
+        for seed in range(24):  # densities 0 to 100%: the empty, sparse and dense routes, fill or not
+            case = random_case(seed) if layout == "nchw" else channels_last(random_case(seed))
+            want = op(**case)
+            out = torch.full_like(want, float("nan"))  # garbage to overwrite, in the output's layout
+            assert op(**case, out=out) is out
+            torch.testing.assert_close(out, want, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_out_may_be_the_fill(layout):
+    # The fill updated in place where the mask is on: what a coarse-to-fine model reuses.
+    with torch.no_grad():
+        for seed in (1, 3, 5, 9):
+            case = random_case(seed) if layout == "nchw" else channels_last(random_case(seed))
+            want = op(**case)
+            fill = torch.empty_like(want).copy_(case["fill"])
+            assert op(**dict(case, fill=fill), out=fill) is fill
+            torch.testing.assert_close(fill, want, rtol=0, atol=0)
+
+
+def test_out_buffers_reused_across_layers():
+    # Ping-pong between two buffers, as the UGSP decoders do at inference.
+    torch.manual_seed(0)
+    x = torch.randn(1, 6, 16, 20).contiguous(memory_format=torch.channels_last)
+    mask = torch.rand(1, 1, 16, 20) < 0.3
+    weights = [torch.randn(6, 6, 3, 3) for _ in range(4)]
+    buffers = [torch.empty_like(x) for _ in range(2)]
+    with torch.no_grad():
+        fresh, reused = x, x
+        for i, w in enumerate(weights):
+            fresh = op(fresh, w, None, mask, padding=1)
+            reused = op(reused, w, None, mask, padding=1, out=buffers[i % 2])
+        torch.testing.assert_close(reused, fresh, rtol=0, atol=0)
+
+
+def test_out_does_not_support_autograd():
+    a = _args(input=torch.randn(1, 4, 8, 8, requires_grad=True))
+    with pytest.raises(RuntimeError, match="out= does not support autograd"):
+        op(**a, out=torch.empty(1, 6, 8, 8))
+    with torch.no_grad():
+        assert op(**a, out=torch.empty(1, 6, 8, 8)).shape == (1, 6, 8, 8)
+
+
+def test_out_opcheck_and_compile():
+    for seed, layout in ((1, "nchw"), (2, "nchw"), (6, "nhwc"), (5, "nchw"), (9, "nhwc")):
+        case = random_case(seed) if layout == "nchw" else channels_last(random_case(seed))
+        args = [case[n] for n in ("input", "weight", "bias", "mask")]
+        conv = [list(case["stride"]), list(case["padding"]), list(case["dilation"]), case["groups"]]
+        out = torch.empty_like(op(**case))
+        torch.library.opcheck(torch.ops.vfi_ops.sparse_masked_conv2d.out, (*args, *conv, case["fill"]), {"out": out})
+
+    def twice(x, w, mask, fill):
+        out = torch.empty_like(fill)
+        op(x, w, None, mask, padding=1, fill=fill, out=out)
+        return 2 * out
+
+    x, w = torch.randn(2, 4, 9, 9), torch.randn(5, 4, 3, 3)
+    mask, fill = torch.rand(2, 1, 9, 9) < 0.4, torch.randn(2, 5, 9, 9)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.compile(twice, fullgraph=True)(x, w, mask, fill), twice(x, w, mask, fill))
+
+
 def _args(**over):
     a = dict(input=torch.randn(1, 4, 8, 8), weight=torch.randn(6, 4, 3, 3), bias=None,
              mask=torch.ones(1, 1, 8, 8, dtype=torch.bool), stride=1, padding=1, dilation=1, groups=1, fill=None)
@@ -417,6 +482,35 @@ BAD_INPUTS = [
 ]
 
 
+BAD_OUTS = [
+    (torch.empty(1, 6, 8, 7), ValueError, r"out of shape \[1, 6, 8, 8\]"),
+    (torch.empty(1, 6, 8, 8, dtype=torch.float64), TypeError, r"out to have the dtype of input"),
+    (torch.empty(1, 6, 8, 8, device="meta"), ValueError, r"out on the same device as input"),
+    (torch.empty(1, 6, 8, 8).contiguous(memory_format=torch.channels_last), ValueError,
+     r"out to be contiguous \(as the input\)"),
+    (torch.empty(1, 8, 8, 6).transpose(1, 3), ValueError, r"out to be contiguous"),
+]
+
+
+@pytest.mark.parametrize("out,exc,match", BAD_OUTS)
+def test_bad_out(out, exc, match):
+    with pytest.raises(exc, match=match):
+        op(**_args(), out=out)
+
+
+def test_out_must_not_share_memory_with_the_inputs():
+    a = _args(weight=torch.randn(4, 4, 3, 3))  # as many output channels as input ones
+    with pytest.raises(ValueError, match="out to share no memory with input"):
+        op(**a, out=a["input"])
+    base = torch.randn(257)
+    fill, shifted = base[:256].view(1, 4, 8, 8), base[1:].view(1, 4, 8, 8)
+    with pytest.raises(ValueError, match="out to be the fill itself or to share no memory with it"):
+        op(**dict(a, fill=fill), out=shifted)
+    nhwc = _args(input=torch.randn(1, 4, 8, 8).contiguous(memory_format=torch.channels_last))
+    with pytest.raises(ValueError, match=r"out to be channels-last contiguous \(as the input\)"):
+        op(**nhwc, out=torch.empty(1, 6, 8, 8))
+
+
 @pytest.mark.parametrize("args,exc,match", BAD_INPUTS)
 def test_bad_inputs(args, exc, match):
     with pytest.raises(exc, match=match):
@@ -447,6 +541,20 @@ def test_cuda_matches_cpu(dtype, layout):
         for a, b in zip(got, want):
             assert is_channels_last(a) == is_channels_last(b) and a.is_contiguous() == b.is_contiguous()
             torch.testing.assert_close(a.cpu(), b, rtol=tol, atol=tol)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_cuda_out_matches_cpu(layout):
+    with torch.no_grad():
+        for seed in range(12):
+            case = random_case(seed, torch.float32)
+            case = case if layout == "nchw" else channels_last(case)
+            want = op(**case)
+            on_gpu = {k: v.cuda() if isinstance(v, torch.Tensor) else v for k, v in case.items()}
+            out = torch.full_like(want, float("nan")).cuda()
+            assert op(**on_gpu, out=out) is out
+            torch.testing.assert_close(out.cpu(), want, rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.cuda

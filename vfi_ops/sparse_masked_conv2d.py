@@ -58,6 +58,8 @@ def sparse_masked_conv2d(
     dilation: IntPair = 1,
     groups: int = 1,
     fill: Optional[Tensor] = None,
+    *,
+    out: Optional[Tensor] = None,
 ) -> Tensor:
     r"""``F.conv2d(input, weight, bias, stride, padding, dilation, groups)`` where ``mask`` is on, ``fill`` elsewhere.
 
@@ -82,11 +84,17 @@ def sparse_masked_conv2d(
             both sides equally (odd kernels).
         fill: ``[B, C_out, H_out, W_out]``, the output where the mask is off
             (e.g. a coarse estimate); None means zeros.
+        out: where to write the result instead of a new tensor (e.g. to reuse
+            one buffer across layers at inference: fresh full-size tensors cost
+            page faults and zeroing). It must be exactly the tensor the op would
+            return (shape, dtype, device, layout), share no memory with the
+            inputs, except that it may be ``fill`` itself. No autograd.
 
     Returns:
         ``[B, C_out, H_out, W_out]`` tensor of ``input``'s dtype, channels-last
         if ``input`` is (then the whole computation runs channels-last, which
-        moves each patch as runs of channels and is the faster layout on CPU).
+        moves each patch as runs of channels and is the faster layout on CPU);
+        ``out`` when given.
 
     Gradients flow to input, weight, bias and fill: the fill gets the incoming
     gradient where the mask is off, the convolution's parameters get the
@@ -98,9 +106,14 @@ def sparse_masked_conv2d(
     """
     stride, dilation = _pair("stride", stride), _pair("dilation", dilation)
     padding = _padding(padding, weight, stride, dilation)
-    return torch.ops.vfi_ops.sparse_masked_conv2d.default(
-        input, weight, bias, mask, list(stride), list(padding), list(dilation), groups, fill
-    )
+    args = (input, weight, bias, mask, list(stride), list(padding), list(dilation), groups, fill)
+    if out is None:
+        return torch.ops.vfi_ops.sparse_masked_conv2d.default(*args)
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (input, weight, bias, fill, out)):
+        raise RuntimeError("sparse_masked_conv2d(): out= does not support autograd, but an argument requires grad "
+                           "(call it under torch.no_grad(), or without out=)")
+    torch.ops.vfi_ops.sparse_masked_conv2d.out(*args, out=out)
+    return out
 
 
 def _output_size(input, weight, stride, padding, dilation):
@@ -136,6 +149,15 @@ def _sparse_masked_conv2d_fake(input, weight, bias, mask, stride=(1, 1), padding
     if fill is not None:
         torch._check_value(tuple(fill.shape) == shape, lambda: f"sparse_masked_conv2d(): expected fill of shape {list(shape)}, got {tuple(fill.shape)}")
     return _empty_like_layout(input, shape)
+
+
+@torch.library.register_fake("vfi_ops::sparse_masked_conv2d.out")
+def _sparse_masked_conv2d_out_fake(input, weight, bias, mask, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                                   groups=1, fill=None, *, out):
+    expected = _sparse_masked_conv2d_fake(input, weight, bias, mask, stride, padding, dilation, groups, fill)
+    check_like("sparse_masked_conv2d", "out", out, "input", input)
+    torch._check_value(tuple(out.shape) == tuple(expected.shape),
+                       lambda: f"sparse_masked_conv2d(): expected out of shape {list(expected.shape)}, got {tuple(out.shape)}")
 
 
 def _empty_like_layout(input: Tensor, shape) -> Tensor:

@@ -293,6 +293,7 @@ struct CpuKernels {
 
 TORCH_LIBRARY_IMPL(vfi_ops, CPU, m) {
   m.impl("sparse_masked_conv2d", &sparse_masked_conv2d_forward<CpuKernels>);
+  m.impl("sparse_masked_conv2d.out", &sparse_masked_conv2d_forward_out<CpuKernels>);
   m.impl("sparse_masked_conv2d_backward", &sparse_masked_conv2d_backward<CpuKernels>);
 }
 

@@ -160,6 +160,7 @@ struct CudaKernels {
 
 TORCH_LIBRARY_IMPL(vfi_ops, CUDA, m) {
   m.impl("sparse_masked_conv2d", &sparse_masked_conv2d_forward<CudaKernels>);
+  m.impl("sparse_masked_conv2d.out", &sparse_masked_conv2d_forward_out<CudaKernels>);
   m.impl("sparse_masked_conv2d_backward", &sparse_masked_conv2d_backward<CudaKernels>);
 }
 
