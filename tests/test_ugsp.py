@@ -42,6 +42,9 @@ def test_sparse_equals_dense_masked(keep, threshold):
         sparse, aux = model(I0, I1, 0.4, mode="sparse", keep=keep, threshold=threshold, return_aux=True)
         masked = model(I0, I1, 0.4, mode="masked", keep=keep, threshold=threshold)
     torch.testing.assert_close(sparse, masked, rtol=1e-10, atol=1e-10)
+    # Under no_grad the hidden layers reuse two buffers (the op's out=); with autograd on they cannot.
+    torch.testing.assert_close(model(I0, I1, 0.4, mode="sparse", keep=keep, threshold=threshold), sparse,
+                               rtol=0, atol=0)
     if keep is not None:
         assert active_fraction(aux["masks"]) == pytest.approx(keep, abs=0.05)
 
