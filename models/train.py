@@ -1,4 +1,4 @@
-"""Train the DAIN-style model.
+"""Train the DAIN-style or the UGSP-style model.
 
     python -m models.train --data synthetic --steps 2000 --checkpoint runs/dain.pt
     python -m models.train --data vimeo:/path/to/vimeo_triplet --steps 300000 --checkpoint runs/dain.pt
