@@ -145,7 +145,9 @@ at::Tensor sparse_masked_conv2d_forward_impl(const at::Tensor& input_, const at:
 
   const auto format = s.memory_format();
   const std::array<int64_t, 4> out_sizes{s.B, s.C_out, s.H_out, s.W_out};
-  if (s.B * s.C_out * s.H_out * s.W_out == 0) return out.has_value() ? *out : zeros_in(out_sizes, input_.options(), format);
+  if (s.B * s.C_out * s.H_out * s.W_out == 0) {
+    return out.has_value() ? *out : zeros_in(out_sizes, input_.options(), format);
+  }
   const at::Tensor active = active_positions(mask);
   if (dense_is_cheaper(active, s, Kernels::kDenseAbove)) {
     at::Tensor conv = at::convolution(input_, weight_, bias_, stride, padding, dilation, false, {0, 0}, groups)
