@@ -15,8 +15,7 @@ from . import adaptive_warp, backward_warp, flow_projection, models, sparse_mask
 from .common import format_table, machine_info, write_json
 
 BENCHMARKS = {"adaptive_warp": adaptive_warp, "backward_warp": backward_warp, "flow_projection": flow_projection,
-              "sparse_masked_conv2d": sparse_masked_conv2d, "models": models,
-              "ugsp": ugsp}
+              "sparse_masked_conv2d": sparse_masked_conv2d, "models": models, "ugsp": ugsp}
 
 
 def main(argv=None) -> int:
