@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import vfi_ops
+from vfi_ops.sparse_masked_conv2d import output_memory_format
 
 from .dain import DAIN, conv
 
@@ -65,13 +66,13 @@ class LayerBuffers:
 
     def next_like(self, x: Tensor, channels: int) -> Tensor:
         """The next buffer as the output the op gives for input x: [B, channels, H, W]
-        in x's computed layout (channels-last unless x is contiguous)."""
+        in the layout the op computes x in."""
         B, _, H, W = x.shape
         flat = self.flat[self.turn][:B * channels * H * W]
         self.turn = 1 - self.turn
-        if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
-            return flat.view(B, channels, H, W)
-        return flat.view(B, H, W, channels).permute(0, 3, 1, 2)
+        if output_memory_format(x) == torch.channels_last:
+            return flat.view(B, H, W, channels).permute(0, 3, 1, 2)
+        return flat.view(B, channels, H, W)
 
 
 class Encoder(nn.Module):

@@ -389,6 +389,22 @@ def test_out_writes_the_result_into_a_given_tensor(layout):
             torch.testing.assert_close(out, want, rtol=0, atol=0)
 
 
+def test_output_memory_format_names_the_layout_out_must_have():
+    from vfi_ops.sparse_masked_conv2d import output_memory_format
+
+    x = torch.randn(1, 4, 8, 8)
+    assert output_memory_format(x) == torch.contiguous_format
+    assert output_memory_format(x.contiguous(memory_format=torch.channels_last)) == torch.channels_last
+    assert output_memory_format(torch.randn(1, 1, 8, 8).contiguous(memory_format=torch.channels_last)) \
+        == torch.contiguous_format  # both layouts at once: computed NCHW
+    assert output_memory_format(strided(x)) == torch.contiguous_format
+    for t in (x, x.contiguous(memory_format=torch.channels_last)):
+        args = _args(input=t)
+        want = op(**args)
+        out = torch.empty(want.shape, memory_format=output_memory_format(t))
+        torch.testing.assert_close(op(**args, out=out), want, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
 def test_out_may_be_the_fill(layout):
     # The fill updated in place where the mask is on: what a coarse-to-fine model reuses.

@@ -160,12 +160,16 @@ def _sparse_masked_conv2d_out_fake(input, weight, bias, mask, stride=(1, 1), pad
                        lambda: f"sparse_masked_conv2d(): expected out of shape {list(expected.shape)}, got {tuple(out.shape)}")
 
 
-def _empty_like_layout(input: Tensor, shape) -> Tensor:
-    """An empty tensor in the layout the kernels compute in and return: channels-last
-    for a channels-last input (unless also contiguous), contiguous otherwise."""
+def output_memory_format(input: Tensor) -> torch.memory_format:
+    """The layout the kernels compute in and return for this input (e.g. for an
+    ``out=`` buffer): channels-last for a channels-last input (unless also
+    contiguous), contiguous otherwise."""
     channels_last = not input.is_contiguous() and input.is_contiguous(memory_format=torch.channels_last)
-    return torch.empty(shape, dtype=input.dtype, device=input.device,
-                       memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def _empty_like_layout(input: Tensor, shape) -> Tensor:
+    return torch.empty(shape, dtype=input.dtype, device=input.device, memory_format=output_memory_format(input))
 
 
 @torch.library.register_fake("vfi_ops::sparse_masked_conv2d_backward")
