@@ -9,6 +9,10 @@
 #include <initializer_list>
 #include <limits>
 
+#ifdef VFI_OPS_EMULATED_CUDA
+#include "cuda/emulation.h"
+#endif
+
 namespace vfi_ops {
 
 inline void check_floating(const char* op, const char* name, const at::Tensor& t) {
@@ -38,8 +42,12 @@ inline void check_cpu_dtype(const char* op, const at::Tensor& t) {
 }
 
 // 32-bit indices are enough (and faster on GPUs) when every element of every
-// tensor, plus one grid stride, stays below 2^31.
+// tensor, plus one grid stride, stays below 2^31. (The emulated-CUDA tests can
+// switch them off, to run the 64-bit paths on small tensors.)
 inline bool fits_int32(std::initializer_list<int64_t> numels) {
+#ifdef VFI_OPS_EMULATED_CUDA
+  if (emulation::config().force_int64) return false;
+#endif
   for (int64_t n : numels) {
     if (n > std::numeric_limits<int32_t>::max() / 2) return false;
   }
@@ -50,6 +58,9 @@ inline bool fits_int32(std::initializer_list<int64_t> numels) {
 // their index type get the 32-bit one wherever it is enough.
 template <typename Fn>
 void with_index_type(bool narrow, Fn&& fn) {
+#ifdef VFI_OPS_EMULATED_CUDA
+  ++(narrow ? emulation::stats().int32_paths : emulation::stats().int64_paths);
+#endif
   if (narrow) {
     fn(int32_t{0});
   } else {

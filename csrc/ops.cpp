@@ -1,10 +1,17 @@
 // The one place where every vfi_ops operator schema is declared.
 // Kernels are registered per dispatch key next to their launchers (cpu/, cuda/);
 // fake (meta) kernels and autograd are registered from Python (vfi_ops/).
+#ifndef VFI_OPS_EMULATED_CUDA
 #include <Python.h>
+#endif
 #include <torch/library.h>
 
-TORCH_LIBRARY(vfi_ops, m) {
+#include "library.h"
+
+// (Through a second macro, so that VFI_OPS_LIBRARY is expanded first.)
+#define VFI_DEFINE_LIBRARY(ns, m) TORCH_LIBRARY(ns, m)
+
+VFI_DEFINE_LIBRARY(VFI_OPS_LIBRARY, m) {
   const std::vector<at::Tag> tags = {at::Tag::pt2_compliant_tag};
   m.def("backward_warp(Tensor input, Tensor flow, str padding_mode=\"zeros\") -> Tensor", tags);
   // output_mask: which of (grad_input, grad_flow) to compute; the others come back empty.
@@ -47,9 +54,11 @@ TORCH_LIBRARY(vfi_ops, m) {
       tags);
 }
 
+#ifndef VFI_OPS_EMULATED_CUDA
 // `import vfi_ops._C` loads this library, and with it the registrations above.
 extern "C" PyObject* PyInit__C(void) {
   static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", "vfi_ops compiled operators (use torch.ops.vfi_ops)", -1,
                                nullptr};
   return PyModule_Create(&module);
 }
+#endif

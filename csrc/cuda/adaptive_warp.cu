@@ -11,9 +11,6 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <tuple>
@@ -150,13 +147,13 @@ at::Tensor adaptive_warp_cuda(const at::Tensor& input_, const at::Tensor& flow_,
   const at::Tensor input = input_.contiguous();
   const at::Tensor flow = flow_.contiguous();
   const at::Tensor kernel = kernel_.contiguous();
-  at::Tensor out = at::empty(input.sizes(), input.options());
+  at::Tensor out = uninitialized(input.sizes(), input.options());
   if (out.numel() == 0) return out;
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "adaptive_warp_cuda", [&] {
     with_index_type(fits_int32({input.numel(), kernel.numel()}), [&](auto index_zero) {
       using index_t = decltype(index_zero);
-      forward_kernel<scalar_t, index_t><<<grid_size(input.numel()), kThreads, 0, stream>>>(
+      VFI_LAUNCH(grid_size(input.numel()), kThreads, stream, forward_kernel<scalar_t, index_t>)(
           input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(), kernel.const_data_ptr<scalar_t>(),
           out.mutable_data_ptr<scalar_t>(), sizes_of<index_t>(input, F));
       C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -194,18 +191,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adaptive_warp_backward_cuda(const
         using index_t = decltype(index_zero);
         const Sizes<index_t> s = sizes_of<index_t>(input, F);
         if (output_mask[0]) {
-          input_grad_kernel<scalar_t, index_t><<<grid_size(input.numel()), kThreads, 0, stream>>>(
+          VFI_LAUNCH(grid_size(input.numel()), kThreads, stream, input_grad_kernel<scalar_t, index_t>)(
               grad_output.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
               kernel.const_data_ptr<scalar_t>(), grad_input_acc.mutable_data_ptr<acc_t>(), s);
           C10_CUDA_KERNEL_LAUNCH_CHECK();
         }
         if (need_rest) {
-          at::Tensor R = at::empty(kernel.sizes(), kernel.options().dtype(acc_dtype));
-          tap_products_kernel<scalar_t, index_t><<<grid_size(kernel.numel()), kThreads, 0, stream>>>(
+          at::Tensor R = uninitialized(kernel.sizes(), kernel.options().dtype(acc_dtype));
+          VFI_LAUNCH(grid_size(kernel.numel()), kThreads, stream, tap_products_kernel<scalar_t, index_t>)(
               grad_output.const_data_ptr<scalar_t>(), input.const_data_ptr<scalar_t>(),
               flow.const_data_ptr<scalar_t>(), R.mutable_data_ptr<acc_t>(), s);
           C10_CUDA_KERNEL_LAUNCH_CHECK();
-          finish_kernel<scalar_t, index_t><<<grid_size(flow.numel() / 2), kThreads, 0, stream>>>(
+          VFI_LAUNCH(grid_size(flow.numel() / 2), kThreads, stream, finish_kernel<scalar_t, index_t>)(
               R.const_data_ptr<acc_t>(), flow.const_data_ptr<scalar_t>(), kernel.const_data_ptr<scalar_t>(),
               output_mask[1] ? grad_flow.mutable_data_ptr<scalar_t>() : nullptr,
               output_mask[2] ? grad_kernel.mutable_data_ptr<scalar_t>() : nullptr, s);
@@ -220,7 +217,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adaptive_warp_backward_cuda(const
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(vfi_ops, CUDA, m) {
+TORCH_LIBRARY_IMPL(VFI_OPS_LIBRARY, VFI_OPS_CUDA_KEY, m) {
   m.impl("adaptive_warp", &adaptive_warp_cuda);
   m.impl("adaptive_warp_backward", &adaptive_warp_backward_cuda);
 }

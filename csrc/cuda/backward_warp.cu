@@ -7,9 +7,6 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
 #include <ATen/ops/zeros_like.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <tuple>
@@ -38,8 +35,7 @@ __global__ void forward_kernel(const scalar_t* __restrict__ input, const scalar_
                                scalar_t* __restrict__ out, WarpSizes<index_t> s, Padding padding) {
   using acc_t = at::opmath_type<scalar_t>;
   const index_t HW = s.H * s.W, in_plane = s.Hin * s.Win;
-  const index_t n = s.B * HW;
-  for (index_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+  VFI_GRID_STRIDE_LOOP(i, s.B * HW) {
     const index_t x = i % s.W, y = (i / s.W) % s.H, b = i / HW;
     const auto taps = backward_warp_taps<acc_t, index_t>(flow + b * 2 * HW, x, y, s.H, s.W, s.Hin, s.Win, padding);
     for (index_t c = 0; c < s.C; ++c) {
@@ -56,8 +52,7 @@ __global__ void backward_kernel(const scalar_t* __restrict__ grad_out, const sca
                                 scalar_t* __restrict__ grad_flow, WarpSizes<index_t> s, Padding padding) {
   using acc_t = at::opmath_type<scalar_t>;
   const index_t HW = s.H * s.W, in_plane = s.Hin * s.Win;
-  const index_t n = s.B * HW;
-  for (index_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+  VFI_GRID_STRIDE_LOOP(i, s.B * HW) {
     const index_t x = i % s.W, y = (i / s.W) % s.H, b = i / HW;
     const index_t p = y * s.W + x;
     const auto taps = backward_warp_taps<acc_t, index_t>(flow + b * 2 * HW, x, y, s.H, s.W, s.Hin, s.Win, padding);
@@ -89,14 +84,14 @@ at::Tensor backward_warp_cuda(const at::Tensor& input_, const at::Tensor& flow_,
   const c10::cuda::CUDAGuard guard(input_.device());
   const at::Tensor input = input_.contiguous();
   const at::Tensor flow = flow_.contiguous();
-  at::Tensor out = at::empty({input.size(0), input.size(1), flow.size(2), flow.size(3)}, input.options());
+  at::Tensor out = uninitialized({input.size(0), input.size(1), flow.size(2), flow.size(3)}, input.options());
   if (out.numel() == 0) return out;
   const int64_t pixels = flow.size(0) * flow.size(2) * flow.size(3);
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "backward_warp_cuda", [&] {
     auto launch = [&](auto index_zero) {
       using index_t = decltype(index_zero);
-      forward_kernel<scalar_t, index_t><<<grid_size(pixels), kThreads, 0, stream>>>(
+      VFI_LAUNCH(grid_size(pixels), kThreads, stream, forward_kernel<scalar_t, index_t>)(
           input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(),
           warp_sizes<index_t>(input, flow), padding);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -130,7 +125,7 @@ std::tuple<at::Tensor, at::Tensor> backward_warp_backward_cuda(const at::Tensor&
       using acc_t = at::opmath_type<scalar_t>;
       auto launch = [&](auto index_zero) {
         using index_t = decltype(index_zero);
-        backward_kernel<scalar_t, index_t><<<grid_size(pixels), kThreads, 0, stream>>>(
+        VFI_LAUNCH(grid_size(pixels), kThreads, stream, backward_kernel<scalar_t, index_t>)(
             grad_output.const_data_ptr<scalar_t>(), input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
             output_mask[0] ? grad_input_acc.mutable_data_ptr<acc_t>() : nullptr,
             output_mask[1] ? grad_flow.mutable_data_ptr<scalar_t>() : nullptr, warp_sizes<index_t>(input, flow),
@@ -148,7 +143,7 @@ std::tuple<at::Tensor, at::Tensor> backward_warp_backward_cuda(const at::Tensor&
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(vfi_ops, CUDA, m) {
+TORCH_LIBRARY_IMPL(VFI_OPS_LIBRARY, VFI_OPS_CUDA_KEY, m) {
   m.impl("backward_warp", &backward_warp_cuda);
   m.impl("backward_warp_backward", &backward_warp_backward_cuda);
 }

@@ -12,9 +12,6 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <optional>
@@ -89,9 +86,9 @@ __global__ void scan_columns_kernel(const den_t* __restrict__ den, Sizes<index_t
 
 template <typename den_t, typename index_t, typename Visit>
 void scan_holes(const den_t* den, Sizes<index_t> s, Visit visit, cudaStream_t stream) {
-  scan_rows_kernel<<<grid_size(s.B * s.H), kThreads, 0, stream>>>(den, s, visit);
+  VFI_LAUNCH(grid_size(s.B * s.H), kThreads, stream, scan_rows_kernel<den_t, index_t, Visit>)(den, s, visit);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  scan_columns_kernel<<<grid_size(s.B * s.W), kThreads, 0, stream>>>(den, s, visit);
+  VFI_LAUNCH(grid_size(s.B * s.W), kThreads, stream, scan_columns_kernel<den_t, index_t, Visit>)(den, s, visit);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -154,11 +151,11 @@ std::tuple<at::Tensor, at::Tensor> flow_projection_cuda(const at::Tensor& flow_,
       const index_t pixels = s.B * s.H * s.W;
       acc_t* num = acc.mutable_data_ptr<acc_t>();
       acc_t* den_p = den.mutable_data_ptr<acc_t>();
-      splat_kernel<scalar_t, acc_t, index_t><<<grid_size(pixels), kThreads, 0, stream>>>(
+      VFI_LAUNCH(grid_size(pixels), kThreads, stream, splat_kernel<scalar_t, acc_t, index_t>)(
           flow.const_data_ptr<scalar_t>(), weight.defined() ? weight.const_data_ptr<scalar_t>() : nullptr, num, den_p,
           s);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
-      normalize_kernel<acc_t, index_t><<<grid_size(pixels), kThreads, 0, stream>>>(num, den_p, s);
+      VFI_LAUNCH(grid_size(pixels), kThreads, stream, normalize_kernel<acc_t, index_t>)(num, den_p, s);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       if (fill_holes) {
         const at::Tensor cnt = count_rays<acc_t, index_t>(den, s, stream);
@@ -183,8 +180,8 @@ std::tuple<at::Tensor, at::Tensor> flow_projection_backward_cuda(const at::Tenso
   const at::Tensor weight = weight_.has_value() ? weight_->contiguous() : at::Tensor();
   const at::Tensor output = output_.contiguous();
   const at::Tensor den = den_.contiguous();
-  at::Tensor grad_flow = output_mask[0] ? at::empty(flow.sizes(), flow.options()) : at::empty({0}, flow.options());
-  at::Tensor grad_weight = need_weight ? at::empty(weight.sizes(), weight.options()) : at::empty({0}, flow.options());
+  at::Tensor grad_flow = output_mask[0] ? uninitialized(flow.sizes(), flow.options()) : at::empty({0}, flow.options());
+  at::Tensor grad_weight = need_weight ? uninitialized(weight.sizes(), weight.options()) : at::empty({0}, flow.options());
   if (flow.numel() == 0 || !(output_mask[0] || need_weight)) return {grad_flow, grad_weight};
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, flow.scalar_type(), "flow_projection_backward_cuda", [&] {
@@ -196,7 +193,7 @@ std::tuple<at::Tensor, at::Tensor> flow_projection_backward_cuda(const at::Tenso
       const acc_t* den_p = den.const_data_ptr<acc_t>();
       auto gather = [&](const auto* grad) {
         using grad_t = std::remove_cv_t<std::remove_pointer_t<decltype(grad)>>;
-        gather_grad_kernel<scalar_t, grad_t, index_t><<<grid_size(pixels), kThreads, 0, stream>>>(
+        VFI_LAUNCH(grid_size(pixels), kThreads, stream, gather_grad_kernel<scalar_t, grad_t, index_t>)(
             grad, flow.const_data_ptr<scalar_t>(), weight.defined() ? weight.const_data_ptr<scalar_t>() : nullptr,
             output.const_data_ptr<scalar_t>(), den_p,
             output_mask[0] ? grad_flow.mutable_data_ptr<scalar_t>() : nullptr,
@@ -223,7 +220,7 @@ std::tuple<at::Tensor, at::Tensor> flow_projection_backward_cuda(const at::Tenso
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(vfi_ops, CUDA, m) {
+TORCH_LIBRARY_IMPL(VFI_OPS_LIBRARY, VFI_OPS_CUDA_KEY, m) {
   m.impl("flow_projection", &flow_projection_cuda);
   m.impl("flow_projection_backward", &flow_projection_backward_cuda);
 }
