@@ -2,7 +2,9 @@
 // devices. They list the active positions, then walk them in chunks: gather the
 // chunk's input patches, multiply by the weight with ATen's GEMMs (one per
 // group: BLAS on CPU, cuBLAS on CUDA), scatter the results. Memory grows with
-// the chunk, never with H * W * C_in * kh * kw. The matrices are laid out as
+// the chunk, never with H * W * C_in * kh * kw. The matrices are in the
+// accumulation type (float for float16/bfloat16 inputs), so the GEMMs
+// accumulate in float whatever the library's reduced-precision settings. The matrices are laid out as
 // the tensors (NCHW or NHWC, see sparse_masked_conv2d.h); the GEMMs see them
 // through [groups, rows, positions] views either way.
 //
@@ -15,7 +17,8 @@
 //   scatter_rows(values, bias, active, shape, out) out[b, c, oy, ox] = values[c, j] (+ bias[c])
 //   gather_rows(grad, active, shape, rows)         rows[c, j] = grad[b, c, oy, ox]
 //   scatter_patches_add(grad_cols, active, shape, grad_input)   the transpose of gather_patches
-//   kPatchBudget                                   elements of a backward chunk's patch matrix
+//   empty(sizes, options)                          a buffer the kernels will fill
+//   patch_budget()                                 elements of a backward chunk's patch matrix
 //   forward_budget(total)                          the same for the forward, given all its patch elements
 //   for_chunk_ranges(chunks, fn)                   calls fn(first, last) over [0, chunks): forward chunks
 //                                                  write distinct positions, so they may run side by side
@@ -107,11 +110,9 @@ inline void grouped_mm_out(const at::Tensor& out, const at::Tensor& a, const at:
   }
 }
 
-// acc += a @ b for each group (acc contiguous, maybe of a wider dtype).
+// acc += a @ b for each group (acc contiguous).
 inline void grouped_mm_add(at::Tensor& acc, const at::Tensor& a, const at::Tensor& b) {
-  if (acc.scalar_type() != a.scalar_type()) {
-    acc.add_(at::bmm(a, b));
-  } else if (acc.size(0) == 1) {
+  if (acc.size(0) == 1) {
     acc.select(0, 0).addmm_(a.select(0, 0), b.select(0, 0));
   } else {
     acc.baddbmm_(a, b);
@@ -170,13 +171,14 @@ at::Tensor sparse_masked_conv2d_forward_impl(const at::Tensor& input_, const at:
   const at::Tensor input = input_.contiguous(format);
   const at::Tensor bias = bias_.has_value() ? bias_->contiguous() : at::Tensor();
   const int64_t K = s.patch_rows(), C = s.C_out;
-  const at::Tensor weight = weight_matrix(weight_, s);
+  const auto acc = input.options().dtype(at::toOpMathType(input.scalar_type()));
+  const at::Tensor weight = weight_matrix(weight_, s).to(acc.dtype());
   const int64_t rows = std::max(K, C);
   const int64_t chunk = chunk_positions(active.size(0), rows, Kernels::forward_budget(active.size(0) * rows));
   const int64_t chunks = (active.size(0) + chunk - 1) / chunk;
   Kernels::for_chunk_ranges(chunks, [&](int64_t first, int64_t last) {
-    const at::Tensor cols_buffer = at::empty({K * chunk}, input.options());
-    const at::Tensor values_buffer = at::empty({C * chunk}, input.options());
+    const at::Tensor cols_buffer = Kernels::empty({K * chunk}, acc);
+    const at::Tensor values_buffer = Kernels::empty({C * chunk}, acc);
     for (int64_t c = first; c < last; ++c) {
       const at::Tensor act = active.slice(0, c * chunk, std::min(active.size(0), (c + 1) * chunk));
       const int64_t n = act.size(0);
@@ -250,10 +252,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> sparse_masked_conv2d_
   if (active.defined() && active.size(0) > 0) {
     const at::Tensor grad_output = grad_output_.contiguous(format);
     const at::Tensor input = input_.contiguous(format);
-    const at::Tensor weight = weight_matrix(weight_, s);
-    const int64_t chunk = chunk_positions(active.size(0), std::max(K, C), Kernels::kPatchBudget);
-    const at::Tensor cols_buffer = at::empty({K * chunk}, options);
-    const at::Tensor rows_buffer = at::empty({C * chunk}, options);
+    const at::Tensor weight = weight_matrix(weight_, s).to(acc.dtype());
+    const int64_t chunk = chunk_positions(active.size(0), std::max(K, C), Kernels::patch_budget());
+    const at::Tensor cols_buffer = Kernels::empty({K * chunk}, acc);
+    const at::Tensor rows_buffer = Kernels::empty({C * chunk}, acc);
     for_each_chunk(active, chunk, [&](const at::Tensor& act) {
       const int64_t n = act.size(0);
       at::Tensor rows = matrix_in(rows_buffer, C, n, s);

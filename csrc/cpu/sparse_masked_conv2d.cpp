@@ -11,6 +11,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/ThreadLocalState.h>
 #include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -131,12 +132,15 @@ VFI_CPU_SIMD void add_run(const scalar_t* __restrict__ src, int64_t len, scalar_
 
 struct CpuKernels {
   // Backward: a chunk's patch matrix (4 MiB in float32) stays in cache between its gather and its GEMMs.
-  static constexpr int64_t kPatchBudget = int64_t(1) << 20;
+  static int64_t patch_budget() { return int64_t(1) << 20; }
   // Measured crossover (64 -> 64 3x3, 2 threads): 50-65% active for the forward, 65-75% with the backward.
   static constexpr double kDenseAbove = 0.6;
   static constexpr bool kAtomicInputGrad = false;
 
   static void check_dtype(const char* op, const at::Tensor& input) { check_cpu_dtype(op, input); }
+  static at::Tensor empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
+    return at::empty(sizes, options);
+  }
 
   // Forward: each thread runs whole chunks (gather, single-threaded GEMM,
   // scatter), small enough for its L2 cache, and at least 8 of them when there
