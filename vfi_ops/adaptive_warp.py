@@ -10,7 +10,7 @@ import math
 import torch
 from torch import Tensor
 
-from ._autograd import register_backward
+from ._library import for_each_library, register_backward
 from ._checks import check_like
 
 
@@ -66,13 +66,11 @@ def _check_fake_args(input: Tensor, flow: Tensor, kernel: Tensor) -> None:
     check_like("adaptive_warp", "kernel", kernel, "input", input)
 
 
-@torch.library.register_fake("vfi_ops::adaptive_warp")
 def _adaptive_warp_fake(input, flow, kernel):
     _check_fake_args(input, flow, kernel)
     return input.new_empty(input.shape)
 
 
-@torch.library.register_fake("vfi_ops::adaptive_warp_backward")
 def _adaptive_warp_backward_fake(grad_output, input, flow, kernel, output_mask):
     _check_fake_args(input, flow, kernel)
     return tuple(t.new_empty(t.shape) if needed else t.new_empty((0,))
@@ -86,8 +84,12 @@ def _setup_context(ctx, inputs, output):
 def _backward(ctx, grad_output):
     input, flow, kernel = ctx.saved_tensors
     needs = list(ctx.needs_input_grad[:3])
-    grads = torch.ops.vfi_ops.adaptive_warp_backward.default(grad_output, input, flow, kernel, needs)
+    grads = ctx.ops.adaptive_warp_backward.default(grad_output, input, flow, kernel, needs)
     return tuple(g if needed else None for g, needed in zip(grads, needs))
 
 
-register_backward("adaptive_warp", _backward, _setup_context)
+@for_each_library
+def _register(ns):
+    torch.library.register_fake(f"{ns}::adaptive_warp", _adaptive_warp_fake)
+    torch.library.register_fake(f"{ns}::adaptive_warp_backward", _adaptive_warp_backward_fake)
+    register_backward(ns, "adaptive_warp", _backward, _setup_context)

@@ -8,7 +8,7 @@ its autograd formula (the hand-written ``vfi_ops::backward_warp_backward`` op).
 import torch
 from torch import Tensor
 
-from ._autograd import register_backward
+from ._library import for_each_library, register_backward
 from ._checks import check_like
 
 PADDING_MODES = ("zeros", "border")
@@ -53,13 +53,11 @@ def _check_fake_args(input: Tensor, flow: Tensor, padding_mode: str) -> None:
                        lambda: f"backward_warp(): padding_mode must be 'zeros' or 'border', but got {padding_mode!r}")
 
 
-@torch.library.register_fake("vfi_ops::backward_warp")
 def _backward_warp_fake(input, flow, padding_mode="zeros"):
     _check_fake_args(input, flow, padding_mode)
     return input.new_empty((input.shape[0], input.shape[1], flow.shape[2], flow.shape[3]))
 
 
-@torch.library.register_fake("vfi_ops::backward_warp_backward")
 def _backward_warp_backward_fake(grad_output, input, flow, padding_mode, output_mask):
     _check_fake_args(input, flow, padding_mode)
     grad_input = input.new_empty(input.shape) if output_mask[0] else input.new_empty((0,))
@@ -76,10 +74,14 @@ def _setup_context(ctx, inputs, output):
 def _backward(ctx, grad_output):
     input, flow = ctx.saved_tensors
     need_input, need_flow = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-    grad_input, grad_flow = torch.ops.vfi_ops.backward_warp_backward.default(
+    grad_input, grad_flow = ctx.ops.backward_warp_backward.default(
         grad_output, input, flow, ctx.padding_mode, [need_input, need_flow]
     )
     return (grad_input if need_input else None, grad_flow if need_flow else None, None)
 
 
-register_backward("backward_warp", _backward, _setup_context)
+@for_each_library
+def _register(ns):
+    torch.library.register_fake(f"{ns}::backward_warp", _backward_warp_fake)
+    torch.library.register_fake(f"{ns}::backward_warp_backward", _backward_warp_backward_fake)
+    register_backward(ns, "backward_warp", _backward, _setup_context)

@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ._autograd import register_backward
+from ._library import for_each_library, register_backward
 from ._checks import check_like
 from .reference.flow_projection import flow_projection as _reference_flow_projection
 
@@ -94,14 +94,12 @@ def _den_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
-@torch.library.register_fake("vfi_ops::flow_projection")
 def _flow_projection_fake(flow, weight=None, fill_holes=False):
     _check_fake_args(flow, weight)
     B, _, H, W = flow.shape
     return flow.new_empty(flow.shape), flow.new_empty((B, 1, H, W), dtype=_den_dtype(flow.dtype))
 
 
-@torch.library.register_fake("vfi_ops::flow_projection_backward")
 def _flow_projection_backward_fake(grad_output, flow, weight, output, den, fill_holes, output_mask):
     _check_fake_args(flow, weight)
     grad_flow = flow.new_empty(flow.shape) if output_mask[0] else flow.new_empty((0,))
@@ -124,10 +122,14 @@ def _backward(ctx, grad_output, _grad_den):
     # needs_input_grad with them.
     needs = tuple(ctx.needs_input_grad) + (False, False)
     need_flow, need_weight = needs[0], needs[1] and weight is not None
-    grad_flow, grad_weight = torch.ops.vfi_ops.flow_projection_backward.default(
+    grad_flow, grad_weight = ctx.ops.flow_projection_backward.default(
         grad_output, flow, weight, out, den, ctx.fill_holes, [need_flow, need_weight]
     )
     return (grad_flow if need_flow else None, grad_weight if need_weight else None, None)
 
 
-register_backward("flow_projection", _backward, _setup_context)
+@for_each_library
+def _register(ns):
+    torch.library.register_fake(f"{ns}::flow_projection", _flow_projection_fake)
+    torch.library.register_fake(f"{ns}::flow_projection_backward", _flow_projection_backward_fake)
+    register_backward(ns, "flow_projection", _backward, _setup_context)

@@ -11,7 +11,7 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from ._autograd import register_backward
+from ._library import for_each_library, register_backward
 from ._checks import check_like
 
 IntPair = Union[int, Sequence[int]]
@@ -138,7 +138,6 @@ def _check_fake_args(input, weight, mask, stride, padding, dilation, groups):
     return H_out, W_out
 
 
-@torch.library.register_fake("vfi_ops::sparse_masked_conv2d")
 def _sparse_masked_conv2d_fake(input, weight, bias, mask, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1,
                                fill=None):
     # The dispatcher drops trailing arguments equal to their schema defaults.
@@ -151,7 +150,6 @@ def _sparse_masked_conv2d_fake(input, weight, bias, mask, stride=(1, 1), padding
     return _empty_like_layout(input, shape)
 
 
-@torch.library.register_fake("vfi_ops::sparse_masked_conv2d.out")
 def _sparse_masked_conv2d_out_fake(input, weight, bias, mask, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
                                    groups=1, fill=None, *, out):
     expected = _sparse_masked_conv2d_fake(input, weight, bias, mask, stride, padding, dilation, groups, fill)
@@ -172,7 +170,6 @@ def _empty_like_layout(input: Tensor, shape) -> Tensor:
     return torch.empty(shape, dtype=input.dtype, device=input.device, memory_format=output_memory_format(input))
 
 
-@torch.library.register_fake("vfi_ops::sparse_masked_conv2d_backward")
 def _sparse_masked_conv2d_backward_fake(grad_output, input, weight, mask, stride, padding, dilation, groups, output_mask):
     _check_fake_args(input, weight, mask, stride, padding, dilation, groups)
     return (_empty_like_layout(input, input.shape) if output_mask[0] else input.new_empty(0),
@@ -198,9 +195,14 @@ def _backward(ctx, grad_output):
     # needs_input_grad with them.
     needs = tuple(ctx.needs_input_grad) + (False,) * 9
     wanted = [needs[0], needs[1], needs[2] and ctx.has_bias, needs[8] and ctx.has_fill]
-    grads = torch.ops.vfi_ops.sparse_masked_conv2d_backward.default(grad_output, input, weight, mask, *ctx.conv, wanted)
+    grads = ctx.ops.sparse_masked_conv2d_backward.default(grad_output, input, weight, mask, *ctx.conv, wanted)
     grad_input, grad_weight, grad_bias, grad_fill = (g if w else None for g, w in zip(grads, wanted))
     return grad_input, grad_weight, grad_bias, None, None, None, None, None, grad_fill
 
 
-register_backward("sparse_masked_conv2d", _backward, _setup_context)
+@for_each_library
+def _register(ns):
+    torch.library.register_fake(f"{ns}::sparse_masked_conv2d", _sparse_masked_conv2d_fake)
+    torch.library.register_fake(f"{ns}::sparse_masked_conv2d.out", _sparse_masked_conv2d_out_fake)
+    torch.library.register_fake(f"{ns}::sparse_masked_conv2d_backward", _sparse_masked_conv2d_backward_fake)
+    register_backward(ns, "sparse_masked_conv2d", _backward, _setup_context)
