@@ -1,3 +1,5 @@
+import contextlib
+
 import pytest
 import torch
 
@@ -15,3 +17,92 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+class Backend:
+    """Where an op runs: its torch library (`ops`) and the device of its tensors."""
+
+    def __init__(self, name, ops, device):
+        self.name, self.ops, self.device = name, ops, device
+
+    @contextlib.contextmanager
+    def count(self, op, args):
+        """Counts the emulated cases an op runs, by dtype and index type (see op_tester)."""
+        if self.name != "cuda-emulated":
+            yield
+            return
+        before = self.ops._emulation_stats()
+        yield
+        after = self.ops._emulation_stats()
+        dtype = next((a.dtype for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()), None)
+        from op_tester import EMULATED_CASES
+
+        for kind, i in (("int32", 3), ("int64", 4)):
+            if after[i] > before[i]:
+                EMULATED_CASES[(op, str(dtype).replace("torch.", ""), kind)] += 1
+
+    @contextlib.contextmanager
+    def configure(self, **settings):
+        """Runs the body with other emulation settings (see csrc/cuda/emulation.cpp)."""
+        self.ops._emulation_configure(**settings)
+        try:
+            yield
+        finally:
+            self.ops._emulation_configure()
+
+
+def _cpu():
+    import vfi_ops  # noqa: F401  (loads torch.ops.vfi_ops)
+
+    return Backend("cpu", torch.ops.vfi_ops, "cpu")
+
+
+def _emulated():
+    import cuda_emulation
+
+    backend = Backend("cuda-emulated", cuda_emulation.load(), "cpu")
+    backend.ops._emulation_configure()
+    return backend
+
+
+def _cuda():
+    import vfi_ops  # noqa: F401
+
+    return Backend("cuda", torch.ops.vfi_ops, "cuda")
+
+
+MAKERS = {"cpu": _cpu, "cuda-emulated": _emulated, "cuda": _cuda}
+EMULATED = pytest.param("cuda-emulated", marks=pytest.mark.emulated)
+CUDA = pytest.param("cuda", marks=pytest.mark.cuda)
+
+
+@pytest.fixture(params=["cpu", EMULATED, CUDA])
+def backend(request):
+    """Every backend: the CPU kernels, the emulated CUDA kernels, the CUDA kernels."""
+    return MAKERS[request.param]()
+
+
+@pytest.fixture(params=[EMULATED, CUDA])
+def gpu_backend(request):
+    """The CUDA kernels, emulated or on a GPU."""
+    return MAKERS[request.param]()
+
+
+@pytest.fixture
+def cpu_backend():
+    return _cpu()
+
+
+@pytest.fixture(params=[EMULATED])
+def emulated_backend(request):
+    return _emulated()
+
+
+def pytest_terminal_summary(terminalreporter):
+    from op_tester import EMULATED_CASES
+
+    if not EMULATED_CASES:
+        return
+    terminalreporter.section("emulated CUDA cases (op, dtype, index type)")
+    for (op, dtype, kind), n in sorted(EMULATED_CASES.items()):
+        terminalreporter.write_line(f"{op:<22} {dtype:<9} {kind:<6} {n}")
