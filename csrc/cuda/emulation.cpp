@@ -2,8 +2,10 @@
 //   _emulation_configure(seed, in_order, max_blocks, max_threads, force_int64, patch_budget)
 //   _emulation_stats() -> [launches, threads, atomics, int32 paths, int64 paths] since the last reset
 //   _emulation_reset_stats()
-//   _emulation_selftest(which, t): a deliberate fault for the sanitizers to catch
-//     (0: reads one element past t's end; 1: converts 1e10 * t.numel() to int).
+//   _emulation_selftest(which, t): a deliberate fault
+//     0: reads one element past t's end (AddressSanitizer must catch it);
+//     1: converts 1e10 * t.numel() to int (UndefinedBehaviorSanitizer must catch it);
+//     2: launches a block of 1025 threads (the launcher must refuse it, as a GPU does).
 #include <torch/library.h>
 
 #include <vector>
@@ -33,11 +35,17 @@ std::vector<int64_t> read_stats() {
 
 void reset_stats() { stats() = Stats{}; }
 
+void add_one(float* p) { *p += 1.0f; }
+
 double selftest(int64_t which, const at::Tensor& t) {
   TORCH_CHECK_VALUE(t.scalar_type() == at::kFloat && t.is_contiguous(), "_emulation_selftest(): a float tensor");
   if (which == 0) {
     const volatile float* p = t.const_data_ptr<float>();
     return p[t.numel()];
+  }
+  if (which == 2) {
+    launch(&add_one, dim3(1), dim3(1025))(t.mutable_data_ptr<float>());
+    return 0.0;
   }
   volatile double big = 1e10 * static_cast<double>(t.numel());
   volatile int i = static_cast<int>(big);

@@ -123,7 +123,10 @@ class Launch {
     std::iota(order.begin(), order.end(), uint64_t(0));
     Stats& st = stats();
     if (!cfg.in_order) {
-      std::mt19937_64 rng(cfg.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(st.launches));
+      // The order depends on the seed, the kernel and the launch shape only, so
+      // that one call gives one result, as the CPU kernels do.
+      const uint64_t kernel_id = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(kernel_));
+      std::mt19937_64 rng(cfg.seed * 0x9E3779B97F4A7C15ull ^ kernel_id ^ (blocks << 32) ^ threads);
       std::shuffle(order.begin(), order.end(), rng);
     }
     ++st.launches;
