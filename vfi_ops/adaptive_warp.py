@@ -47,6 +47,8 @@ def adaptive_warp(input: Tensor, flow: Tensor, kernel: Tensor) -> Tensor:
     nondeterministic-operation error; the flow and kernel gradients are
     deterministic everywhere, and so is everything on CPU.
     dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA (float accumulation).
+    CUDA results differ from the CPU kernels' in the last bits (nvcc contracts
+    ``a*b+c`` into fused multiply-adds; atomic sums add in varying order).
     """
     return torch.ops.vfi_ops.adaptive_warp.default(input, flow, kernel)
 

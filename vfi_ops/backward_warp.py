@@ -37,6 +37,8 @@ def backward_warp(input: Tensor, flow: Tensor, padding_mode: str = "zeros") -> T
     ``torch.use_deterministic_algorithms(True)`` it raises PyTorch's
     nondeterministic-operation error (as ``grid_sample`` does).
     dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA (float accumulation).
+    CUDA results differ from the CPU kernels' in the last bits (nvcc contracts
+    ``a*b+c`` into fused multiply-adds; atomic sums add in varying order).
     """
     return torch.ops.vfi_ops.backward_warp.default(input, flow, padding_mode)
 

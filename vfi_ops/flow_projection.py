@@ -58,6 +58,8 @@ def flow_projection(flow: Tensor, weight: Optional[Tensor] = None, fill_holes: b
     PyTorch's nondeterministic-operation error. The backward is a gather and is
     deterministic everywhere.
     dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA (float accumulation).
+    CUDA results differ from the CPU kernels' in the last bits (nvcc contracts
+    ``a*b+c`` into fused multiply-adds; atomic sums add in varying order).
     """
     if flow.is_cuda and torch.are_deterministic_algorithms_enabled():
         return _deterministic_fallback(flow, weight, fill_holes)

@@ -102,7 +102,13 @@ def sparse_masked_conv2d(
     accumulated with atomic adds; under ``torch.use_deterministic_algorithms(True)``
     the backward takes the dense route (deterministic, at dense cost).
     Everything on CPU is deterministic.
-    dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA (float accumulation).
+    dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA. On the sparse
+    route those accumulate in float: the patch and weight matrices are converted
+    to float, so the GEMMs are float GEMMs whatever cuBLAS's reduced-precision
+    settings (TF32 only if ``torch.backends.cuda.matmul.allow_tf32`` is set). The
+    dense route is cuDNN's convolution, with ``F.conv2d``'s precision. CUDA results
+    differ from the CPU kernels' in the last bits (other GEMM and summation orders,
+    fused multiply-adds).
     """
     stride, dilation = _pair("stride", stride), _pair("dilation", dilation)
     padding = _padding(padding, weight, stride, dilation)
