@@ -34,18 +34,25 @@ struct AdaptiveWindow {
 
 // The window of pixel (x, y) with flow (u, v) in an H x W image. The validity
 // test comes before any conversion to an index, so NaN, infinite and huge
-// flows are invalid, never an address.
+// flows are invalid, never an address; a second test in integers drops what
+// rounding (beyond 2^24 in float32) put past the edge.
+//
+// At exact positions: x' = W-1 (or y' = H-1) is valid, with X = W-1 and a = 0;
+// |u| = W/2 (or |v| = H/2) is invalid. On an integer x' the window is that of
+// the cell [x', x'+1] (a = 0), so the flow gradient there is the derivative
+// from the right, within that window (at x' = W-1, where moving right would
+// make the pixel invalid, it is still that window's derivative).
 template <typename acc_t, typename index_t>
 VFI_HOST_DEVICE AdaptiveWindow<acc_t, index_t> adaptive_window(index_t x, index_t y, acc_t u, acc_t v, index_t H,
                                                                index_t W, int F) {
   const acc_t xs = static_cast<acc_t>(x) + u, ys = static_cast<acc_t>(y) + v;
   const acc_t half_w = static_cast<acc_t>(W) / acc_t(2), half_h = static_cast<acc_t>(H) / acc_t(2);
-  const bool valid = (xs >= acc_t(0)) & (xs <= static_cast<acc_t>(W - 1)) & (ys >= acc_t(0)) &
-                     (ys <= static_cast<acc_t>(H - 1)) & (u < half_w) & (-u < half_w) & (v < half_h) &
-                     (-v < half_h);
+  const bool in = (xs >= acc_t(0)) & (xs <= static_cast<acc_t>(W - 1)) & (ys >= acc_t(0)) &
+                  (ys <= static_cast<acc_t>(H - 1)) & (u < half_w) & (-u < half_w) & (v < half_h) & (-v < half_h);
   // xs, ys >= 0 here, so truncation is floor.
-  const index_t X = valid ? static_cast<index_t>(xs) : index_t(0);
-  const index_t Y = valid ? static_cast<index_t>(ys) : index_t(0);
+  const index_t X = in ? static_cast<index_t>(xs) : index_t(0);
+  const index_t Y = in ? static_cast<index_t>(ys) : index_t(0);
+  const bool valid = in & (X <= W - 1) & (Y <= H - 1);
   AdaptiveWindow<acc_t, index_t> win;
   win.top = Y - F / 2 + 1;
   win.left = X - F / 2 + 1;
