@@ -7,11 +7,9 @@
 
 namespace vfi_ops {
 
-// The summed weights come back in the accumulation type: float for float16 and
-// bfloat16 flows (the backward divides by them), the flow's dtype otherwise.
-inline at::ScalarType den_dtype(at::ScalarType flow_dtype) {
-  return (flow_dtype == at::kHalf || flow_dtype == at::kBFloat16) ? at::kFloat : flow_dtype;
-}
+// The summed (scaled) weights come back in the accumulation type, double for
+// every flow dtype (the backward divides by them; see flow_projection.h).
+inline at::ScalarType den_dtype(at::ScalarType) { return at::kDouble; }
 
 inline void check_flow_projection_args(const char* op, const at::Tensor& flow, const std::optional<at::Tensor>& weight) {
   check_dim(op, "flow", flow, 4, "[B, 2, H, W]");

@@ -21,7 +21,8 @@ VFI_DEFINE_LIBRARY(VFI_OPS_LIBRARY, m) {
       tags);
 
   // Returns (output, den): den [B, 1, H, W] is the summed weight per pixel (0 at
-  // holes), in float for float16/bfloat16 flows; the backward needs it.
+  // holes), scaled per batch item and in float64 (see flow_projection.h); the
+  // backward needs it.
   m.def("flow_projection(Tensor flow, Tensor? weight=None, bool fill_holes=False) -> (Tensor, Tensor)", tags);
   // output_mask: which of (grad_flow, grad_weight) to compute; the others come back empty.
   m.def(

@@ -28,8 +28,22 @@ def flow_projection(flow: Tensor, weight: Optional[Tensor] = None, fill_holes: b
 
     Pixels nothing lands on are holes: 0, or with ``fill_holes=True`` the mean of
     the result at the nearest non-hole pixel along each of the four rays (left,
-    right, up, down) that finds one (0 if none does). The fill is part of the
-    function, with its gradient, whether or not gradients are being recorded.
+    right, up, down) that finds one; then the holes no ray reached (the corner a
+    diagonal motion uncovers both ways) get, by the same rule, the mean of the
+    nearest pixels filled so far. That second pass is where we differ from DAIN,
+    which leaves those corners at 0; with it every hole is filled, unless nothing
+    landed at all. The fill is part of the function, with its gradient, whether
+    or not gradients are being recorded.
+
+    Exact positions: a landing exactly on ``W-1`` (or ``H-1``) is inside, one a
+    rounding step beyond is dropped. Landing positions are computed in float
+    (double for float64 flows): beyond 2^24 px a float32 position is a multiple
+    of 2 (4 beyond 2^25, ...), so landings there move by that much; no rounding
+    ever makes an address outside the image. The sums are taken in float64, of
+    the weights scaled by a power of two per batch item, so the result is
+    invariant to scaling all weights and exact for any positive finite weights
+    (float32 ones of any magnitude; float64 ones whose ratio within an item stays
+    below 2^1000).
 
     DAIN's recipe for the flow from the middle frame ``t`` back to frame 0:
     ``flow_projection(t * F_01, 1 / depth_0 + 1e-6, fill_holes=True)``. With
@@ -57,7 +71,7 @@ def flow_projection(flow: Tensor, weight: Optional[Tensor] = None, fill_holes: b
     ``index_add``), and the raw op ``torch.ops.vfi_ops.flow_projection`` raises
     PyTorch's nondeterministic-operation error. The backward is a gather and is
     deterministic everywhere.
-    dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA (float accumulation).
+    dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA (sums in float64).
     CUDA results differ from the CPU kernels' in the last bits (nvcc contracts
     ``a*b+c`` into fused multiply-adds; atomic sums add in varying order).
     """
@@ -70,10 +84,7 @@ def _deterministic_fallback(flow: Tensor, weight: Optional[Tensor], fill_holes: 
     _check_fake_args(flow, weight)
     torch._check_type(flow.is_floating_point(),
                       lambda: f"flow_projection(): expected flow to be a floating-point tensor, but got dtype {flow.dtype}")
-    # Accumulate in float for float16/bfloat16, as the kernels do.
-    acc = _den_dtype(flow.dtype)
-    out = _reference_flow_projection(flow.to(acc), None if weight is None else weight.to(acc), fill_holes)
-    return out.to(flow.dtype)
+    return _reference_flow_projection(flow, weight, fill_holes)
 
 
 def _check_fake_args(flow: Tensor, weight: Optional[Tensor]) -> None:
@@ -92,14 +103,10 @@ def _check_fake_args(flow: Tensor, weight: Optional[Tensor]) -> None:
     )
 
 
-def _den_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
-
-
 def _flow_projection_fake(flow, weight=None, fill_holes=False):
     _check_fake_args(flow, weight)
     B, _, H, W = flow.shape
-    return flow.new_empty(flow.shape), flow.new_empty((B, 1, H, W), dtype=_den_dtype(flow.dtype))
+    return flow.new_empty(flow.shape), flow.new_empty((B, 1, H, W), dtype=torch.float64)
 
 
 def _flow_projection_backward_fake(grad_output, flow, weight, output, den, fill_holes, output_mask):
