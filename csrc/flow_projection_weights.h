@@ -23,7 +23,9 @@ inline at::Tensor projection_weight_scales(const at::Tensor& weight) {
   const at::Tensor w = weight.to(at::kDouble).reshape({weight.size(0), -1});
   const at::Tensor usable = at::logical_and(at::gt(w, 0), at::isfinite(w));
   const at::Tensor largest = at::where(usable, w, 0.0).amax(1);
-  const at::Tensor exponent = std::get<1>(at::frexp(largest));  // largest = m * 2^e, m in [0.5, 1); 0 for 0
+  // largest = m * 2^e with m in [0.5, 1) (e = 0 for 0); e >= -1021 keeps 2^-e finite
+  // for float64 denormals.
+  const at::Tensor exponent = std::get<1>(at::frexp(largest)).clamp_min(-1021);
   return at::ldexp(at::ones_like(largest), -exponent);
 }
 

@@ -131,6 +131,53 @@ class TestAdaptiveWarp(OpTester):
         flow[0, :, 0, 0] = torch.tensor([0.5, 0.5])  # now every quadrant weighs 1/4
         assert warp()[0, 0, 0, 0] == 0.25 * 2.0 * 0 + 0.25 * 5.0 * 10  # (2, 2) holds 10
 
+    def test_exact_positions(self, backend):
+        # The row [1, 2, 4, 8] (H = 1, W = 4), F = 2 with kernel TL = 1, TR = 3 (and
+        # BL = BR = 0): at a valid pixel O = (1-a) I[X] + 3a I[min(X+1, 3)] and
+        # dO/du = 3 I[min(X+1, 3)] - I[X] (the cell to the right), dO/dv = -O.
+        # Item 0: u = 0 (x' = 0), 1.5 (x' = 2.5), 1 (x' = 3 = W-1: valid, a = 0),
+        # 2^-40 (x' just past W-1: invalid, a copy). Item 1: u = -2^-40 (x' just
+        # below 0: invalid), 2 (|u| = W/2: invalid), -1 (x' = 1), -3 (invalid).
+        row = torch.tensor([1.0, 2.0, 4.0, 8.0], dtype=torch.float64)
+        input = row.view(1, 1, 1, 4).repeat(2, 1, 1, 1)
+        flow = torch.zeros(2, 2, 1, 4, dtype=torch.float64)
+        flow[0, 0, 0] = torch.tensor([0.0, 1.5, 1.0, 2.0**-40])
+        flow[1, 0, 0] = torch.tensor([-(2.0**-40), 2.0, -1.0, -3.0])
+        kernel = torch.zeros(2, 4, 1, 4, dtype=torch.float64)
+        kernel[:, 0], kernel[:, 1] = 1.0, 3.0
+        g = torch.ones(2, 1, 1, 4, dtype=torch.float64)
+        out, gi, gf, gk = (t.cpu() for t in self.run(backend, convert((input, flow, kernel), backend.device),
+                                                     g.to(backend.device)))
+        want_out = torch.tensor([[1.0, 14.0, 8.0, 8.0], [1.0, 2.0, 2.0, 8.0]], dtype=torch.float64)
+        want_du = torch.tensor([[5.0, 20.0, 16.0, 0.0], [0.0, 0.0, 10.0, 0.0]], dtype=torch.float64)
+        valid = torch.tensor([[1.0, 1.0, 1.0, 0.0], [0.0, 0.0, 1.0, 0.0]], dtype=torch.float64)
+        torch.testing.assert_close(out[:, 0, 0], want_out, rtol=0, atol=0)
+        torch.testing.assert_close(gf[:, 0, 0], want_du, rtol=0, atol=0)
+        torch.testing.assert_close(gf[:, 1, 0], -want_out * valid, rtol=0, atol=0)
+        # Kernel gradient: TL (1-a) I[X], TR a I[X+1] at valid pixels, nothing elsewhere.
+        torch.testing.assert_close(gk[:, 0, 0], torch.tensor([[1.0, 2.0, 8.0, 0.0], [0.0, 0.0, 2.0, 0.0]],
+                                                             dtype=torch.float64), rtol=0, atol=0)
+        torch.testing.assert_close(gk[:, 1, 0], torch.tensor([[0.0, 4.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]],
+                                                             dtype=torch.float64), rtol=0, atol=0)
+        assert gk[:, 2:].count_nonzero() == 0
+        # Input gradient: the identity at invalid pixels, the taps' weights at valid ones.
+        want_gi = torch.tensor([[1.0, 0.0, 0.5, 1.0 + 1.0 + 1.5], [1.0, 1.0, 0.0, 1.0]], dtype=torch.float64)
+        want_gi[1, 1] += 1.0  # item 1, x = 2 reads I[1] with weight 1
+        torch.testing.assert_close(gi[:, 0, 0], want_gi, rtol=0, atol=0)
+
+    @pytest.mark.slow
+    def test_windows_past_float32_integers_stay_inside(self, backend):
+        # 2^24 + 4 columns: x' = W-1 + 0.25 rounds to W in float32; the cell is
+        # tested in integers, so the pixel is invalid (a copy), never a window past the row.
+        W = 2**24 + 4
+        input = torch.ones(2, 1, 1, W, device=backend.device)
+        input[1] = 7.0
+        flow = torch.zeros(2, 2, 1, W, device=backend.device)
+        flow[:, 0, 0, -2] = 1.25
+        kernel = torch.full((2, 4, 1, W), 2.0, device=backend.device)  # a valid pixel would double its value
+        out = self.call(backend.ops, input, flow, kernel)
+        assert out[0, 0, 0, -2] == 1.0 and out[1, 0, 0, -2] == 7.0
+
     def test_invalid_pixels_copy_the_input_and_pass_its_gradient(self, backend):
         # W = 8: |u| must stay below 4. Pixel (0, 0) with u = 4.5 lands inside the
         # image at x' = 4.5 but is invalid; pixel (0, 7) with u = 1 lands outside.

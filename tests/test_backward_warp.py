@@ -10,19 +10,21 @@ MODES = ["zeros", "border"]
 
 
 def random_case(seed):
-    """Random sizes and a flow of one of several kinds (small, large, far out, non-finite)."""
+    """Random sizes (1-pixel ones too) and a flow of one of several kinds: small,
+    large, far out, non-finite, on integers (landing on the edges too), zero."""
     g = torch.Generator().manual_seed(seed)
     r = lambda lo, hi: int(torch.randint(lo, hi + 1, (1,), generator=g))
     B, C, H, W = r(1, 3), r(1, 5), r(1, 12), r(1, 12)
-    # grid_sample (the reference) needs inputs of at least 2x2 pixels
-    h_in, w_in = (max(H, 2), max(W, 2)) if seed % 3 == 0 else (r(2, 12), r(2, 12))
-    kind = seed % 4
+    h_in, w_in = (H, W) if seed % 3 == 0 else (r(1, 12), r(1, 12))
+    kind = seed % 6
     flow = torch.randn(B, 2, H, W, dtype=torch.float64, generator=g)
-    flow = flow * [2.0, 2.0 * max(h_in, w_in), 1e6, 3.0][kind]
+    flow = flow * [2.0, 2.0 * max(h_in, w_in), 1e6, 3.0, 2.0, 0.0][kind]
     if kind == 3:
         flow = sprinkle_non_finite(flow, 0.2)
+    if kind == 4:
+        flow = flow.round()
     input = torch.randn(B, C, h_in, w_in, dtype=torch.float64, generator=g)
-    return input, flow, MODES[seed // 4 % 2]
+    return input, flow, MODES[seed // 6 % 2]
 
 
 class TestBackwardWarp(OpTester):
@@ -37,7 +39,7 @@ class TestBackwardWarp(OpTester):
                    for m in MODES]
         few_planes = (torch.randn(1, 3, 20, 24, dtype=torch.float64), smooth_flow(1, 20, 24, 4.0, dtype=torch.float64),
                       "zeros")
-        return typical + [few_planes] + [random_case(seed) for seed in range(40)]
+        return typical + [few_planes] + [random_case(seed) for seed in range(48)]
 
     def gradcheck_cases(self):
         return [(torch.randn(B, C, h_in, w_in, dtype=torch.float64), off_integer_flow(B, H, W, h_in, w_in), mode)
@@ -91,6 +93,81 @@ class TestBackwardWarp(OpTester):
         flow = torch.tensor([[[[1.5]], [[0.0]]]], dtype=torch.float64, device=backend.device)
         assert self.call(backend.ops, input, flow, "zeros").item() == pytest.approx(1.0)
         assert self.call(backend.ops, input, flow, "border").item() == pytest.approx(2.0)
+
+    def test_zero_flow_gradients_at_the_edges(self, backend):
+        # A 5x5 image whose values are 0..4 along x, zero flow: the output is the
+        # image; the flow gradient of out.sum() is the derivative of the cell to the
+        # right ("zeros": the missing right neighbour counts as 0), and 0 on the
+        # border in "border" mode (clamped there, as grid_sample).
+        image = torch.arange(5, dtype=torch.float64).repeat(5, 1).view(1, 1, 5, 5)
+        values = torch.arange(5, dtype=torch.float64)
+        for mode, gx_row, gy_last in (("zeros", [1.0, 1.0, 1.0, 1.0, -4.0], -values),
+                                      ("border", [0.0, 1.0, 1.0, 1.0, 0.0], torch.zeros(5, dtype=torch.float64))):
+            args = convert((image, torch.zeros(1, 2, 5, 5, dtype=torch.float64), mode), backend.device)
+            out, gi, gf = (t.cpu() for t in self.run(backend, args, torch.ones(1, 1, 5, 5, dtype=torch.float64,
+                                                                                  device=backend.device)))
+            assert torch.equal(out, image)
+            assert torch.equal(gi, torch.ones_like(image))
+            torch.testing.assert_close(gf[0, 0], torch.tensor(gx_row, dtype=torch.float64).expand(5, 5), rtol=0, atol=0)
+            want_gy = torch.zeros(5, 5, dtype=torch.float64)
+            want_gy[4] = gy_last
+            torch.testing.assert_close(gf[0, 1], want_gy, rtol=0, atol=0)
+
+    # (x, value, d value / dx) on the row [1, 2, 4, 8] (y = 0 of a 1-row input).
+    EXACT = {
+        "zeros": [(2.0, 4.0, 4.0), (0.0, 1.0, 1.0), (1.5, 3.0, 2.0), (3.0, 8.0, -8.0), (-1.0, 0.0, 1.0),
+                  (3.0 + 2.0**-40, 8.0 * (1 - 2.0**-40), -8.0), (4.0, 0.0, 0.0), (-1.0 - 2.0**-40, 0.0, 0.0)],
+        "border": [(2.0, 4.0, 4.0), (0.0, 1.0, 0.0), (1.5, 3.0, 2.0), (3.0, 8.0, 0.0), (-1.0, 1.0, 0.0),
+                   (3.0 + 2.0**-40, 8.0, 0.0), (4.0, 8.0, 0.0), (-1.0 - 2.0**-40, 1.0, 0.0)],
+    }
+
+    @pytest.mark.parametrize("padding_mode", MODES)
+    def test_exact_positions(self, backend, padding_mode):
+        row = torch.tensor([[[[1.0, 2.0, 4.0, 8.0]]]], dtype=torch.float64)
+        xs, values, slopes = (torch.tensor(c, dtype=torch.float64) for c in zip(*self.EXACT[padding_mode]))
+        flow = torch.zeros(1, 2, 1, len(xs), dtype=torch.float64)
+        flow[0, 0, 0] = xs - torch.arange(len(xs), dtype=torch.float64)
+        g = torch.ones(1, 1, 1, len(xs), dtype=torch.float64)
+        out, _, gf = (t.cpu() for t in self.run(backend, convert((row, flow, padding_mode), backend.device),
+                                                g.to(backend.device)))
+        torch.testing.assert_close(out[0, 0, 0], values, rtol=0, atol=0)
+        torch.testing.assert_close(gf[0, 0, 0], slopes, rtol=0, atol=0)
+        # y = 0 on a 1-row input is its last row: "zeros" takes the missing row
+        # below as 0 (d/dy = -value), "border" is clamped there (0).
+        want_gy = -values if padding_mode == "zeros" else torch.zeros_like(values)
+        torch.testing.assert_close(gf[0, 1, 0], want_gy, rtol=0, atol=0)
+
+    @pytest.mark.parametrize("padding_mode", MODES)
+    def test_matches_grid_sample_on_integers(self, backend, padding_mode):
+        # Where grid_sample's grid normalisation is exact (sizes 2^k + 1), its values
+        # and gradients at integer and half-integer positions are an independent check.
+        input = torch.randn(2, 3, 9, 17, dtype=torch.float64)
+        flow = (torch.randint(-6, 24, (2, 2, 7, 8)) / 2).double() - torch.stack(torch.meshgrid(
+            torch.arange(7.0), torch.arange(8.0), indexing="ij")[::-1]).double()
+        args = (input, flow, padding_mode)
+        g = torch.randn(2, 3, 7, 8, dtype=torch.float64)
+        want = [input.detach().clone().requires_grad_(), flow.detach().clone().requires_grad_()]
+        ref = reference.grid_sample_warp(*want, padding_mode)
+        ref_grads = torch.autograd.grad(ref, want, g)
+        ours = self.run(backend, convert(args, backend.device), g.to(backend.device))
+        self.assert_close(ours, (ref.detach(),) + ref_grads, "grid_sample", rtol=1e-12, atol=1e-12)
+
+    @pytest.mark.slow
+    def test_positions_past_float32_integers_stay_inside(self, backend):
+        # 2^24 + 4 columns: x = W-1 and W-1 + 0.25 both round to W in float32. The
+        # taps are tested in integers, so nothing is read from the next plane (all 7).
+        W = 2**24 + 4
+        input = torch.ones(2, 1, 1, W, device=backend.device)
+        input[1] = 7.0
+        flow = torch.zeros(2, 2, 1, 2, device=backend.device)
+        flow[:, 0, 0, 0] = W - 1.0  # output pixel 0 samples x = W-1, pixel 1 x = W-1 + 0.25
+        flow[:, 0, 0, 1] = W - 2.0 + 0.25
+        out = self.call(backend.ops, input, flow, "zeros")
+        assert (out[0] <= 1.0).all() and (out[0] >= 0.0).all() and (out[1] <= 7.0).all()
+        grad_input, grad_flow = backend.ops.backward_warp_backward(torch.ones_like(out), input, flow, "zeros",
+                                                                   [True, True])
+        assert grad_input.sum() <= out.numel() and torch.isfinite(grad_flow).all()
+        assert grad_input[0, 0, 0, 0] == 0 and grad_input[1, 0, 0, 0] == 0  # nothing went to the next row
 
     def test_one_pixel_wide_input(self, backend):
         # grid_sample cannot express this case; bilinear weights can.

@@ -228,6 +228,80 @@ class TestFlowProjection(OpTester):
         moved = torch.where(bad, torch.full_like(flow, 1e6), flow)
         torch.testing.assert_close(out, self.project(backend, moved, torch.where(bad, 1.0, weight), fill_holes)[0])
 
+    def test_corners_no_ray_reaches_are_filled(self, backend):
+        # A diagonal pan, DAIN's recipe: the left and bottom strips are uncovered,
+        # and so is the block where they meet (rows 22-23, columns 0-3), which no
+        # row or column ray from it can fill. The second pass fills it too.
+        depth = torch.rand(1, 1, 24, 32, dtype=torch.float64) + 1
+        flow_01 = torch.zeros(1, 2, 24, 32, dtype=torch.float64)
+        flow_01[:, 0], flow_01[:, 1] = 9.4, -5.8
+        out, den = self.project(backend, 0.5 * flow_01, 1 / depth + 1e-6, True)
+        assert (den[0, 0, 22:, :4] == 0).all() and (den > 0).any()
+        want = torch.tensor([-4.7, 2.9], dtype=torch.float64).view(1, 2, 1, 1).expand_as(out)
+        torch.testing.assert_close(out, want, rtol=1e-12, atol=1e-12)
+
+    def test_zero_flow_hand_computed(self, backend):
+        # One row of 3, zero flow, unit weights: source 0 splats on (0, 1), source 1
+        # on (1, 2), source 2 on (2, 2), each twice (H = 1): den = 2, 4, 6.
+        flow = torch.zeros(1, 2, 1, 3, dtype=torch.float64)
+        weight = torch.ones(1, 1, 1, 3, dtype=torch.float64)
+        out, den = self.project(backend, flow, weight)
+        assert torch.equal(out, torch.zeros_like(out))
+        torch.testing.assert_close(den[0, 0, 0], torch.tensor([2.0, 4.0, 6.0], dtype=torch.float64) / 2)  # scaled by 2^-1
+        g = torch.ones(1, 2, 1, 3, dtype=torch.float64, device=backend.device)
+        _, gf, gw = (t.cpu() for t in self.run(backend, convert((flow, weight, False), backend.device), g))
+        # dL/df_p = -w sum over its targets (repeated) of g / den: -(1/2 + 1/2 + 1/4 + 1/4), ...
+        want = torch.tensor([-1.5, -(0.5 + 1 / 3), -4 / 6], dtype=torch.float64)
+        torch.testing.assert_close(gf[0, :, 0], want.expand(2, 3), rtol=1e-14, atol=1e-14)
+        assert torch.equal(gw, torch.zeros_like(gw))  # -g (f + O) / den with f = O = 0
+
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+    def test_weights_at_the_ends_of_the_float_range(self, backend, dtype):
+        # The softmax-splatting metric exp(Z), Z in [80, 88.5], and weights near the
+        # float32 maximum: every output finite, equal to the float64 result, and
+        # unchanged (bitwise) when all weights are scaled by a power of two.
+        g = torch.Generator().manual_seed(5)
+        flow = torch.randn(1, 2, 12, 16, generator=g, dtype=torch.float64) * 3
+        for weight in ((torch.rand(1, 1, 12, 16, generator=g, dtype=torch.float64) * 8.5 + 80).exp(),
+                       torch.rand(1, 1, 12, 16, generator=g, dtype=torch.float64) * 3e38 + 1e37):
+            want, _ = self.project(backend, flow, weight, True)
+            got, _ = self.project(backend, flow.to(dtype), weight.to(dtype), True)
+            assert torch.isfinite(got).all()
+            torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-5)
+            for k in (-120, -60, -1):  # (weights near the float32 maximum: only down)
+                assert torch.equal(self.project(backend, flow.to(dtype), weight.to(dtype) * 2.0**k, True)[0], got)
+        # Denormal weights (no underflow of w * f): one row of 2 where both sources
+        # splat on both pixels, twice each: -(2 w 0.5 - 2 w 0.25) / 4 w = -0.125.
+        weight = torch.full((1, 1, 1, 2), 1e-45 if dtype == torch.float32 else 1e-320, dtype=dtype)
+        flow = torch.tensor([[[[0.5, -0.25]], [[0.0, 0.0]]]], dtype=dtype)
+        out, _ = self.project(backend, flow, weight)
+        torch.testing.assert_close(out[0, 0, 0], torch.tensor([-0.125, -0.125], dtype=dtype), rtol=0, atol=0)
+
+    def test_weights_of_any_scale_in_float64(self, backend):
+        # Items of weights around 1e300 and 1e-300: the same projection as unit weights.
+        flow = torch.randn(3, 2, 10, 12, dtype=torch.float64) * 2
+        ones = torch.ones(3, 1, 10, 12, dtype=torch.float64)
+        scales = torch.tensor([1e300, 1e-300, 1.0], dtype=torch.float64).view(3, 1, 1, 1)
+        for fill in FILL:
+            want, _ = self.project(backend, flow, ones, fill)
+            got, _ = self.project(backend, flow, ones * scales, fill)
+            torch.testing.assert_close(got, want, rtol=1e-14, atol=1e-14)
+
+    @pytest.mark.slow
+    def test_landings_past_float32_integers_stay_inside(self, backend):
+        # 2^24 + 4 columns: W-1 + 0.25 rounds to W in float32, and so does W-1 itself.
+        # Landings are tested in integers, so neither is written past the row.
+        W = 2**24 + 4
+        flow = torch.full((2, 2, 1, W), float("nan"), device=backend.device)
+        flow[0, :, 0, 0] = 0.0
+        flow[0, :, 0, -1] = torch.tensor([0.25, 0.0])
+        out, den = backend.ops.flow_projection(flow, None, False)
+        assert out[1].count_nonzero() == 0 and den[1].count_nonzero() == 0
+        assert den[0, 0, 0, 0] == 2 and den[0, 0, 0, 1] == 2 and den[0, 0, 0, 2:].count_nonzero() == 0
+        grad_flow, _ = backend.ops.flow_projection_backward(torch.ones_like(out), flow, None, out, den, False,
+                                                            [True, False])
+        assert grad_flow[0, 0, 0, 0] == -2.0 and grad_flow[0, :, 0, 1:].count_nonzero() == 0
+
     def test_mostly_holes_matches_reference(self, backend):
         # Almost nothing lands: the fill scans stay linear and still agree.
         flow = torch.full((1, 2, 96, 128), 1e5, dtype=torch.float64)
