@@ -41,7 +41,11 @@ def adaptive_warp(input: Tensor, flow: Tensor, kernel: Tensor) -> Tensor:
     Gradients flow to all three inputs. At invalid pixels the input gradient is
     the identity (DAIN's implementation drops it) and flow and kernel get none.
     The output jumps where ``x'`` or ``y'`` crosses an integer (the window moves);
-    the flow gradient there is one-sided. On CUDA the input gradient is
+    on an integer the window is that of the cell to the right (``a = 0``) and the
+    flow gradient is that window's derivative, also at ``x' = W-1`` (valid, with
+    ``X = W-1``). ``|u| = W/2`` exactly is invalid. Positions are computed in float
+    (double for float64); beyond 2^24 px float32 positions are rounded, and a
+    window is never placed past the image. On CUDA the input gradient is
     accumulated with atomic adds, so under
     ``torch.use_deterministic_algorithms(True)`` it raises PyTorch's
     nondeterministic-operation error; the flow and kernel gradients are

@@ -33,6 +33,16 @@ def backward_warp(input: Tensor, flow: Tensor, padding_mode: str = "zeros") -> T
 
     NaN flows sample nothing (0); infinite or huge flows are out of range
     ("zeros") or clamped ("border"). Gradients flow to ``input`` and ``flow``.
+
+    Exact positions (grid_sample's conventions): a position on an integer takes
+    that pixel's value, and its flow gradient is the derivative of the cell to
+    the right (so a zero flow gives ``input[x+1] - input[x]``); in "zeros" mode a
+    tap outside counts as 0 (at ``x = W-1`` the gradient is ``-input[W-1]``, at
+    ``x = -1`` it is ``input[0]``); in "border" mode the flow gradient is 0 wherever
+    the position is clamped, the border itself (``x <= 0``, ``x >= W-1``) included.
+    Positions are computed in float (double for float64): beyond 2^24 px a
+    float32 position is rounded to a multiple of 2 (4 beyond 2^25, ...), which
+    moves the sample; no rounding ever reads outside ``input``.
     On CUDA the gradient to ``input`` is accumulated with atomic adds, so under
     ``torch.use_deterministic_algorithms(True)`` it raises PyTorch's
     nondeterministic-operation error (as ``grid_sample`` does).
