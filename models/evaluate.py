@@ -1,7 +1,7 @@
 """PSNR and SSIM of interpolated middle frames, beside the linear-blend baseline.
 
-    python -m models.evaluate --middlebury DIR [--checkpoint CKPT]
-    python -m models.evaluate --vimeo ROOT [--list tri_testlist.txt] [--checkpoint CKPT]
+    vfi-evaluate --middlebury DIR [--checkpoint CKPT]
+    vfi-evaluate --vimeo ROOT [--list tri_testlist.txt] [--checkpoint CKPT]
 
 Middlebury layout: ``DIR/<sequence>/frame10.png, frame11.png`` and the middle
 frame ``frame10i11.png``. Vimeo90K layout: ``ROOT/<list>`` names ``a/b`` folders
@@ -97,11 +97,11 @@ def format_scores(scores) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="vfi-evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--middlebury", help="folder of <sequence>/frame10.png, frame11.png, frame10i11.png")
     parser.add_argument("--vimeo", help="root of a Vimeo90K-layout triplet set")
     parser.add_argument("--list", default="tri_testlist.txt", help="list file under --vimeo")
-    parser.add_argument("--checkpoint", help="a model trained by models.train (without it: the blend baseline only)")
+    parser.add_argument("--checkpoint", help="a model trained by vfi-train (without it: the blend baseline only)")
     parser.add_argument("--keep", type=float, nargs="*", default=[],
                         help="UGSP checkpoints: fractions S_t to score (besides its dense mode)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
                 methods["model"] = lambda a, b: model(a, b, 0.5)
         scores = evaluate(triplets, methods, args.device)
     except (FileNotFoundError, ValueError) as err:
-        print(f"models.evaluate: {err}", file=sys.stderr)
+        print(f"vfi-evaluate: {err}", file=sys.stderr)
         return 2
     print(format_scores(scores))
     if args.json:

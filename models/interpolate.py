@@ -1,7 +1,7 @@
 """Interpolate frames with a trained DAIN-style model.
 
-    python -m models.interpolate A.png B.png -o OUT.png [--t 0.5] --checkpoint CKPT
-    python -m models.interpolate --frames DIR -o OUT_DIR --factor 4 --checkpoint CKPT
+    vfi-interpolate A.png B.png -o OUT.png [--t 0.5] --checkpoint CKPT
+    vfi-interpolate --frames DIR -o OUT_DIR --factor 4 --checkpoint CKPT
 
 The second form multiplies the frame rate of a folder of frames (sorted by
 name): between each pair it writes factor - 1 frames at t = k / factor, and
@@ -20,7 +20,9 @@ from typing import List, Optional
 import torch
 from torch import Tensor
 
+from .checkpoint import load_model
 from .data import IMAGE_EXTENSIONS, read_image, write_image
+from .ugsp import UGSP
 
 
 def tile_starts(n: int, tile: int, step: int) -> List[int]:
@@ -62,8 +64,6 @@ def interpolate(model, I0: Tensor, I1: Tensor, t: float, tile: Optional[int] = N
 
 def load_checkpoint_for_inference(path: str, device, keep: Optional[float] = None, dense: bool = False):
     """The model of a training checkpoint, with UGSP's pruning knob set (errors for other models)."""
-    from .train import load_model
-    from .ugsp import UGSP
 
     model = load_model(path, device)
     if isinstance(model, UGSP):
@@ -85,13 +85,13 @@ def frame_paths(folder: str) -> List[str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.interpolate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="vfi-interpolate", description=__doc__.splitlines()[0])
     parser.add_argument("frames_ab", nargs="*", metavar="FRAME", help="two frames A and B")
     parser.add_argument("--frames", help="a folder of frames, to multiply its frame rate by --factor")
     parser.add_argument("-o", "--output", required=True, help="the output image (or folder, with --frames)")
     parser.add_argument("--t", type=float, default=0.5, help="time of the output frame between A (0) and B (1)")
     parser.add_argument("--factor", type=int, default=2, choices=[2, 4, 8])
-    parser.add_argument("--checkpoint", required=True, help="a model trained by models.train")
+    parser.add_argument("--checkpoint", required=True, help="a model trained by vfi-train")
     parser.add_argument("--tile", type=int, help="run on tiles of this size (frames that do not fit in memory)")
     parser.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels")
     parser.add_argument("--keep", type=float, help="UGSP checkpoints: fraction S_t of decoder positions computed")
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         write_image(os.path.join(args.output, f"{index:06d}.png"), current)
         print(f"wrote {index + 1} frames to {args.output}")
     except (FileNotFoundError, ValueError, TypeError) as err:
-        print(f"models.interpolate: {err}", file=sys.stderr)
+        print(f"vfi-interpolate: {err}", file=sys.stderr)
         return 2
     return 0
 

@@ -1,14 +1,14 @@
 """Train the DAIN-style or the UGSP-style model.
 
-    python -m models.train --data synthetic --steps 2000 --checkpoint runs/dain.pt
-    python -m models.train --data vimeo:/path/to/vimeo_triplet --steps 300000 --checkpoint runs/dain.pt
-    torchrun --nproc_per_node 4 -m models.train --data vimeo:/path/to/vimeo_triplet ...
+    vfi-train --data synthetic --steps 2000 --checkpoint runs/dain.pt
+    vfi-train --data vimeo:/path/to/vimeo_triplet --steps 300000 --checkpoint runs/dain.pt
+    torchrun --nproc_per_node 4 -m vfi_ops.models.train --data vimeo:/path/to/vimeo_triplet ...
 
 The UGSP-style model trains in two stages: its uncertainty network first, then
 the interpolation network guided by it:
 
-    python -m models.train --model ugsp --stage uen --checkpoint runs/uen.pt ...
-    python -m models.train --model ugsp --uen runs/uen.pt --sparsity 0.3 --checkpoint runs/ugsp.pt ...
+    vfi-train --model ugsp --stage uen --checkpoint runs/uen.pt ...
+    vfi-train --model ugsp --uen runs/uen.pt --sparsity 0.3 --checkpoint runs/ugsp.pt ...
 
 Charbonnier loss, AdamW, cosine learning-rate schedule, random crops, flips and
 temporal reversal, mixed precision on CUDA, checkpoints that resume (the same
@@ -27,13 +27,11 @@ from typing import List, Optional
 import torch
 import torch.distributed as dist
 
-from .dain import DAIN
+from .checkpoint import MODELS, STAGES, load_model, read_checkpoint, save_checkpoint
+from .checkpoint import build_model as build_network
 from .data import SyntheticTriplets, VimeoTriplets
 from .losses import census_loss, charbonnier, guidance_loss, sparsity_loss, uncertainty_loss
-from .ugsp import UGSP, UncertaintyNet
-
-MODELS = ("dain", "ugsp")
-STAGES = ("main", "uen")
+from .ugsp import UGSP
 
 
 @dataclass
@@ -76,10 +74,7 @@ def build_model(config: TrainConfig) -> torch.nn.Module:
         raise ValueError(f"--model must be one of {MODELS}, but got {config.model!r}")
     if config.stage not in STAGES or (config.stage == "uen" and config.model != "ugsp"):
         raise ValueError(f"--stage must be 'main', or 'uen' with --model ugsp, but got {config.stage!r}")
-    kwargs = {} if config.width is None else {"width": config.width}
-    if config.model == "dain":
-        return DAIN(**kwargs)
-    return UncertaintyNet(**kwargs) if config.stage == "uen" else UGSP(**kwargs)
+    return build_network(config.model, config.stage, config.width)
 
 
 def make_dataset(config: TrainConfig) -> torch.utils.data.Dataset:
@@ -163,22 +158,7 @@ class Trainer:
         self.step = state["step"]
 
     def save(self, path: str) -> None:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = path + ".tmp"
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)  # never leave a half-written checkpoint
-
-
-def load_model(path: str, device="cpu") -> torch.nn.Module:
-    """The model (DAIN, UGSP or UGSP's uncertainty network) of a checkpoint written by training."""
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no such checkpoint: {path}") from None
-    config = TrainConfig(**{k: v for k, v in state["config"].items() if k in TrainConfig.__dataclass_fields__})
-    model = build_model(config).to(device)
-    model.load_state_dict(state["model"])
-    return model.eval()
+        save_checkpoint(self.state_dict(), path)  # atomic: never a half-written checkpoint
 
 
 def batches(loader, sampler):
@@ -200,7 +180,7 @@ def train(config: TrainConfig, device: Optional[torch.device] = None, out=sys.st
         device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
     trainer = Trainer(config, device)
     if config.checkpoint and os.path.exists(config.checkpoint):
-        trainer.load_state_dict(torch.load(config.checkpoint, map_location=device, weights_only=True))
+        trainer.load_state_dict(read_checkpoint(config.checkpoint, device))
         if rank == 0:
             print(f"resumed from {config.checkpoint} at step {trainer.step}", file=out)
     dataset = make_dataset(config)
@@ -230,7 +210,7 @@ def train(config: TrainConfig, device: Optional[torch.device] = None, out=sys.st
 
 def main(argv=None) -> int:
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="vfi-train", description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=defaults.data, help="'synthetic' or 'vimeo:<root of vimeo_triplet>'")
     parser.add_argument("--sources", nargs="*", default=[], help="images or folders to texture synthetic triplets")
     for name in ("steps", "batch_size", "crop", "width", "warmup", "workers", "save_every", "log_every", "seed"):

@@ -3,12 +3,13 @@ import math
 import pytest
 import torch
 
-from models import evaluate as evaluate_cli
-from models import interpolate as interpolate_cli
-from models.data import read_image, write_image
-from models.evaluate import psnr, ssim
-from models.interpolate import interpolate, tile_starts
-from models.train import Trainer, TrainConfig, load_model
+from vfi_ops.models import evaluate as evaluate_cli
+from vfi_ops.models import interpolate as interpolate_cli
+from vfi_ops.models.data import read_image, write_image
+from vfi_ops.models.evaluate import psnr, ssim
+from vfi_ops.models.interpolate import interpolate, tile_starts
+from vfi_ops.models.checkpoint import load_model
+from vfi_ops.models.train import Trainer, TrainConfig
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,10 @@ import os
 import pytest
 import torch
 
-from models.data import SyntheticTriplets, VimeoTriplets, read_image, write_image
-from models.losses import charbonnier
-from models.train import Trainer, TrainConfig, load_model, train
+from vfi_ops.models.data import SyntheticTriplets, VimeoTriplets, read_image, write_image
+from vfi_ops.models.losses import charbonnier
+from vfi_ops.models.checkpoint import load_model
+from vfi_ops.models.train import Trainer, TrainConfig, train
 
 
 def small_config(**over):
@@ -98,7 +99,7 @@ def test_torchrun_two_processes(tmp_path):
 
     path = tmp_path / "ddp.pt"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
-           "-m", "models.train", "--data", "synthetic", "--steps", "2", "--batch-size", "2", "--crop", "32",
+           "-m", "vfi_ops.models.train", "--data", "synthetic", "--steps", "2", "--batch-size", "2", "--crop", "32",
            "--width", "8", "--workers", "0", "--checkpoint", str(path)]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=300,
