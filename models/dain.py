@@ -162,7 +162,7 @@ class DAIN(nn.Module):
 
     def __init__(self, width: int = 16, ops: str = "custom"):
         super().__init__()
-        width = check_int("DAIN", "width", width, 2)  # the context features have width // 2 channels
+        self.width = width = check_int("DAIN", "width", width, 2)  # the context features have width // 2 channels
         if ops not in OPS:
             raise ValueError(f"DAIN: ops must be one of {sorted(OPS)}, but got {ops!r}")
         self.ops = ops

@@ -265,7 +265,7 @@ class UncertaintyNet(nn.Module):
 
     def __init__(self, width: int = 16):
         super().__init__()
-        width = check_int("UncertaintyNet", "width", width, 1)
+        self.width = width = check_int("UncertaintyNet", "width", width, 1)
         self.down = nn.ModuleList([conv(7, width), conv(width, 2 * width, stride=2),
                                    conv(2 * width, 4 * width, stride=2)])
         self.up = nn.ModuleList([conv(4 * width + 2 * width, 2 * width), conv(2 * width + width, width)])
