@@ -110,3 +110,16 @@ def save_checkpoint(state: dict, path: str) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def load_for_inference(path: str, device="cpu", keep: Optional[float] = None, dense: bool = False) -> nn.Module:
+    """The interpolation model of a checkpoint, with UGSP's pruning knob set: keep = S_t,
+    dense = compute every position (both only for UGSP checkpoints)."""
+    model = load_model(path, device)
+    if isinstance(model, UGSP):
+        model.set_inference(mode="dense" if dense else "sparse", keep=keep)
+    elif keep is not None or dense:
+        raise ValueError(f"--keep and --dense apply to UGSP checkpoints; {path} holds a {type(model).__name__}")
+    if not hasattr(model, "check_inputs"):
+        raise ValueError(f"{path} holds a {type(model).__name__}, not an interpolation model")
+    return model
