@@ -19,7 +19,6 @@ Needs ``opencv-python-headless`` (the ``models`` extra).
 import time
 from typing import Dict, Optional, Union
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -80,10 +79,10 @@ class ClassicalFlow(nn.Module):
                 self._dis.setFinestScale(self.finest_scale)
         return self._dis
 
-    def _gray(self, frame: Tensor) -> np.ndarray:
-        """[3, H, W] in [0, 1] -> 8-bit luma, as DIS takes it."""
-        rgb = (frame.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-        return self.cv2.cvtColor(np.ascontiguousarray(rgb), self.cv2.COLOR_RGB2GRAY)
+    def _gray(self, frame: Tensor):
+        """[3, H, W] in [0, 1] -> 8-bit luma (a numpy array), as DIS takes it."""
+        rgb = (frame.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous()
+        return self.cv2.cvtColor(rgb.cpu().numpy(), self.cv2.COLOR_RGB2GRAY)
 
     def flow(self, I0: Tensor, I1: Tensor) -> Tensor:
         """The optical flow F_01 from I0 to I1: ``[B, 2, H, W]`` float32 on I0's device, in pixels
@@ -109,8 +108,8 @@ class ClassicalFlow(nn.Module):
         started = time.perf_counter()
         a, b, t = I0.to(dtype), I1.to(dtype), t.to(dtype)
         flow_t0 = vfi_ops.flow_projection(t * flow_01, None, True)
-        flow_t1 = -flow_t0 * (1 - t) / t
-        out = (1 - t) * vfi_ops.backward_warp(a, flow_t0, "border") + t * vfi_ops.backward_warp(b, flow_t1, "border")
+        flow_t1 = flow_t0 * ((t - 1) / t)  # = -F_t0 (1 - t) / t
+        out = torch.lerp(vfi_ops.backward_warp(a, flow_t0, "border"), vfi_ops.backward_warp(b, flow_t1, "border"), t)
         if I0.is_cuda:
             torch.cuda.synchronize(I0.device)
         self.timings["vfi_ops"] += time.perf_counter() - started
