@@ -9,7 +9,7 @@
     >>> refined = vfi_ops.sparse_masked_conv2d(feat, weight, bias, hard, padding=1, fill=coarse)
 
 The operators are also reachable as ``torch.ops.vfi_ops.*``. Models and tools
-built on them (DAIN- and UGSP-style models and the
+built on them (classical-flow interpolation, DAIN- and UGSP-style models, the
 vfi-train, vfi-interpolate and vfi-evaluate commands) are in ``vfi_ops.models``.
 """
 
