@@ -350,8 +350,10 @@ def run_video(args, model_factory) -> str:
         writer.close()
         writer = None
     finally:
-        if writer is not None:
+        if writer is not None:  # stopped part way: no half-written video is left behind
             writer.container.close()
+            if os.path.exists(args.output):
+                os.remove(args.output)
         reader.close()
     elapsed = time.perf_counter() - started
     written = counts["source"] + counts["interpolated"]

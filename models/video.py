@@ -123,7 +123,8 @@ class VideoWriter:
             self.stream.codec_context.open()  # fails here, before any frame, on a bad combination
         except Exception as err:
             self.container.close()
-            os.remove(path) if os.path.exists(path) else None
+            if os.path.exists(path):
+                os.remove(path)
             raise ValueError(f"cannot encode {codec} / {pix_fmt} at {width}x{height}, {rate} fps into {path} "
                              f"({err}); choose others with --codec / --pix-fmt") from None
         self.deep = deep_pixel_format(pix_fmt)

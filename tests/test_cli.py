@@ -186,6 +186,22 @@ def test_video_factor_keeps_exact_frames_with_a_lossless_codec(tmp_path, capsys)
     assert len(frames) == 7 and codec == "h264" and pix_fmt == "yuv420p"
 
 
+def test_a_failure_part_way_leaves_no_half_written_video(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("cv2")
+    write_video(tmp_path / "clip.mp4", moving(4, 32, 48))
+    calls = []
+
+    def fail_on_the_second_pair(self, A, B, times):
+        calls.append(times)
+        if len(calls) == 2:
+            raise ValueError("stopped")
+        return [A] * len(times)
+
+    monkeypatch.setattr(interpolate_cli.Interpolator, "__call__", fail_on_the_second_pair)
+    code, _, err = run(interpolate_cli.main, [tmp_path / "clip.mp4", "-o", tmp_path / "out.mp4"], capsys)
+    assert code == 2 and "stopped" in err and len(calls) == 2 and not (tmp_path / "out.mp4").exists()
+
+
 def test_video_without_frames(tmp_path, capsys):
     av = pytest.importorskip("av")
     with av.open(str(tmp_path / "empty.avi"), "w") as container:
