@@ -30,7 +30,6 @@ import os
 import shutil
 import sys
 import time
-from fractions import Fraction
 from typing import List, Optional
 
 import torch
