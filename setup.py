@@ -170,7 +170,9 @@ def main():
     setup(
         name="vfi_ops",
         version=VERSION,
-        packages=find_packages(include=["vfi_ops", "vfi_ops.*"]),
+        # models/ stays at the top of the repository and installs as vfi_ops.models.
+        packages=find_packages(include=["vfi_ops", "vfi_ops.*"]) + ["vfi_ops.models"],
+        package_dir={"vfi_ops.models": "models"},
         ext_modules=[make_extension()],
         cmdclass={"build_ext": BuildExtension},
     )

@@ -3,7 +3,7 @@ model on the pure-PyTorch reference ops, end to end."""
 
 import torch
 
-from models import DAIN
+from vfi_ops.models import DAIN
 
 from .common import compare_modes
 

@@ -4,7 +4,7 @@ fractions S_t of the decoder positions computed."""
 
 import torch
 
-from models.ugsp import UGSP, count_macs
+from vfi_ops.models.ugsp import UGSP, count_macs
 
 from .common import compare_modes
 

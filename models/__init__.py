@@ -1,5 +1,16 @@
-"""Reference interpolation models built on vfi_ops (run from the repository root)."""
+"""Interpolation models and tools built on vfi_ops, installed as ``vfi_ops.models``.
 
+    >>> from vfi_ops.models import ClassicalFlow, DAIN, UGSP
+    >>> middle = ClassicalFlow()(frame_0, frame_1, t=0.5)   # no weights: DIS flow + vfi_ops
+    >>> middle = DAIN()(frame_0, frame_1, t=0.5)            # trainable (vfi-train)
+
+Commands: ``vfi-train``, ``vfi-interpolate``, ``vfi-evaluate`` (also
+``python -m vfi_ops.models.train`` and so on). In the source repository this
+package is the top-level ``models/`` folder.
+"""
+
+from .classical import ClassicalFlow
 from .dain import DAIN
+from .ugsp import UGSP
 
-__all__ = ["DAIN"]
+__all__ = ["ClassicalFlow", "DAIN", "UGSP"]

@@ -24,6 +24,8 @@ from torch import Tensor, nn
 import vfi_ops
 import vfi_ops.reference
 
+from .checks import check_frames, check_int
+
 OPS = {"custom": vfi_ops, "reference": vfi_ops.reference}
 KERNEL_SIZE = 4  # DAIN's 4x4 adaptive-warping kernels
 PAD_MULTIPLE = 16  # the flow pyramid's coarsest level is 1/16
@@ -147,14 +149,20 @@ class DAIN(nn.Module):
     """``DAIN(width)(I0, I1, t)``: the frame at time t in (0, 1) between I0 and I1.
 
     Args:
-        width: base channel count of every sub-network (the default 16 runs a
-            256x448 pair in well under a second on a 2-core CPU).
+        width: base channel count of every sub-network, an integer >= 2 (the
+            default 16 runs a 256x448 pair in well under a second on a 2-core CPU).
         ops: ``"custom"`` (vfi_ops' kernels) or ``"reference"`` (vfi_ops.reference,
             pure PyTorch); the outputs agree to float tolerance.
+
+    Call: ``I0``, ``I1`` ``[B, 3, H, W]`` floating-point frames with values in [0, 1],
+    any H and W; ``t`` a number or one per batch item (``[B]``), strictly inside
+    (0, 1). Returns ``[B, 3, H, W]``. Bad arguments raise ValueError or TypeError
+    naming the model and the argument.
     """
 
     def __init__(self, width: int = 16, ops: str = "custom"):
         super().__init__()
+        self.width = width = check_int("DAIN", "width", width, 2)  # the context features have width // 2 channels
         if ops not in OPS:
             raise ValueError(f"DAIN: ops must be one of {sorted(OPS)}, but got {ops!r}")
         self.ops = ops
@@ -171,23 +179,8 @@ class DAIN(nn.Module):
 
     @staticmethod
     def check_inputs(I0: Tensor, I1: Tensor, t: Union[float, Tensor]) -> Tensor:
-        """Validates the frames and returns t as a [B, 1, 1, 1] tensor."""
-        if I0.dim() != 4 or I0.shape[1] != 3:
-            raise ValueError(f"DAIN: expected frames of shape [B, 3, H, W], but got I0 of shape {tuple(I0.shape)}")
-        if I1.shape != I0.shape:
-            raise ValueError(f"DAIN: expected I1 of I0's shape {tuple(I0.shape)}, but got {tuple(I1.shape)}")
-        if I1.dtype != I0.dtype or I1.device != I0.device:
-            raise TypeError(f"DAIN: expected I1 with I0's dtype and device ({I0.dtype}, {I0.device}), "
-                            f"but got {I1.dtype}, {I1.device}")
-        t = torch.as_tensor(t, dtype=I0.dtype, device=I0.device)
-        if t.dim() == 0:
-            t = t.expand(I0.shape[0])
-        t = t.reshape(-1, 1, 1, 1)
-        if t.shape[0] != I0.shape[0]:
-            raise ValueError(f"DAIN: expected t to be a number or one per batch item ({I0.shape[0]}), but got {t.shape[0]}")
-        if not bool(((t > 0) & (t < 1)).all()):
-            raise ValueError(f"DAIN: t must lie strictly between 0 and 1, but got {t.flatten().tolist()}")
-        return t
+        """Validates the frames ([B, 3, H, W], floating point) and t; returns t as a [B, 1, 1, 1] tensor."""
+        return check_frames("DAIN", I0, I1, t)
 
     def forward(self, I0: Tensor, I1: Tensor, t: Union[float, Tensor] = 0.5) -> Tensor:
         t = self.check_inputs(I0, I1, t)

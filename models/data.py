@@ -5,40 +5,13 @@ import os
 import random
 from typing import List, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 import vfi_ops
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")
-
-
-def read_image(path: str) -> Tensor:
-    """An RGB image as a float tensor [3, H, W] in [0, 1]."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no such image: {path}") from None
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"cannot read {path} as an image ({err})") from None
-    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
-
-
-def write_image(path: str, image: Tensor) -> None:
-    """Writes [3, H, W] (or [1, 3, H, W]) values in [0, 1] as an 8-bit image."""
-    from PIL import Image
-
-    if image.dim() == 4:
-        image = image[0]
-    array = (image.detach().float().clamp(0, 1) * 255.0).round().byte().permute(1, 2, 0).cpu().numpy()
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    Image.fromarray(array).save(path)
+from .images import IMAGE_EXTENSIONS, read_image
 
 
 def augment(frames: Sequence[Tensor], t: float, crop: Optional[int], rng: random.Random) -> Tuple[List[Tensor], float]:

@@ -1,7 +1,13 @@
-"""PSNR and SSIM of interpolated middle frames, beside the linear-blend baseline.
+"""PSNR and SSIM of interpolated middle frames: linear blending, the classical method and a checkpoint.
 
-    python -m models.evaluate --middlebury DIR [--checkpoint CKPT]
-    python -m models.evaluate --vimeo ROOT [--list tri_testlist.txt] [--checkpoint CKPT]
+    vfi-evaluate --middlebury DIR [--checkpoint CKPT] [--json SCORES.json]
+    vfi-evaluate --vimeo ROOT [--list tri_testlist.txt] [--checkpoint CKPT]
+
+The classical method (DIS optical flow and vfi_ops' projection and warping,
+vfi_ops.models.ClassicalFlow, default settings unless --dis-preset or
+--dis-finest-scale) is scored beside linear blending unless --no-classical;
+with --checkpoint the model is scored too (UGSP: at each --keep and dense).
+After the table: the mean time per pair of each method.
 
 Middlebury layout: ``DIR/<sequence>/frame10.png, frame11.png`` and the middle
 frame ``frame10i11.png``. Vimeo90K layout: ``ROOT/<list>`` names ``a/b`` folders
@@ -11,15 +17,21 @@ of ``ROOT/sequences/a/b/im1.png, im2.png, im3.png``. Predictions are rounded to
 
 import argparse
 import json
+import math
 import os
 import sys
+import time
 from typing import Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .data import read_image
+from . import cli
+from .classical import PRESETS
+from .images import read_image
+
+PROG = "vfi-evaluate"
 
 
 def psnr(prediction: Tensor, target: Tensor) -> float:
@@ -30,9 +42,12 @@ def psnr(prediction: Tensor, target: Tensor) -> float:
 
 def ssim(prediction: Tensor, target: Tensor) -> float:
     """Structural similarity (Wang et al. 2004): 11x11 Gaussian window with
-    sigma 1.5, per channel over the valid region, averaged; values in [0, 1]."""
+    sigma 1.5, per channel over the valid region, averaged; values in [0, 1].
+    Frames smaller than 11 pixels get the largest odd window that fits."""
     x, y = prediction.double().reshape(-1, 1, *prediction.shape[-2:]), target.double().reshape(-1, 1, *target.shape[-2:])
-    coords = torch.arange(11, dtype=torch.float64) - 5
+    size = min(11, x.shape[-2], x.shape[-1])
+    size -= 1 - size % 2
+    coords = torch.arange(size, dtype=torch.float64) - size // 2
     g = torch.exp(-coords ** 2 / (2 * 1.5 ** 2))
     g = (g / g.sum()).to(x.device)
     window = (g[:, None] * g[None, :])[None, None]
@@ -65,24 +80,39 @@ def vimeo_triplets(root: str, list_file: str) -> List[Tuple[str, str, str, str]]
         raise FileNotFoundError(f"no list file {listing}")
     with open(listing) as f:
         names = [line.strip() for line in f if line.strip()]
-    return [(n, *(os.path.join(root, "sequences", n, f"im{i}.png") for i in (1, 3, 2))) for n in names]
+    triplets = [(n, *(os.path.join(root, "sequences", n, f"im{i}.png") for i in (1, 3, 2))) for n in names]
+    if not triplets:
+        raise ValueError(f"{listing} lists no sequences")
+    for triplet in triplets:
+        for path in triplet[1:]:
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"{triplet[0]}: no such image: {path}")
+    return triplets
 
 
-def evaluate(triplets, methods: Dict[str, object], device="cpu") -> Dict[str, Dict[str, Tuple[float, float]]]:
-    """{method: {sequence: (psnr, ssim)}} for methods mapping a name to f(I0, I1) -> middle frame."""
+def evaluate(triplets, methods: Dict[str, object], device="cpu"):
+    """({method: {sequence: (psnr, ssim)}}, {method: seconds}) for methods mapping a name to
+    f(I0, I1) -> middle frame; predictions are rounded to 8 bits before scoring."""
     scores: Dict[str, Dict[str, Tuple[float, float]]] = {m: {} for m in methods}
+    seconds = {m: 0.0 for m in methods}
     for name, p0, p1, p_mid in triplets:
         I0, I1, target = (read_image(p)[None].to(device) for p in (p0, p1, p_mid))
         if I0.shape != I1.shape or I0.shape != target.shape:
             raise ValueError(f"{name}: frames of different sizes ({tuple(I0.shape)}, {tuple(I1.shape)}, {tuple(target.shape)})")
         for method, fn in methods.items():
+            started = time.perf_counter()
             with torch.no_grad():
-                prediction = (fn(I0, I1).clamp(0, 1) * 255).round() / 255
+                prediction = fn(I0, I1)
+            if prediction.is_cuda:
+                torch.cuda.synchronize(prediction.device)
+            seconds[method] += time.perf_counter() - started
+            prediction = (prediction.clamp(0, 1) * 255).round() / 255
             scores[method][name] = (psnr(prediction, target), ssim(prediction, target))
-    return scores
+    return scores, seconds
 
 
 def format_scores(scores) -> str:
+    """A Markdown table: PSNR (dB) and SSIM per sequence and method, and their means."""
     methods = list(scores)
     names = list(next(iter(scores.values())))
     header = "| sequence | " + " | ".join(f"{m} PSNR | {m} SSIM" for m in methods) + " |"
@@ -96,44 +126,88 @@ def format_scores(scores) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("--middlebury", help="folder of <sequence>/frame10.png, frame11.png, frame10i11.png")
-    parser.add_argument("--vimeo", help="root of a Vimeo90K-layout triplet set")
-    parser.add_argument("--list", default="tri_testlist.txt", help="list file under --vimeo")
-    parser.add_argument("--checkpoint", help="a model trained by models.train (without it: the blend baseline only)")
-    parser.add_argument("--keep", type=float, nargs="*", default=[],
+def json_scores(scores) -> dict:
+    """scores for JSON: PSNR of identical frames (infinite) becomes null, so the file stays valid JSON."""
+    return {m: {name: [None if math.isinf(p) else p, s] for name, (p, s) in per.items()} for m, per in scores.items()}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(__doc__.splitlines()[2:]))
+    parser.add_argument("--middlebury", metavar="DIR",
+                        help="folder of <sequence>/frame10.png, frame11.png, frame10i11.png")
+    parser.add_argument("--vimeo", metavar="ROOT", help="root of a Vimeo90K-layout triplet set")
+    parser.add_argument("--list", help="list file under --vimeo (default tri_testlist.txt)")
+    parser.add_argument("--checkpoint", help="also score a model trained by vfi-train")
+    parser.add_argument("--keep", type=cli.real(0, 1), nargs="+",
                         help="UGSP checkpoints: fractions S_t to score (besides its dense mode)")
+    parser.add_argument("--no-classical", action="store_true", help="leave out the classical method")
+    parser.add_argument("--dis-preset", choices=PRESETS, default="medium", help="classical: DIS preset")
+    parser.add_argument("--dis-finest-scale", type=cli.integer(0), default=0,
+                        help="classical: finest DIS pyramid level (0 = full resolution)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--json", help="also write the scores here")
+    parser.add_argument("--json", help="also write the scores here ([PSNR, SSIM] per method and sequence; "
+                        "PSNR null for identical frames)")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.middlebury and not args.vimeo:
+    if bool(args.middlebury) == bool(args.vimeo):
         parser.error("give --middlebury DIR or --vimeo ROOT")
+    if args.list is not None and not args.vimeo:
+        parser.error("--list applies with --vimeo")
+    if args.keep and not args.checkpoint:
+        parser.error("--keep applies with --checkpoint (a UGSP checkpoint)")
+    if args.no_classical and (args.dis_preset != "medium" or args.dis_finest_scale != 0):
+        parser.error("--dis-preset and --dis-finest-scale apply to the classical method (without --no-classical)")
     try:
-        triplets = middlebury_triplets(args.middlebury) if args.middlebury else vimeo_triplets(args.vimeo, args.list)
+        device = cli.check_device(args.device)
+        if args.json:
+            cli.check_output_file(args.json, "--json", overwrite=True)
+        if args.middlebury:
+            triplets = middlebury_triplets(args.middlebury)
+        else:
+            triplets = vimeo_triplets(args.vimeo, args.list or "tri_testlist.txt")
         methods = {"linear blend": lambda a, b: 0.5 * (a + b)}
+        classical = None
+        if not args.no_classical:
+            from .classical import ClassicalFlow
+
+            classical = ClassicalFlow(args.dis_preset, args.dis_finest_scale)
+            methods["classical"] = lambda a, b: classical(a, b, 0.5)
         if args.checkpoint:
-            from .interpolate import load_checkpoint_for_inference
+            from .checkpoint import load_for_inference
             from .ugsp import UGSP
 
-            model = load_checkpoint_for_inference(args.checkpoint, args.device)
+            model = load_for_inference(args.checkpoint, device)
             if isinstance(model, UGSP):
                 for keep in args.keep or [None]:
                     name = "model" if keep is None else f"model S_t={keep:g}"
                     methods[name] = lambda a, b, keep=keep: model(a, b, 0.5, keep=keep)
                 methods["model dense"] = lambda a, b: model(a, b, 0.5, mode="dense")
             elif args.keep:
-                raise ValueError("--keep applies to UGSP checkpoints")
+                raise ValueError(f"--keep applies to UGSP checkpoints; {args.checkpoint} holds a {type(model).__name__}")
             else:
                 methods["model"] = lambda a, b: model(a, b, 0.5)
-        scores = evaluate(triplets, methods, args.device)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"models.evaluate: {err}", file=sys.stderr)
+        if args.json:
+            os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        scores, seconds = evaluate(triplets, methods, device)
+    except (FileNotFoundError, ValueError, TypeError, ImportError) as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
         return 2
     print(format_scores(scores))
+    n = len(triplets)
+    times = [f"{m} {1000 * s / n:.0f} ms" for m, s in seconds.items()]
+    if classical is not None:
+        times[1] += (f" (flow {1000 * classical.timings['flow'] / n:.0f} ms, "
+                     f"vfi_ops {1000 * classical.timings['vfi_ops'] / n:.0f} ms)")
+    print(f"\ntime per pair (mean of {n}, {device.type}, {torch.get_num_threads()} threads): " + "; ".join(times))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(scores, f, indent=2)
+            json.dump(json_scores(scores), f, indent=2, allow_nan=False)
     return 0
 
 

@@ -1,14 +1,14 @@
 """Train the DAIN-style or the UGSP-style model.
 
-    python -m models.train --data synthetic --steps 2000 --checkpoint runs/dain.pt
-    python -m models.train --data vimeo:/path/to/vimeo_triplet --steps 300000 --checkpoint runs/dain.pt
-    torchrun --nproc_per_node 4 -m models.train --data vimeo:/path/to/vimeo_triplet ...
+    vfi-train --data synthetic --steps 2000 --checkpoint runs/dain.pt
+    vfi-train --data vimeo:/path/to/vimeo_triplet --steps 300000 --checkpoint runs/dain.pt
+    torchrun --nproc_per_node 4 -m vfi_ops.models.train --data vimeo:/path/to/vimeo_triplet ...
 
 The UGSP-style model trains in two stages: its uncertainty network first, then
 the interpolation network guided by it:
 
-    python -m models.train --model ugsp --stage uen --checkpoint runs/uen.pt ...
-    python -m models.train --model ugsp --uen runs/uen.pt --sparsity 0.3 --checkpoint runs/ugsp.pt ...
+    vfi-train --model ugsp --stage uen --checkpoint runs/uen.pt ...
+    vfi-train --model ugsp --uen runs/uen.pt --sparsity 0.3 --checkpoint runs/ugsp.pt ...
 
 Charbonnier loss, AdamW, cosine learning-rate schedule, random crops, flips and
 temporal reversal, mixed precision on CUDA, checkpoints that resume (the same
@@ -27,13 +27,12 @@ from typing import List, Optional
 import torch
 import torch.distributed as dist
 
-from .dain import DAIN
+from . import cli
+from .checkpoint import MODELS, STAGES, check_weights_fit, load_model, read_checkpoint, save_checkpoint
+from .checkpoint import build_model as build_network
 from .data import SyntheticTriplets, VimeoTriplets
 from .losses import census_loss, charbonnier, guidance_loss, sparsity_loss, uncertainty_loss
-from .ugsp import UGSP, UncertaintyNet
-
-MODELS = ("dain", "ugsp")
-STAGES = ("main", "uen")
+from .ugsp import UGSP
 
 
 @dataclass
@@ -71,15 +70,63 @@ class PrunedAndUnpruned(torch.nn.Module):
         return self.model(I0, I1, t, return_aux=True), self.model(I0, I1, t, mode="dense", return_aux=True)
 
 
-def build_model(config: TrainConfig) -> torch.nn.Module:
+def check_config(config: TrainConfig) -> None:
+    """Every option, before any work; errors name the option."""
     if config.model not in MODELS:
         raise ValueError(f"--model must be one of {MODELS}, but got {config.model!r}")
     if config.stage not in STAGES or (config.stage == "uen" and config.model != "ugsp"):
         raise ValueError(f"--stage must be 'main', or 'uen' with --model ugsp, but got {config.stage!r}")
-    kwargs = {} if config.width is None else {"width": config.width}
-    if config.model == "dain":
-        return DAIN(**kwargs)
-    return UncertaintyNet(**kwargs) if config.stage == "uen" else UGSP(**kwargs)
+    for name, minimum in (("steps", 1), ("batch_size", 1), ("crop", 8), ("warmup", 0), ("workers", 0),
+                          ("save_every", 1), ("log_every", 1)):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"--{name.replace('_', '-')} must be an integer >= {minimum}, but got {value!r}")
+    for name, low, high in (("lr", 0.0, math.inf), ("weight_decay", 0.0, math.inf), ("sparsity", 0.0, 1.0)):
+        value = getattr(config, name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high) or \
+                (name == "lr" and value == 0):
+            bounds = "> 0" if name == "lr" else f"in [{low:g}, {high:g}]" if math.isfinite(high) else f">= {low:g}"
+            raise ValueError(f"--{name.replace('_', '-')} must be a finite number {bounds}, but got {value!r}")
+    try:
+        with torch.device("meta"):  # checks the width without allocating anything
+            build_network(config.model, config.stage, config.width)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"--width: {err}") from None
+    if config.model == "ugsp" and config.stage == "main":
+        if not config.uen:
+            raise ValueError("--model ugsp needs --uen CHECKPOINT (train it first with --stage uen)")
+        if not os.path.isfile(config.uen):
+            raise FileNotFoundError(f"--uen: no such checkpoint: {config.uen}")
+    elif config.uen:
+        raise ValueError("--uen applies to --model ugsp --stage main")
+    if config.data != "synthetic" and not config.data.startswith("vimeo:"):
+        raise ValueError(f"--data must be 'synthetic' or 'vimeo:<root>', but got {config.data!r}")
+    if config.data.startswith("vimeo:"):
+        listing = os.path.join(config.data[len("vimeo:"):], "tri_trainlist.txt")
+        if not os.path.isfile(listing):
+            raise FileNotFoundError(f"--data {config.data}: no list file {listing}")
+    for source in config.sources:
+        if not os.path.exists(source):
+            raise FileNotFoundError(f"--sources: no such file or folder: {source}")
+    if config.checkpoint:
+        if os.path.isdir(config.checkpoint):
+            raise ValueError(f"--checkpoint {config.checkpoint} is a folder; give a file name")
+        existing = os.path.dirname(os.path.abspath(config.checkpoint))
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing) or not os.access(existing, os.W_OK):
+            raise ValueError(f"--checkpoint {config.checkpoint}: cannot write into {existing}")
+
+
+def resolved_width(model: str, stage: str, width: Optional[int]) -> int:
+    """The width a model is built with (None: its default)."""
+    with torch.device("meta"):
+        return build_network(model, stage, width).width
+
+
+def build_model(config: TrainConfig) -> torch.nn.Module:
+    check_config(config)
+    return build_network(config.model, config.stage, config.width)
 
 
 def make_dataset(config: TrainConfig) -> torch.utils.data.Dataset:
@@ -138,10 +185,14 @@ class Trainer:
                 + 0.1 * census / len(aux["features"]))
 
     def train_step(self, batch) -> float:
+        """One optimiser step; raises FloatingPointError (before the step) if the loss is not finite."""
         I0, It, I1, t = (x.to(self.device, non_blocking=True) for x in batch)
         self.net.train()
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
             loss = self.loss(I0, It, I1, t)
+        if not torch.isfinite(loss.detach()).all():
+            raise FloatingPointError(f"the loss is {loss.item()} at step {self.step + 1}; training stopped "
+                                     "without saving it (lower --lr, or check the data)")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -155,7 +206,25 @@ class Trainer:
                 "schedule": self.schedule.state_dict(), "scaler": self.scaler.state_dict(), "step": self.step,
                 "config": asdict(self.config)}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, path: str = "the checkpoint") -> None:
+        """Resumes from a checkpoint written by save; errors name the file and any option that differs."""
+        stored = state.get("config", {})
+        for name in ("model", "stage"):
+            if stored.get(name, getattr(TrainConfig, name)) != getattr(self.config, name):
+                raise ValueError(f"{path} was trained with --{name} {stored.get(name)}, but this run has "
+                                 f"--{name} {getattr(self.config, name)}; use the same, or another --checkpoint")
+        width = resolved_width(self.config.model, self.config.stage, self.config.width)
+        try:
+            stored_width = resolved_width(self.config.model, self.config.stage, stored.get("width"))
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"{path}: its stored configuration is invalid ({err})") from None
+        if stored_width != width:
+            raise ValueError(f"{path} was trained with --width {stored_width}, but this run has --width {width}; "
+                             "use the same, or another --checkpoint")
+        check_weights_fit(self.model, state["model"], path, f"{type(self.model).__name__} of width {width}")
+        missing = [k for k in ("optimizer", "schedule", "scaler", "step") if k not in state]
+        if missing:
+            raise ValueError(f"{path} cannot be resumed: it has no {', '.join(missing)}")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
@@ -163,22 +232,7 @@ class Trainer:
         self.step = state["step"]
 
     def save(self, path: str) -> None:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = path + ".tmp"
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)  # never leave a half-written checkpoint
-
-
-def load_model(path: str, device="cpu") -> torch.nn.Module:
-    """The model (DAIN, UGSP or UGSP's uncertainty network) of a checkpoint written by training."""
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no such checkpoint: {path}") from None
-    config = TrainConfig(**{k: v for k, v in state["config"].items() if k in TrainConfig.__dataclass_fields__})
-    model = build_model(config).to(device)
-    model.load_state_dict(state["model"])
-    return model.eval()
+        save_checkpoint(self.state_dict(), path)  # atomic: never a half-written checkpoint
 
 
 def batches(loader, sampler):
@@ -200,7 +254,7 @@ def train(config: TrainConfig, device: Optional[torch.device] = None, out=sys.st
         device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
     trainer = Trainer(config, device)
     if config.checkpoint and os.path.exists(config.checkpoint):
-        trainer.load_state_dict(torch.load(config.checkpoint, map_location=device, weights_only=True))
+        trainer.load_state_dict(read_checkpoint(config.checkpoint, device), config.checkpoint)
         if rank == 0:
             print(f"resumed from {config.checkpoint} at step {trainer.step}", file=out)
     dataset = make_dataset(config)
@@ -230,27 +284,41 @@ def train(config: TrainConfig, device: Optional[torch.device] = None, out=sys.st
 
 def main(argv=None) -> int:
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="vfi-train", description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=defaults.data, help="'synthetic' or 'vimeo:<root of vimeo_triplet>'")
     parser.add_argument("--sources", nargs="*", default=[], help="images or folders to texture synthetic triplets")
-    for name in ("steps", "batch_size", "crop", "width", "warmup", "workers", "save_every", "log_every", "seed"):
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
-    for name in ("lr", "weight_decay"):
-        parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
+    minimums = {"steps": 1, "batch_size": 1, "crop": 8, "width": 1, "warmup": 0, "workers": 0, "save_every": 1,
+                "log_every": 1}
+    for name, minimum in minimums.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=cli.integer(minimum), default=getattr(defaults, name))
+    parser.add_argument("--seed", type=cli.integer(0), default=defaults.seed)
+    parser.add_argument("--lr", type=cli.real(0, low_open=True), default=defaults.lr)
+    parser.add_argument("--weight-decay", type=cli.real(0), default=defaults.weight_decay)
     parser.add_argument("--checkpoint", default=None, help="where to save (and resume from)")
     parser.add_argument("--model", choices=MODELS, default=defaults.model)
     parser.add_argument("--stage", choices=STAGES, default=defaults.stage, help="ugsp: 'uen' first, then 'main'")
     parser.add_argument("--uen", default=None, help="ugsp main stage: checkpoint of the trained uncertainty network")
-    parser.add_argument("--sparsity", type=float, default=defaults.sparsity, help="ugsp: target fraction S_t")
+    parser.add_argument("--sparsity", type=cli.real(0, 1), default=defaults.sparsity, help="ugsp: target fraction S_t")
     parser.add_argument("--no-amp", action="store_true", help="train in float32 on CUDA too")
     args = parser.parse_args(argv)
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k != "no_amp"}, amp=not args.no_amp)
+    try:
+        check_config(config)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"vfi-train: {err}", file=sys.stderr)
+        return 2
     if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     try:
         train(config)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"vfi-train: {err}", file=sys.stderr)
+        return 2
+    except FloatingPointError as err:
+        print(f"vfi-train: {err}", file=sys.stderr)
+        return 1
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()

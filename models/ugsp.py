@@ -36,7 +36,8 @@ from torch import Tensor, nn
 import vfi_ops
 from vfi_ops.sparse_masked_conv2d import output_memory_format
 
-from .dain import DAIN, conv
+from .checks import check_fraction, check_frames, check_int
+from .dain import conv
 
 MODES = ("sparse", "masked", "dense")
 PAD_MULTIPLE = 16
@@ -150,11 +151,18 @@ class UGSP(nn.Module):
     mask) or "dense" (no pruning); the hard mask keeps the top ``keep`` fraction
     of each level's positions (the sparsity S_t), or, with keep=None, those whose
     probability exceeds ``threshold``.
+
+    Args: ``width`` an integer >= 1. Call: ``I0``, ``I1`` ``[B, 3, H, W]``
+    floating-point frames in [0, 1]; ``t`` a number or one per batch item, in
+    (0, 1); ``mode`` one of ``MODES``; ``keep`` None or in [0, 1]; ``threshold``
+    in [0, 1]. Returns ``[B, 3, H, W]`` (and a dict of intermediate results with
+    ``return_aux=True``). Bad arguments raise ValueError or TypeError naming the
+    model and the argument.
     """
 
     def __init__(self, width: int = 24):
         super().__init__()
-        self.width = width
+        self.width = width = check_int("UGSP", "width", width, 1)
         self.set_inference()
         self.encoder = Encoder(width)
         c = [width, 2 * width, 3 * width, 4 * width]
@@ -170,19 +178,29 @@ class UGSP(nn.Module):
 
     def set_inference(self, mode: str = "sparse", keep: Optional[float] = None, threshold: float = 0.5) -> None:
         """The defaults of forward's mode, keep and threshold (e.g. for the command-line tools)."""
-        self.inference = {"mode": mode, "keep": keep, "threshold": threshold}
+        self.inference = self._check_options(mode, keep, threshold)
 
-    check_inputs = staticmethod(DAIN.check_inputs)
+    @staticmethod
+    def _check_options(mode, keep, threshold) -> dict:
+        if not isinstance(mode, str) or mode not in MODES:
+            raise ValueError(f"UGSP: mode must be one of {MODES}, but got {mode!r}")
+        if keep is not None:
+            keep = check_fraction("UGSP", "keep", keep)
+        return {"mode": mode, "keep": keep, "threshold": check_fraction("UGSP", "threshold", threshold)}
+
+    @staticmethod
+    def check_inputs(I0: Tensor, I1: Tensor, t: Union[float, Tensor]) -> Tensor:
+        """Validates the frames ([B, 3, H, W], floating point) and t; returns t as a [B, 1, 1, 1] tensor."""
+        return check_frames("UGSP", I0, I1, t)
 
     def forward(self, I0: Tensor, I1: Tensor, t: Union[float, Tensor] = 0.5, mode: Optional[str] = None,
                 keep=_UNSET, threshold: Optional[float] = None, return_aux: bool = False):
-        mode = self.inference["mode"] if mode is None else mode
-        keep = self.inference["keep"] if keep is _UNSET else keep
-        threshold = self.inference["threshold"] if threshold is None else threshold
-        if mode not in MODES:
-            raise ValueError(f"UGSP: mode must be one of {MODES}, but got {mode!r}")
-        if keep is not None and not 0.0 <= keep <= 1.0:
-            raise ValueError(f"UGSP: keep must lie in [0, 1], but got {keep}")
+        options = self._check_options(self.inference["mode"] if mode is None else mode,
+                                      self.inference["keep"] if keep is _UNSET else keep,
+                                      self.inference["threshold"] if threshold is None else threshold)
+        mode, keep, threshold = options["mode"], options["keep"], options["threshold"]
+        if not isinstance(return_aux, bool):
+            raise TypeError(f"UGSP: return_aux must be True or False, but got {return_aux!r}")
         t = self.check_inputs(I0, I1, t)
         H, W = I0.shape[2:]
         pad = (0, -W % PAD_MULTIPLE, 0, -H % PAD_MULTIPLE)
@@ -247,13 +265,14 @@ class UncertaintyNet(nn.Module):
 
     def __init__(self, width: int = 16):
         super().__init__()
+        self.width = width = check_int("UncertaintyNet", "width", width, 1)
         self.down = nn.ModuleList([conv(7, width), conv(width, 2 * width, stride=2),
                                    conv(2 * width, 4 * width, stride=2)])
         self.up = nn.ModuleList([conv(4 * width + 2 * width, 2 * width), conv(2 * width + width, width)])
         self.out = nn.Conv2d(width, 4, 3, 1, 1)
 
     def forward(self, I0: Tensor, I1: Tensor, t: Union[float, Tensor] = 0.5):
-        t = UGSP.check_inputs(I0, I1, t)
+        t = check_frames("UncertaintyNet", I0, I1, t)
         skips, x = [], torch.cat((I0, I1, t.expand(-1, 1, *I0.shape[2:])), 1)
         for layer in self.down:
             x = layer(x)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from models import DAIN
+from vfi_ops.models import DAIN
 from helpers import assert_all_close, frame_pair
 
 
@@ -64,3 +64,28 @@ def test_bad_frames_and_options():
         DAIN(width=8)(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16, dtype=torch.float64))
     with pytest.raises(ValueError, match="ops must be one of"):
         DAIN(ops="cuda")
+
+
+def test_constructor_arguments_are_checked():
+    import numpy as np
+
+    for width, exc, match in ((0, ValueError, "DAIN: width must be at least 2"), (-3, ValueError, "at least 2"),
+                              (1, ValueError, "at least 2"), (8.0, TypeError, "DAIN: width must be an integer"),
+                              (True, TypeError, "width must be an integer"), ("16", TypeError, "width")):
+        with pytest.raises(exc, match=match):
+            DAIN(width=width)
+    assert DAIN(width=np.int64(4)).context.head[0].out_channels == 2  # any integer type
+
+
+def test_frames_errors_name_the_frames_not_t():
+    model = DAIN(width=8)
+    frames = torch.randint(0, 256, (1, 3, 16, 16), dtype=torch.uint8)
+    with pytest.raises(TypeError, match=r"DAIN: expected floating-point frames .* I0 of dtype torch.uint8"):
+        model(frames, frames, 0.5)
+    I0, I1 = frame_pair(1, 16, 16)
+    with pytest.raises(TypeError, match="DAIN: expected t to be a number"):
+        model(I0, I1, "0.5")
+    with pytest.raises(ValueError, match="DAIN: t must lie strictly between 0 and 1"):
+        model(I0, I1, float("nan"))
+    with pytest.raises(TypeError, match="DAIN: expected I0 to be a tensor"):
+        model(I0.numpy(), I1, 0.5)

@@ -1,12 +1,15 @@
 import io
+import re
 import os
 
 import pytest
 import torch
 
-from models.data import SyntheticTriplets, VimeoTriplets, read_image, write_image
-from models.losses import charbonnier
-from models.train import Trainer, TrainConfig, load_model, train
+from vfi_ops.models.data import SyntheticTriplets, VimeoTriplets
+from vfi_ops.models.images import read_image, write_image
+from vfi_ops.models.losses import charbonnier
+from vfi_ops.models.checkpoint import load_model
+from vfi_ops.models.train import Trainer, TrainConfig, train
 
 
 def small_config(**over):
@@ -98,7 +101,7 @@ def test_torchrun_two_processes(tmp_path):
 
     path = tmp_path / "ddp.pt"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
-           "-m", "models.train", "--data", "synthetic", "--steps", "2", "--batch-size", "2", "--crop", "32",
+           "-m", "vfi_ops.models.train", "--data", "synthetic", "--steps", "2", "--batch-size", "2", "--crop", "32",
            "--width", "8", "--workers", "0", "--checkpoint", str(path)]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=300,
@@ -123,3 +126,101 @@ def test_ugsp_two_stage_training(tmp_path):
         train(small_config(model="ugsp"), out=out)
     with pytest.raises(ValueError, match="--stage must be"):
         train(small_config(stage="uen"), out=out)
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--save-every", "0"], "argument --save-every: must be at least 1"),
+    (["--steps", "-1"], "argument --steps: must be at least 1"),
+    (["--lr", "nan"], "argument --lr: must be a number in"),
+    (["--sparsity", "1.5"], r"argument --sparsity: must be a number in \[0, 1\]"),
+    (["--batch-size", "two"], "argument --batch-size: expected an integer"),
+])
+def test_cli_refuses_bad_numbers(args, match, capsys):
+    from vfi_ops.models.train import main
+
+    with pytest.raises(SystemExit) as exit:
+        main(args)
+    assert exit.value.code == 2 and re.search(match, capsys.readouterr().err)
+
+
+def test_cli_checks_paths_and_options_before_work(tmp_path, capsys):
+    from vfi_ops.models.train import main
+
+    cases = [
+        (["--checkpoint", str(tmp_path)], "--checkpoint .* is a folder"),
+        (["--width", "1"], "--width: DAIN: width must be at least 2"),
+        (["--data", "vimeo:" + str(tmp_path / "none")], "--data vimeo:.*no list file"),
+        (["--sources", str(tmp_path / "none")], "--sources: no such file or folder"),
+        (["--model", "ugsp", "--uen", str(tmp_path / "none.pt")], "--uen: no such checkpoint"),
+        (["--uen", str(tmp_path / "x.pt")], "--uen applies to --model ugsp --stage main"),
+    ]
+    for args, match in cases:
+        assert main(args + ["--steps", "1", "--workers", "0"]) == 2, args
+        assert re.search(match, capsys.readouterr().err), args
+    assert os.listdir(tmp_path) == []
+
+
+def test_nan_loss_stops_with_an_error_and_saves_nothing(tmp_path, monkeypatch):
+    path = str(tmp_path / "run.pt")
+    train(small_config(steps=2, checkpoint=path, save_every=1), out=io.StringIO())
+    saved = torch.load(path, weights_only=True)
+    monkeypatch.setattr(Trainer, "loss", lambda self, *batch: torch.tensor(float("nan"), requires_grad=True))
+    with pytest.raises(FloatingPointError, match="the loss is nan at step 3"):
+        train(small_config(steps=4, checkpoint=path, save_every=1), out=io.StringIO())
+    after = torch.load(path, weights_only=True)
+    assert after["step"] == 2 and all(torch.equal(after["model"][k], v) for k, v in saved["model"].items())
+
+
+def test_saves_use_their_own_temporary_files(tmp_path, monkeypatch):
+    from vfi_ops.models import checkpoint
+
+    names, replace = [], os.replace
+    monkeypatch.setattr(checkpoint.os, "replace", lambda src, dst: (names.append(src), replace(src, dst)))
+    path = str(tmp_path / "same.pt")
+    checkpoint.save_checkpoint({"a": torch.zeros(1)}, path)
+    checkpoint.save_checkpoint({"a": torch.ones(1)}, path)
+    assert len(set(names)) == 2 and all(os.path.dirname(n) == str(tmp_path) for n in names)
+    assert os.listdir(tmp_path) == ["same.pt"] and torch.load(path, weights_only=True)["a"].item() == 1
+
+
+def test_stored_configuration_is_checked(tmp_path):
+    path = str(tmp_path / "dain.pt")
+    Trainer(small_config(), torch.device("cpu")).save(path)
+    state = torch.load(path, weights_only=True)
+    for change, match in (({"width": -4}, "stored configuration is invalid .*width must be at least 2"),
+                          ({"width": 10 ** 6}, r"weights do not fit a DAIN of width 1000000 .*shape mismatch"),
+                          ({"model": "resnet"}, "stored configuration is invalid .*model must be one of")):
+        bad = str(tmp_path / "bad.pt")
+        torch.save(dict(state, config=dict(state["config"], **change)), bad)
+        with pytest.raises(ValueError, match=re.escape(bad) + ": .*" + match):
+            load_model(bad)
+    state["model"].pop("synthesis.0.0.weight")
+    torch.save(state, str(tmp_path / "cut.pt"))
+    with pytest.raises(ValueError, match=r"cut.pt: its weights do not fit .*missing \(1\): synthesis.0.0.weight"):
+        load_model(str(tmp_path / "cut.pt"))
+
+
+def test_resuming_with_other_options_names_them(tmp_path):
+    path = str(tmp_path / "run.pt")
+    train(small_config(steps=1, checkpoint=path), out=io.StringIO())
+    with pytest.raises(ValueError, match=r"run.pt was trained with --width 8, but this run has --width 16"):
+        train(small_config(steps=2, checkpoint=path, width=None), out=io.StringIO())
+    with pytest.raises(ValueError, match=r"run.pt was trained with --model dain, but this run has --model ugsp"):
+        train(small_config(steps=2, checkpoint=path, model="ugsp", stage="uen"), out=io.StringIO())
+
+
+def test_files_that_are_not_checkpoints(tmp_path):
+    from fractions import Fraction
+
+    (tmp_path / "empty.pt").write_bytes(b"")
+    torch.save(torch.zeros(3), str(tmp_path / "tensor.pt"))
+    torch.save({"thing": Fraction(1, 3)}, str(tmp_path / "object.pt"))  # loading it would need weights_only=False
+    (tmp_path / "text.pt").write_text("hello")
+    for name in ("empty.pt", "tensor.pt", "object.pt", "text.pt"):
+        with pytest.raises(ValueError, match="is not a checkpoint written by vfi-train") as err:
+            load_model(str(tmp_path / name))
+        assert "weights_only" not in str(err.value), name
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        load_model(str(tmp_path / "missing.pt"))
+    with pytest.raises(ValueError, match="is a folder, not a checkpoint"):
+        load_model(str(tmp_path))

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from models.data import SyntheticTriplets
-from models.losses import census_loss, charbonnier, guidance_loss, sparsity_loss, uncertainty_loss
-from models.ugsp import UGSP, UncertaintyNet, active_fraction, hard_mask
+from vfi_ops.models.data import SyntheticTriplets
+from vfi_ops.models.losses import census_loss, charbonnier, guidance_loss, sparsity_loss, uncertainty_loss
+from vfi_ops.models.ugsp import UGSP, UncertaintyNet, active_fraction, hard_mask
 from helpers import frame_pair
 
 
@@ -135,3 +135,29 @@ def test_bad_inputs():
         model(I0, I1[..., :30], 0.5)
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         model(I0, I1, 1.0)
+
+
+def test_errors_name_the_model_and_the_argument():
+    model = UGSP(width=8).eval()
+    I0, I1 = frame_pair(1, 32, 32)
+    with pytest.raises(ValueError, match=r"^UGSP: expected I1 of I0's shape"):
+        model(I0, I1[..., :30], 0.5)
+    with pytest.raises(TypeError, match=r"^UGSP: expected floating-point frames"):
+        model((I0 * 255).byte(), (I1 * 255).byte(), 0.5)
+    with pytest.raises(ValueError, match=r"UGSP: threshold must lie in \[0, 1\], but got nan"):
+        model(I0, I1, 0.5, threshold=float("nan"))
+    with pytest.raises(ValueError, match=r"UGSP: threshold must lie in \[0, 1\], but got nan"):
+        model.set_inference(threshold=float("nan"))
+    with pytest.raises(ValueError, match=r"UGSP: keep must lie in \[0, 1\], but got nan"):
+        model(I0, I1, 0.5, keep=float("nan"))
+    with pytest.raises(TypeError, match="UGSP: keep must be a number"):
+        model(I0, I1, 0.5, keep="0.3")
+    with pytest.raises(TypeError, match="UGSP: return_aux must be True or False"):
+        model(I0, I1, 0.5, return_aux="yes")
+    for width, exc in ((0, ValueError), (-2, ValueError), (2.5, TypeError)):
+        with pytest.raises(exc, match="UGSP: width must be"):
+            UGSP(width=width)
+    with pytest.raises(ValueError, match="UncertaintyNet: width must be at least 1"):
+        UncertaintyNet(width=0)
+    with pytest.raises(ValueError, match="^UncertaintyNet: expected frames of shape"):
+        UncertaintyNet(width=8)(I0[:, :2], I1[:, :2], 0.5)

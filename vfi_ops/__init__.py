@@ -8,10 +8,14 @@
     >>> warped = vfi_ops.adaptive_warp(frame, flow_t0, kernel)  # kernel: [B, 16, H, W]
     >>> refined = vfi_ops.sparse_masked_conv2d(feat, weight, bias, hard, padding=1, fill=coarse)
 
-The operators are also reachable as ``torch.ops.vfi_ops.*``.
+The operators are also reachable as ``torch.ops.vfi_ops.*``. Models and tools
+built on them (classical-flow interpolation, DAIN- and UGSP-style models, the
+vfi-train, vfi-interpolate and vfi-evaluate commands) are in ``vfi_ops.models``.
 """
 
-from . import _ext
+import os as _os
+
+from . import _ext, _source_checkout
 from ._ext import build_info
 from ._build_info import VERSION as __version__
 from .adaptive_warp import adaptive_warp
@@ -19,5 +23,7 @@ from .backward_warp import backward_warp
 from .flow_projection import flow_projection
 from .sparse_masked_conv2d import sparse_masked_conv2d
 from . import nn, reference
+
+_source_checkout.install(_os.path.dirname(_os.path.abspath(__file__)))
 
 __all__ = ["adaptive_warp", "backward_warp", "flow_projection", "sparse_masked_conv2d", "build_info", "nn", "reference", "__version__"]

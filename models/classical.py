@@ -1,0 +1,116 @@
+"""Classical-flow interpolation: OpenCV's DIS optical flow, then vfi_ops' projection and warping.
+
+No training and no weights: the flow F_01 from frame 0 to frame 1 comes from
+DIS (Kroeger et al., "Fast Optical Flow using Dense Inverse Search", ECCV 2016,
+``cv2.DISOpticalFlow``), and the frame at time t follows the classical
+projection pipeline:
+
+    F_t0 = flow_projection(t * F_01, fill_holes=True)
+    F_t1 = -F_t0 * (1 - t) / t                     (linear motion)
+    I_t  = (1 - t) * backward_warp(I0, F_t0, "border") + t * backward_warp(I1, F_t1, "border")
+
+The defaults (preset "medium", finest scale 0) were picked on synthetic
+triplets (``python -m benchmarks.classical``, results in benchmarks/RESULTS.md),
+where estimating F_10 as well and projecting it for F_t1 did not help.
+
+Needs ``opencv-python-headless`` (the ``models`` extra).
+"""
+
+import time
+from typing import Dict, Optional, Union
+
+import torch
+from torch import Tensor, nn
+
+import vfi_ops
+
+from .checks import check_frames, check_int
+from .extras import require
+
+PRESETS = ("ultrafast", "fast", "medium")
+
+
+class ClassicalFlow(nn.Module):
+    """``ClassicalFlow()(I0, I1, t)``: the frame at time t in (0, 1) between I0 and I1,
+    from OpenCV's DIS optical flow and vfi_ops' flow projection and backward warping.
+
+    Args:
+        preset: DIS preset, ``"ultrafast"``, ``"fast"`` or ``"medium"``.
+        finest_scale: the finest pyramid level DIS computes (0 = full resolution,
+            1 = half, ...; coarser is faster and smoother); None keeps the preset's (1 for
+            ``"medium"``, 2 for ``"fast"`` and ``"ultrafast"``).
+
+    Call: ``I0``, ``I1`` ``[B, 3, H, W]`` floating-point frames with values in [0, 1]
+    on any device (the flow is computed on the CPU); ``t`` a number or one per batch
+    item, strictly inside (0, 1). Returns ``[B, 3, H, W]`` of the frames' dtype.
+    Batch items that are the same pair of frames (e.g. ``I0.expand(n, -1, -1, -1)``
+    with n values of t) share one flow estimate. Bad arguments raise ValueError or
+    TypeError naming the argument; without OpenCV, an ImportError names the extra.
+
+    ``timings`` accumulates the seconds spent in the flow estimation (``"flow"``)
+    and in vfi_ops (``"vfi_ops"``), and the number of flows estimated (``"flows"``).
+    """
+
+    def __init__(self, preset: str = "medium", finest_scale: Optional[int] = 0):
+        super().__init__()
+        if not isinstance(preset, str) or preset not in PRESETS:
+            raise ValueError(f"ClassicalFlow: preset must be one of {PRESETS}, but got {preset!r}")
+        if finest_scale is not None:
+            finest_scale = check_int("ClassicalFlow", "finest_scale", finest_scale, 0)
+        self.cv2 = require("cv2", "classical-flow interpolation (ClassicalFlow)")
+        self.preset, self.finest_scale = preset, finest_scale
+        self.timings: Dict[str, float] = {"flow": 0.0, "vfi_ops": 0.0, "flows": 0}
+        self._dis = None
+
+    def extra_repr(self) -> str:
+        return f"preset={self.preset!r}, finest_scale={self.finest_scale}"
+
+    def check_inputs(self, I0: Tensor, I1: Tensor, t: Union[float, Tensor]) -> Tensor:
+        """Validates the frames ([B, 3, H, W], floating point) and t; returns t as a [B, 1, 1, 1] tensor."""
+        return check_frames("ClassicalFlow", I0, I1, t)
+
+    def _estimator(self):
+        if self._dis is None:
+            cv2 = self.cv2
+            preset = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+                      "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}[self.preset]
+            self._dis = cv2.DISOpticalFlow_create(preset)
+            if self.finest_scale is not None:
+                self._dis.setFinestScale(self.finest_scale)
+        return self._dis
+
+    def _gray(self, frame: Tensor):
+        """[3, H, W] in [0, 1] -> 8-bit luma (a numpy array), as DIS takes it."""
+        rgb = (frame.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous()
+        return self.cv2.cvtColor(rgb.cpu().numpy(), self.cv2.COLOR_RGB2GRAY)
+
+    def flow(self, I0: Tensor, I1: Tensor) -> Tensor:
+        """The optical flow F_01 from I0 to I1: ``[B, 2, H, W]`` float32 on I0's device, in pixels
+        (channel 0 x, channel 1 y), so that I0 at p is seen in I1 at p + F_01(p)."""
+        check_frames("ClassicalFlow", I0, I1, 0.5)
+        started = time.perf_counter()
+        dis, flows, seen = self._estimator(), [], {}
+        for i in range(I0.shape[0]):
+            key = (I0[i].data_ptr(), I1[i].data_ptr())  # expanded batches repeat one pair
+            if key not in seen:
+                seen[key] = torch.from_numpy(dis.calc(self._gray(I0[i]), self._gray(I1[i]), None)).permute(2, 0, 1)
+                self.timings["flows"] += 1
+            flows.append(seen[key])
+        self.timings["flow"] += time.perf_counter() - started
+        return torch.stack(flows).to(I0.device)
+
+    def forward(self, I0: Tensor, I1: Tensor, t: Union[float, Tensor] = 0.5) -> Tensor:
+        t = self.check_inputs(I0, I1, t)
+        dtype = torch.promote_types(I0.dtype, torch.float32)  # the ops take float32 or float64
+        flow_01 = self.flow(I0, I1).to(dtype)
+        if I0.is_cuda:
+            torch.cuda.synchronize(I0.device)
+        started = time.perf_counter()
+        a, b, t = I0.to(dtype), I1.to(dtype), t.to(dtype)
+        flow_t0 = vfi_ops.flow_projection(t * flow_01, None, True)
+        flow_t1 = flow_t0 * ((t - 1) / t)  # = -F_t0 (1 - t) / t
+        out = torch.lerp(vfi_ops.backward_warp(a, flow_t0, "border"), vfi_ops.backward_warp(b, flow_t1, "border"), t)
+        if I0.is_cuda:
+            torch.cuda.synchronize(I0.device)
+        self.timings["vfi_ops"] += time.perf_counter() - started
+        return out.to(I0.dtype)
