@@ -32,6 +32,20 @@ def test_force_cuda_build_has_cuda_kernels():
     assert info["CUDA kernels"] and set(info["ops with CUDA kernels"]) == set(info["ops"])
 
 
+@pytest.mark.skipif(vfi_ops.build_info()["CUDA kernels"], reason="a build with CUDA kernels has no stubs")
+def test_cpu_only_build_explains_cuda_tensors():
+    # The CUDA kernel of a CPU-only build is a stub naming the op and the fix;
+    # reached here by redispatching to the CUDA key (no GPU needed).
+    x, flow = torch.randn(1, 1, 4, 4), torch.zeros(1, 2, 4, 4)
+    cuda = torch._C.DispatchKeySet(torch._C.DispatchKey.CUDA)
+    with pytest.raises(RuntimeError, match=r"vfi_ops\.backward_warp: vfi_ops was built without CUDA support.*FORCE_CUDA=1"):
+        torch.ops.vfi_ops.backward_warp.default.redispatch(cuda, x, flow, "zeros")
+    with pytest.raises(RuntimeError, match=r"vfi_ops\.sparse_masked_conv2d\.out: vfi_ops was built without CUDA"):
+        torch.ops.vfi_ops.sparse_masked_conv2d.out.redispatch(
+            cuda, x, torch.randn(1, 1, 1, 1), None, torch.ones(1, 1, 4, 4), [1, 1], [0, 0], [1, 1], 1, None,
+            out=torch.empty(1, 1, 4, 4))
+
+
 def test_python_m_vfi_ops_prints_build_info():
     out = subprocess.run([sys.executable, "-m", "vfi_ops"], capture_output=True, text=True, check=True).stdout
     assert torch.__version__ in out and "backward_warp" in out and "CUDA kernels" in out
