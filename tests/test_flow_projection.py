@@ -280,6 +280,9 @@ def test_module():
     flow, weight = smooth_flow(1, 12, 12, 3.0), torch.rand(1, 1, 12, 12) + 0.1
     torch.testing.assert_close(proj(flow, weight), vfi_ops.flow_projection(flow, weight, True))
     torch.testing.assert_close(proj(flow), vfi_ops.flow_projection(flow, None, True))
+    for not_a_bool in ("False", 0, None):  # bool("False") is True
+        with pytest.raises(TypeError, match="FlowProjection: expected fill_holes to be a bool"):
+            vfi_ops.nn.FlowProjection(not_a_bool)
 
 
 @pytest.mark.parametrize("fill_holes", FILL)

@@ -9,6 +9,8 @@
     >>> refined = vfi_ops.sparse_masked_conv2d(feat, weight, bias, hard, padding=1, fill=coarse)
 
 The operators are also reachable as ``torch.ops.vfi_ops.*``.
+``vfi_ops.output_memory_format(input)`` is the layout sparse_masked_conv2d returns
+for an input (what an ``out=`` buffer must have).
 """
 
 from . import _ext
@@ -17,7 +19,8 @@ from ._build_info import VERSION as __version__
 from .adaptive_warp import adaptive_warp
 from .backward_warp import backward_warp
 from .flow_projection import flow_projection
-from .sparse_masked_conv2d import sparse_masked_conv2d
+from .sparse_masked_conv2d import output_memory_format, sparse_masked_conv2d
 from . import nn, reference
 
-__all__ = ["adaptive_warp", "backward_warp", "flow_projection", "sparse_masked_conv2d", "build_info", "nn", "reference", "__version__"]
+__all__ = ["adaptive_warp", "backward_warp", "flow_projection", "sparse_masked_conv2d", "output_memory_format", "build_info",
+           "nn", "reference", "__version__"]
