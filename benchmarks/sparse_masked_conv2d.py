@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 import vfi_ops
 
-from .common import Case, MODES, op_modes
+from .common import MODE_LABELS, MODES, Case, op_modes
 
 BASELINE = "F.conv2d"
 DESCRIPTION = "64->64 3x3 convolutions on decoder features, share of output positions active"
@@ -82,7 +82,8 @@ def cases(device: str, quick: bool, full: bool, min_run_time: float):
 
 
 def summary(results):
-    """Where the sparse route stops paying, per size and mode, when several densities were measured."""
+    """Where the op stops being faster than F.conv2d, per size and mode, when
+    several densities were measured."""
     lines = []
     sizes = sorted({r.case.rsplit(", ", 1)[0] for r in results if r.op == "sparse_masked_conv2d"})
     for size in sizes:
@@ -92,6 +93,6 @@ def summary(results):
             if len(points) < 3:
                 continue
             cross = crossover(points)
-            lines.append(f"  {size} {mode}: faster than F.conv2d up to "
-                         f"{'every density measured' if cross is None else f'{cross:.0%} active'}")
+            lines.append(f"crossover ({size}, {MODE_LABELS[mode]}): "
+                         f"{'none, faster at every density' if cross is None else f'{cross:.0%} active'}")
     return lines
