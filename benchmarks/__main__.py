@@ -9,6 +9,7 @@ every mask density of sparse_masked_conv2d.
 
 import argparse
 import sys
+import textwrap
 import time
 
 import torch
@@ -56,9 +57,10 @@ def main(argv=None) -> int:
             parser.error("--device cuda: no GPU is visible")
         devices.remove("cuda")
 
-    print("machine:", ", ".join(f"{k} {v}" for k, v in machine_info().items()))
-    cuda_ops = vfi_ops.build_info()["ops with CUDA kernels"]
-    print(f"vfi_ops {vfi_ops.__version__}; ops with CUDA kernels: {', '.join(cuda_ops) or 'none'}")
+    info = vfi_ops.build_info()
+    cuda = "all ops" if info["ops with CUDA kernels"] == info["ops"] else ", ".join(info["ops with CUDA kernels"])
+    print(textwrap.fill("machine: " + ", ".join(f"{k} {v}" for k, v in machine_info().items()), 80))
+    print(textwrap.fill(f"vfi_ops {vfi_ops.__version__}; CUDA kernels: {cuda or 'none (a CPU-only build)'}", 80))
     print(LEGEND)
     sections = [(device, name, BENCHMARKS[name].cases(device, args.quick, args.full, args.min_run_time))
                 for device in devices for name in names]

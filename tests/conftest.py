@@ -1,5 +1,16 @@
-import pytest
-import torch
+import os
+import shutil
+import tempfile
+
+# torch.compile's on-disk caches are keyed by torch's own code, not by our
+# operators' Python registrations: a cache filled by another build of vfi_ops on
+# the same machine (another checkout) could hand back graphs made with its fake
+# kernels. Each test session compiles into its own cache.
+_COMPILE_CACHE = tempfile.mkdtemp(prefix="vfi_ops-tests-inductor-")
+os.environ["TORCHINDUCTOR_CACHE_DIR"] = _COMPILE_CACHE
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 HAS_CUDA = torch.cuda.is_available()
 
@@ -15,3 +26,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_COMPILE_CACHE, ignore_errors=True)
