@@ -6,7 +6,6 @@
 #include <torch/library.h>
 
 #include <string>
-#include <type_traits>
 #include <vector>
 
 namespace {
@@ -101,25 +100,13 @@ PyObject* py_cuda_op_names(PyObject*, PyObject*) { return string_list(cuda_op_na
 
 }  // namespace
 
-// at::Tag::out where this torch has it (newer releases): it tells torch.compile that
-// an overload's mutable arguments are output buffers, which lets it functionalize
-// an op whose return aliases its `out` (ATen's convention). Older releases cannot
-// compile the out= overload either way.
-template <typename Tag, typename = void>
-struct OutTag {
-  static void add(std::vector<Tag>&) {}
-};
-template <typename Tag>
-struct OutTag<Tag, std::void_t<decltype(Tag::out)>> {
-  static void add(std::vector<Tag>& tags) { tags.push_back(Tag::out); }
-};
-
+// Not tagged `out`, which newer torch releases read to functionalize an out=
+// overload that returns its out: torch 2.14's inductor then also lowers the
+// functional op to this overload and passes its int[2] arguments flattened. The
+// Python function compiles out= as the functional op and a copy instead.
 TORCH_LIBRARY(vfi_ops, m) {
-  for (const char* schema : kSchemas) {
-    std::vector<at::Tag> tags = {at::Tag::pt2_compliant_tag};
-    if (name_of(schema).find(".out") != std::string::npos) OutTag<at::Tag>::add(tags);
-    m.def(schema, static_cast<const std::vector<at::Tag>&>(tags));
-  }
+  const std::vector<at::Tag> tags = {at::Tag::pt2_compliant_tag};
+  for (const char* schema : kSchemas) m.def(schema, tags);
 }
 
 #ifndef VFI_OPS_WITH_CUDA

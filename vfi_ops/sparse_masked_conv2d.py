@@ -128,19 +128,15 @@ def sparse_masked_conv2d(
     args = (input, weight, bias, mask, list(stride), list(padding), list(dilation), _int("groups", groups), fill)
     if out is None:
         return torch.ops.vfi_ops.sparse_masked_conv2d.default(*args)
-    if torch.compiler.is_compiling() and not _COMPILES_OUT:
+    if torch.compiler.is_compiling():
         return _compiled_out(args, out)
     return torch.ops.vfi_ops.sparse_masked_conv2d.out(*args, out=out)
 
 
-# torch.compile functionalizes the out= overload (which returns its out) only where
-# torch has the `out` operator tag (ops.cpp adds it where it exists).
-_COMPILES_OUT = hasattr(torch.Tag, "out")
-
-
 def _compiled_out(args, out: Tensor) -> Tensor:
-    """out= under torch.compile on a torch without the `out` tag: the functional
-    op, then a copy (the compiler plans the memory anyway)."""
+    """out= under torch.compile: the functional op, then a copy (the compiler
+    plans the memory anyway). torch.compile cannot functionalize a custom out=
+    overload that returns its out (see csrc/ops.cpp)."""
     if torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in (*args, out)):
         raise RuntimeError("sparse_masked_conv2d(): out= does not support autograd, but an argument requires grad "
                            "(call it under torch.no_grad(), or without out=)")
