@@ -4,6 +4,8 @@ Each benchmark module lists its cases (``cases(device, quick, full)``); the
 runner measures them one by one and prints each row as soon as it is measured.
 """
 
+import contextlib
+import io
 import json
 import logging
 import platform
@@ -14,10 +16,12 @@ from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
-# torch.utils.benchmark imports torch.utils.cpp_extension, which logs a warning
-# about CUDA_HOME when a CUDA build of torch finds no GPU: not ours to print.
+# torch.utils.benchmark imports torch.utils.cpp_extension, which reports the
+# CUDA_HOME it found when a CUDA build of torch sees no GPU (a logged warning on
+# newer torch, a print to stderr on older): not ours to print.
 logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-import torch.utils.benchmark as tbench  # noqa: E402
+with contextlib.redirect_stderr(io.StringIO()):
+    import torch.utils.benchmark as tbench
 
 MODES = ("forward", "forward+backward")
 MODE_LABELS = {"forward": "fwd", "forward+backward": "fwd+bwd"}
