@@ -1,13 +1,30 @@
-"""Timing, bandwidth and reporting shared by the op benchmarks."""
+"""Cases, timing and reporting shared by the benchmarks.
 
+Each benchmark module lists its cases (``cases(device, quick, full)``); the
+runner measures them one by one and prints each row as soon as it is measured.
+"""
+
+import contextlib
+import io
 import json
+import logging
 import platform
 import statistics
+import time
 from dataclasses import asdict, dataclass, field
-from typing import Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
-import torch.utils.benchmark as tbench
+
+# torch.utils.benchmark imports torch.utils.cpp_extension, which reports the
+# CUDA_HOME it found when a CUDA build of torch sees no GPU (a logged warning on
+# newer torch, a print to stderr on older): not ours to print.
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+with contextlib.redirect_stderr(io.StringIO()):
+    import torch.utils.benchmark as tbench
+
+MODES = ("forward", "forward+backward")
+MODE_LABELS = {"forward": "fwd", "forward+backward": "fwd+bwd"}
 
 
 @dataclass
@@ -27,6 +44,33 @@ class Result:
     def speedup(self) -> float:
         return self.baseline_ms / self.ours_ms
 
+    @property
+    def met(self) -> Optional[bool]:
+        return None if self.target is None else self.speedup >= self.target
+
+
+@dataclass
+class Case:
+    """One case of one benchmark: its rows are its modes.
+
+    make() builds the inputs and returns {mode: (ours, baseline)}, two
+    zero-argument callables per mode; it runs only when the case is measured.
+    notes(mode, ours_ms) may add notes to the JSON.
+    """
+
+    op: str
+    name: str
+    baseline: str
+    targets: Dict[str, Optional[float]]  # mode -> target speedup (None: no target); its keys are the modes
+    make: Callable[[], Dict[str, Tuple[Callable, Callable]]]
+    device: str = "cpu"
+    dtype: str = "float32"
+    notes: Optional[Callable[[str, float], dict]] = None
+
+    @property
+    def modes(self):
+        return list(self.targets)
+
 
 def smooth_flow(B, H, W, magnitude, device, dtype):
     """A smooth random flow (upsampled coarse noise), like real motion."""
@@ -34,68 +78,56 @@ def smooth_flow(B, H, W, magnitude, device, dtype):
     return torch.nn.functional.interpolate(coarse, size=(H, W), mode="bilinear", align_corners=False) * magnitude
 
 
+def op_modes(ours, baseline, inputs, grad, modes=MODES):
+    """{mode: (ours, baseline)} for ops called as fn(*inputs): the forward without
+    autograd, and the forward and backward to every input."""
+
+    def forward(fn):
+        def f():
+            with torch.no_grad():
+                return fn(*inputs)
+        return f
+
+    def forward_backward(fn):
+        args = [t.clone().requires_grad_() for t in inputs]
+        return lambda: torch.autograd.grad(fn(*args), args, grad)
+
+    make = {"forward": forward, "forward+backward": forward_backward}
+    return {mode: (make[mode](ours), make[mode](baseline)) for mode in modes}
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _once_ms(fn, device: str) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    fn()
+    _sync(device)
+    return (time.perf_counter() - start) * 1e3
+
+
 def median_ms(fn, min_run_time: float) -> float:
-    """Median wall time of fn() in ms (torch.utils.benchmark synchronises CUDA)."""
-    fn()  # warm-up (lazy initialisation, allocator)
+    """Median wall time of fn() in ms over blocks of calls (torch.utils.benchmark
+    synchronises CUDA)."""
     timer = tbench.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
     return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
 
 
-def compare_ms(ours, baseline, min_run_time: float, rounds: int = 5):
+def compare_ms(ours, baseline, device: str, min_run_time: float, max_rounds: int = 5):
     """Medians of ours() and baseline() in ms, timed in alternating rounds so that
-    drifting machine load (shared CPUs) affects both alike."""
+    drifting machine load (shared CPUs) affects both alike. One call of each
+    first (warm-up, lazy initialisation); calls that take long get fewer rounds,
+    so that a row costs about 2 * min_run_time plus a few calls."""
+    first = _once_ms(ours, device) + _once_ms(baseline, device)
+    rounds = max(1, min(max_rounds, int(2 * min_run_time * 1e3 / max(first, 1e-3))))
     ours_ms, base_ms = [], []
     for _ in range(rounds):
         ours_ms.append(median_ms(ours, min_run_time / rounds))
         base_ms.append(median_ms(baseline, min_run_time / rounds))
     return statistics.median(ours_ms), statistics.median(base_ms)
-
-
-def timing_modes(inputs, grad):
-    """The (mode, make) pairs for compare_modes, for an op called as op(*inputs):
-    the forward without autograd, and the forward and backward to every input."""
-
-    def forward(op):
-        def f():
-            with torch.no_grad():
-                return op(*inputs)
-        return f
-
-    def forward_backward(op):
-        args = [t.clone().requires_grad_() for t in inputs]
-        return lambda: torch.autograd.grad(op(*args), args, grad)
-
-    return [("forward", forward), ("forward+backward", forward_backward)]
-
-
-def compare_modes(op: str, case: str, device: str, dtype, ours, baseline, baseline_name: str, makers, targets,
-                  min_run_time: float, extra=None, rounds: int = 5):
-    """Results of ours against baseline for each (mode, make) in makers, where
-    make(fn) returns the zero-argument callable to time; targets maps mode to the
-    target speedup. extra(mode, ours_ms) may add notes. Cases that take seconds
-    per call can ask for fewer alternating rounds."""
-    results = []
-    for mode, make in makers:
-        ours_fn, base_fn = make(ours), make(baseline)
-        ours_ms, base_ms = compare_ms(ours_fn, base_fn, 2 * min_run_time, rounds)
-        notes = {}
-        if device == "cuda":
-            notes["peak MB"] = peak_memory_mb(ours_fn, device)
-            notes["baseline peak MB"] = peak_memory_mb(base_fn, device)
-        if extra is not None:
-            notes.update(extra(mode, ours_ms))
-        results.append(Result(op, case, device, str(dtype).replace("torch.", ""), mode, ours_ms, baseline_name,
-                              base_ms, targets[mode], notes))
-    return results
-
-
-def copy_bandwidth_gbs(device: str, min_run_time: float, megabytes: int = 512) -> float:
-    """Device memory bandwidth measured by a large copy (bytes read + written per second)."""
-    n = megabytes * 2**20 // 4
-    src = torch.empty(n, device=device)
-    dst = torch.empty_like(src)
-    ms = median_ms(lambda: dst.copy_(src), min_run_time)
-    return 2 * src.numel() * 4 / (ms * 1e-3) / 1e9
 
 
 def peak_memory_mb(fn, device: str) -> float:
@@ -109,6 +141,33 @@ def peak_memory_mb(fn, device: str) -> float:
     return (torch.cuda.max_memory_allocated() - base) / 2**20
 
 
+def copy_bandwidth_gbs(device: str, min_run_time: float, megabytes: int = 512) -> float:
+    """Device memory bandwidth measured by a large copy (bytes read + written per second)."""
+    n = megabytes * 2**20 // 4
+    src = torch.empty(n, device=device)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    ms = median_ms(lambda: dst.copy_(src), min_run_time)
+    return 2 * src.numel() * 4 / (ms * 1e-3) / 1e9
+
+
+def measure(case: Case, min_run_time: float):
+    """The case's rows, one per mode, each yielded as soon as it is measured."""
+    torch.manual_seed(0)
+    fns = case.make()
+    for mode in case.modes:
+        ours, baseline = fns[mode]
+        ours_ms, base_ms = compare_ms(ours, baseline, case.device, min_run_time)
+        notes = {}
+        if case.device == "cuda":
+            notes["peak MB"] = peak_memory_mb(ours, case.device)
+            notes["baseline peak MB"] = peak_memory_mb(baseline, case.device)
+        if case.notes is not None:
+            notes.update(case.notes(mode, ours_ms))
+        yield Result(case.op, case.name, case.device, case.dtype, mode, ours_ms, case.baseline, base_ms,
+                     case.targets[mode], notes)
+
+
 def machine_info() -> dict:
     info = {
         "torch": torch.__version__,
@@ -120,23 +179,42 @@ def machine_info() -> dict:
     return info
 
 
-def format_table(results) -> str:
-    header = ["op", "case", "device", "dtype", "mode", "ours ms", "baseline ms", "speedup", "target", "notes"]
-    rows = []
-    for r in results:
-        notes = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.extra.items())
-        rows.append([r.op, r.case, r.device, r.dtype, r.mode, f"{r.ours_ms:.3f}", f"{r.baseline_ms:.3f}",
-                     f"{r.speedup:.2f}x", "-" if r.target is None else f">={r.target:.3g}x", notes])
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(header), sep] + [line(r) for r in rows])
+# The printed table: one section per op and device, one row per case and mode.
+COLUMNS = [("case", 33, "<"), ("mode", 7, "<"), ("ours ms", 7, ">"), ("base ms", 7, ">"), ("speedup", 7, ">"),
+           ("target", 6, ">"), ("", 6, "<")]
+
+LEGEND = """\
+Each row: a case, timed forward only (fwd, no autograd) or forward and backward
+to every input (fwd+bwd). ours ms: vfi_ops; base ms: the baseline named in the
+section's header, the best plain-PyTorch way to compute the same thing; both
+medians of wall time per call. speedup = base ms / ours ms; target: the speedup
+aimed for (none: -); MISSED marks a row below its target."""
 
 
-def write_json(results, path: str) -> None:
+def _cells(values):
+    return " ".join(f"{str(v)[:w]:{a}{w}}" for v, (_, w, a) in zip(values, COLUMNS)).rstrip()
+
+
+def section_header(op: str, baseline: str, device: str, dtype: str, description: Optional[str] = None) -> str:
+    lines = ["", f"{op} vs {baseline} ({device}, {dtype})"]
+    if description:
+        lines.append(description)
+    lines += [_cells([c for c, _, _ in COLUMNS]), _cells(["-" * w for _, w, _ in COLUMNS])]
+    return "\n".join(lines)
+
+
+def format_row(r: Result) -> str:
+    target = "-" if r.target is None else f"{r.target:.2g}x"
+    status = "" if r.met is None else ("ok" if r.met else "MISSED")
+    return _cells([r.case, MODE_LABELS[r.mode], f"{r.ours_ms:.1f}", f"{r.baseline_ms:.1f}", f"{r.speedup:.2f}x",
+                   target, status])
+
+
+def write_json(results, path: str, extra: Optional[dict] = None) -> None:
     payload = {
         "machine": machine_info(),
-        "results": [dict(asdict(r), speedup=r.speedup) for r in results],
+        "results": [dict(asdict(r), speedup=r.speedup, target_met=r.met) for r in results],
     }
+    payload.update(extra or {})
     with open(path, "w") as f:
         json.dump(payload, f, indent=2)

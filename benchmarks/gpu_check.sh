@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything that needs a GPU, in one run: build vfi_ops in place with its CUDA
-# kernels, run the whole test suite (the CUDA tests included), then the benchmarks.
+# kernels, run the whole test suite (the CUDA tests included), then the CUDA benchmarks
+# (--full: the op tables at every density and the models).
 # Needs torch and nvcc installed; no network. Logs and JSON go to the folder given.
 #
 #   bash benchmarks/gpu_check.sh OUT_DIR
@@ -24,7 +25,7 @@ python -m pytest tests -rs 2>&1 | tee "$out/tests.log"
 tests_rc=${PIPESTATUS[0]}
 
 echo "== benchmarks"
-python -m benchmarks --json "$out/bench.json" 2>&1 | tee "$out/bench.txt"
+python -m benchmarks --device cuda --full --json "$out/bench.json" 2>&1 | tee "$out/bench.txt"
 bench_rc=${PIPESTATUS[0]}
 
 echo "tests exit $tests_rc, benchmarks exit $bench_rc; logs in $out"

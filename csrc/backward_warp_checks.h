@@ -1,14 +1,14 @@
 // backward_warp: argument parsing and validation shared by the CPU and CUDA entry points.
 #pragma once
 
-#include <string_view>
+#include <c10/util/string_view.h>
 
 #include "bilinear.h"
 #include "checks.h"
 
 namespace vfi_ops {
 
-inline Padding parse_warp_padding(std::string_view mode) {
+inline Padding parse_warp_padding(c10::string_view mode) {
   if (mode == "zeros") return Padding::Zeros;
   if (mode == "border") return Padding::Border;
   TORCH_CHECK_VALUE(false, "backward_warp(): padding_mode must be 'zeros' or 'border', but got '", mode, "'");

@@ -7,6 +7,7 @@
 #include <c10/util/Optional.h>
 
 #include <cstdint>
+#include <utility>
 
 #include "checks.h"
 #include "sparse_masked_conv2d.h"
@@ -119,13 +120,44 @@ inline void check_sparse_masked_conv2d_optional(const char* op, const SparseConv
   }
 }
 
+// How an argument's memory meets out's.
+enum class Sharing { None, Same, Partial, Unknown };
+
+// The bytes [first, last] that a tensor's elements span (torch strides are never negative).
+inline std::pair<uintptr_t, uintptr_t> byte_span(const at::Tensor& t) {
+  int64_t last = 0;
+  for (int64_t d = 0; d < t.dim(); ++d) last += (t.size(d) - 1) * t.stride(d);
+  const auto first = reinterpret_cast<uintptr_t>(t.const_data_ptr());
+  return {first, first + static_cast<uintptr_t>((last + 1) * t.element_size()) - 1};
+}
+
+// Decided exactly where it can be: tensors whose byte spans do not intersect
+// share nothing (whatever their layouts); the same elements in the same order
+// are the same tensor; ATen decides dense tensors of one storage. Only strided
+// tensors whose spans interleave with out's stay Unknown.
+inline Sharing memory_sharing(const at::Tensor& out, const at::Tensor& t) {
+  if (out.numel() == 0 || t.numel() == 0) return Sharing::None;
+  const auto a = byte_span(out), b = byte_span(t);
+  if (a.second < b.first || b.second < a.first) return Sharing::None;
+  if (out.const_data_ptr() == t.const_data_ptr() && out.sizes() == t.sizes() && out.strides() == t.strides() &&
+      out.element_size() == t.element_size()) {
+    return Sharing::Same;
+  }
+  switch (at::get_overlap_status(out, t)) {
+    case at::MemOverlapStatus::No:
+      return Sharing::None;
+    case at::MemOverlapStatus::TooHard:
+      return Sharing::Unknown;
+    default:  // Full (the same span in another order) or Partial
+      return Sharing::Partial;
+  }
+}
+
 // out, for the out= overload: exactly the tensor the op would return (shape,
-// dtype, device, layout), sharing no memory with the inputs. It may be the fill
-// itself, which then gets the active positions written in place.
+// dtype, device, layout). Sharing memory with the inputs is checked by
+// apart_from_out.
 inline void check_sparse_masked_conv2d_out(const char* op, const SparseConvShape& s, const at::Tensor& out,
-                                           const at::Tensor& input, const at::Tensor& weight,
-                                           const c10::optional<at::Tensor>& bias, const at::Tensor& mask,
-                                           const c10::optional<at::Tensor>& fill) {
+                                           const at::Tensor& input) {
   check_same_device_dtype(op, "out", out, "input", input);
   TORCH_CHECK_VALUE(out.dim() == 4 && out.size(0) == s.B && out.size(1) == s.C_out && out.size(2) == s.H_out &&
                         out.size(3) == s.W_out,
@@ -134,19 +166,27 @@ inline void check_sparse_masked_conv2d_out(const char* op, const SparseConvShape
   TORCH_CHECK_VALUE(out.is_contiguous(s.memory_format()), op, "(): expected out to be ",
                     s.channels_last ? "channels-last contiguous (as the input)" : "contiguous (as the input)",
                     ", but got strides ", out.strides());
-  const auto shares = [&](const char* name, const at::Tensor& t) {
-    TORCH_CHECK_VALUE(at::get_overlap_status(out, t) == at::MemOverlapStatus::No, op,
-                      "(): expected out to share no memory with ", name);
-  };
-  shares("input", input);
-  shares("weight", weight);
-  shares("mask", mask);
-  if (bias.has_value()) shares("bias", *bias);
-  if (fill.has_value()) {
-    TORCH_CHECK_VALUE(at::get_overlap_status(out, *fill) != at::MemOverlapStatus::Partial &&
-                          at::get_overlap_status(out, *fill) != at::MemOverlapStatus::TooHard,
-                      op, "(): expected out to be the fill itself or to share no memory with it");
+}
+
+// An input of the out= overload as the kernels may read it while writing out:
+// itself if it shares no memory with out, a copy if that cannot be decided (an
+// irregular view interleaved with out); an error if it does share memory. Only
+// the fill may be out itself (then updated in place).
+inline at::Tensor apart_from_out(const char* op, const char* name, const at::Tensor& out, const at::Tensor& t,
+                                 bool may_be_out = false) {
+  switch (memory_sharing(out, t)) {
+    case Sharing::None:
+      return t;
+    case Sharing::Unknown:
+      return t.clone();
+    case Sharing::Same:
+      if (may_be_out) return t;
+      break;
+    case Sharing::Partial:
+      break;
   }
+  TORCH_CHECK_VALUE(!may_be_out, op, "(): expected out to be the ", name, " itself or to share no memory with it");
+  TORCH_CHECK_VALUE(false, op, "(): expected out to share no memory with ", name);
 }
 
 inline void check_sparse_masked_conv2d_grad(const SparseConvShape& s, const at::Tensor& grad_output,

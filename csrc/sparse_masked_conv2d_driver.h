@@ -73,8 +73,11 @@ void for_each_chunk(const at::Tensor& active, int64_t chunk, Fn&& fn) {
 }
 
 // Whether the dense convolution is the cheaper way to compute `active` positions.
+// Never with no input channels: at::convolution then returns no output channels
+// either, where the definition (and the sparse route) gives the bias.
 inline bool dense_is_cheaper(const at::Tensor& active, const SparseConvShape& s, double dense_above) {
-  return static_cast<double>(active.size(0)) > dense_above * static_cast<double>(s.B * s.H_out * s.W_out);
+  return s.C_in > 0 &&
+         static_cast<double>(active.size(0)) > dense_above * static_cast<double>(s.B * s.H_out * s.W_out);
 }
 
 // A matrix of `rows` rows (patch rows or channels) by n positions at the front
@@ -126,8 +129,8 @@ inline at::Tensor weight_grad_in_weight_order(const at::Tensor& grad, const at::
   return grad.view({s.C_out, s.kh, s.kw, weight.size(1)}).permute({0, 3, 1, 2}).contiguous();
 }
 
-// The forward; into `out` when given (the out= overload: checked to be the
-// output's shape, dtype and layout), into a new tensor otherwise.
+// The forward; into `out` when given (the out= overload: checked by
+// sparse_masked_conv2d_forward_out), into a new tensor otherwise.
 template <typename Kernels>
 at::Tensor sparse_masked_conv2d_forward_impl(const at::Tensor& input_, const at::Tensor& weight_,
                                              const c10::optional<at::Tensor>& bias_, const at::Tensor& mask,
@@ -139,7 +142,6 @@ at::Tensor sparse_masked_conv2d_forward_impl(const at::Tensor& input_, const at:
   const SparseConvShape s =
       check_sparse_masked_conv2d_args(op, input_, weight_, mask, stride, padding, dilation, groups);
   check_sparse_masked_conv2d_optional(op, s, input_, bias_, fill);
-  if (out.has_value()) check_sparse_masked_conv2d_out(op, s, *out, input_, weight_, bias_, mask, fill);
   Kernels::check_dtype(op, input_);
   const c10::DeviceGuard guard(input_.device());
 
@@ -164,7 +166,7 @@ at::Tensor sparse_masked_conv2d_forward_impl(const at::Tensor& input_, const at:
     output = out->zero_();
   } else {
     output = *out;
-    if (at::get_overlap_status(output, *fill) != at::MemOverlapStatus::Full) output.copy_(*fill);
+    if (memory_sharing(output, *fill) != Sharing::Same) output.copy_(*fill);
   }
   if (active.size(0) == 0) return output;
 
@@ -183,7 +185,7 @@ at::Tensor sparse_masked_conv2d_forward_impl(const at::Tensor& input_, const at:
       const at::Tensor act = active.slice(0, c * chunk, std::min(active.size(0), (c + 1) * chunk));
       const int64_t n = act.size(0);
       at::Tensor cols = matrix_in(cols_buffer, K, n, s);
-      Kernels::gather_patches(input, act, s, cols);
+      if (K > 0) Kernels::gather_patches(input, act, s, cols);
       at::Tensor values = matrix_in(values_buffer, C, n, s);
       grouped_mm_out(by_group(values, s), weight, by_group(cols, s));
       Kernels::scatter_rows(values, bias, act, s, output);
@@ -201,12 +203,26 @@ at::Tensor sparse_masked_conv2d_forward(const at::Tensor& input, const at::Tenso
                                                     fill, c10::nullopt);
 }
 
+// The out= overload: returns out (ATen's convention). Inputs whose memory may
+// meet out's in a way that cannot be decided are copied first.
 template <typename Kernels>
-void sparse_masked_conv2d_forward_out(const at::Tensor& input, const at::Tensor& weight,
-                                      const c10::optional<at::Tensor>& bias, const at::Tensor& mask,
-                                      at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
-                                      int64_t groups, const c10::optional<at::Tensor>& fill, const at::Tensor& out) {
-  sparse_masked_conv2d_forward_impl<Kernels>(input, weight, bias, mask, stride, padding, dilation, groups, fill, out);
+at::Tensor& sparse_masked_conv2d_forward_out(const at::Tensor& input, const at::Tensor& weight,
+                                             const c10::optional<at::Tensor>& bias, const at::Tensor& mask,
+                                             at::IntArrayRef stride, at::IntArrayRef padding,
+                                             at::IntArrayRef dilation, int64_t groups,
+                                             const c10::optional<at::Tensor>& fill, at::Tensor& out) {
+  const char* op = "sparse_masked_conv2d";
+  const SparseConvShape s = check_sparse_masked_conv2d_args(op, input, weight, mask, stride, padding, dilation, groups);
+  check_sparse_masked_conv2d_optional(op, s, input, bias, fill);
+  check_sparse_masked_conv2d_out(op, s, out, input);
+  const auto apart = [&](const char* name, const c10::optional<at::Tensor>& t, bool may_be_out = false) {
+    return t.has_value() ? c10::optional<at::Tensor>(apart_from_out(op, name, out, *t, may_be_out)) : c10::nullopt;
+  };
+  sparse_masked_conv2d_forward_impl<Kernels>(apart_from_out(op, "input", out, input),
+                                             apart_from_out(op, "weight", out, weight), apart("bias", bias),
+                                             apart_from_out(op, "mask", out, mask), stride, padding, dilation,
+                                             groups, apart("fill", fill, true), out);
+  return out;
 }
 
 // output_mask: which of (grad_input, grad_weight, grad_bias, grad_fill) to
@@ -232,7 +248,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> sparse_masked_conv2d_
   const bool conv_grads = output_mask[0] || output_mask[1] || output_mask[2];
   const at::Tensor active = conv_grads && grad_output_.numel() > 0 ? active_positions(mask) : at::Tensor();
   const bool deterministic_input = Kernels::kAtomicInputGrad && output_mask[0] && at::globalContext().deterministicAlgorithms();
-  if (active.defined() && active.size(0) > 0 && (deterministic_input || dense_is_cheaper(active, s, Kernels::kDenseAbove))) {
+  const bool any_active = active.defined() && active.size(0) > 0;
+  // (With no input channels the sparse route is the one that computes the definition.)
+  if (any_active && s.C_in > 0 && (deterministic_input || dense_is_cheaper(active, s, Kernels::kDenseAbove))) {
     const at::Tensor masked = at::where(on, grad_output_, 0).contiguous(format);
     auto [grad_input, grad_weight, grad_bias] =
         at::convolution_backward(masked, input_, weight_, at::IntArrayRef{s.C_out}, stride, padding, dilation, false,
@@ -264,13 +282,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> sparse_masked_conv2d_
       if (output_mask[2]) grad_bias.add_(at::sum(rows_g, {2}, false, grad_bias.scalar_type()).view({C}));
       if (output_mask[1]) {
         at::Tensor cols = matrix_in(cols_buffer, K, n, s);
-        Kernels::gather_patches(input, act, s, cols);
+        if (K > 0) Kernels::gather_patches(input, act, s, cols);
         grouped_mm_add(grad_weight, rows_g, by_group(cols, s).transpose(1, 2));
       }
       if (output_mask[0]) {
         at::Tensor grad_cols = matrix_in(cols_buffer, K, n, s);
         grouped_mm_out(by_group(grad_cols, s), weight.transpose(1, 2), rows_g);
-        Kernels::scatter_patches_add(grad_cols, act, s, grad_input);
+        if (K > 0) Kernels::scatter_patches_add(grad_cols, act, s, grad_input);
       }
     });
   }

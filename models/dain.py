@@ -191,14 +191,13 @@ class DAIN(nn.Module):
             I0 = F.pad(I0, (0, pad_w, 0, pad_h), mode="replicate")
             I1 = F.pad(I1, (0, pad_w, 0, pad_h), mode="replicate")
 
-        # Projection and warping run in the frames' dtype (float32 under autocast): flows need the precision.
-        dtype = I0.dtype
-        flow_01, flow_10 = self.flow(torch.cat((I0, I1)), torch.cat((I1, I0)), ops).to(dtype).chunk(2)
-        depth_0, depth_1 = self.depth(torch.cat((I0, I1))).to(dtype).chunk(2)
+        # Under autocast the ops compute in float32 whatever the networks' dtype (vfi_ops registers that).
+        flow_01, flow_10 = self.flow(torch.cat((I0, I1)), torch.cat((I1, I0)), ops).chunk(2)
+        depth_0, depth_1 = self.depth(torch.cat((I0, I1))).chunk(2)
         flow_t0 = ops.flow_projection(t * flow_01, 1 / depth_0 + 1e-6, True)
         flow_t1 = ops.flow_projection((1 - t) * flow_10, 1 / depth_1 + 1e-6, True)
-        context_0, context_1 = self.context(torch.cat((I0, I1))).to(dtype).chunk(2)
-        kernel_0, kernel_1 = (k.to(dtype) for k in self.kernels(I0, I1))
+        context_0, context_1 = self.context(torch.cat((I0, I1))).chunk(2)
+        kernel_0, kernel_1 = self.kernels(I0, I1)
 
         warped_0 = ops.adaptive_warp(torch.cat((I0, depth_0, context_0), 1), flow_t0, kernel_0)
         warped_1 = ops.adaptive_warp(torch.cat((I1, depth_1, context_1), 1), flow_t1, kernel_1)

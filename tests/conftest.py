@@ -1,7 +1,17 @@
 import contextlib
+import os
+import shutil
+import tempfile
 
-import pytest
-import torch
+# torch.compile's on-disk caches are keyed by torch's own code, not by our
+# operators' Python registrations: a cache filled by another build of vfi_ops on
+# the same machine (another checkout) could hand back graphs made with its fake
+# kernels. Each test session compiles into its own cache.
+_COMPILE_CACHE = tempfile.mkdtemp(prefix="vfi_ops-tests-inductor-")
+os.environ["TORCHINDUCTOR_CACHE_DIR"] = _COMPILE_CACHE
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 HAS_CUDA = torch.cuda.is_available()
 
@@ -106,3 +116,7 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("emulated CUDA cases (op, dtype, index type)")
     for (op, dtype, kind), n in sorted(EMULATED_CASES.items()):
         terminalreporter.write_line(f"{op:<22} {dtype:<9} {kind:<6} {n}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_COMPILE_CACHE, ignore_errors=True)

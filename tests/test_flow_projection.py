@@ -378,6 +378,9 @@ def test_public_function_and_module():
     assert "fill_holes=True" in repr(proj)
     torch.testing.assert_close(proj(flow, weight), vfi_ops.flow_projection(flow, weight, True))
     torch.testing.assert_close(proj(flow), vfi_ops.flow_projection(flow, None, True))
+    for not_a_bool in ("False", 0, None):  # bool("False") is True
+        with pytest.raises(TypeError, match="FlowProjection: expected fill_holes to be a bool"):
+            vfi_ops.nn.FlowProjection(not_a_bool)
 
 
 def test_torch_compile_with_the_public_functions():

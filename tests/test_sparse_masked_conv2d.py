@@ -437,22 +437,39 @@ def test_out_does_not_support_autograd():
 
 
 def test_out_opcheck_and_compile():
+    # torch.compile cannot functionalize a custom out= overload that returns its
+    # out, so the raw overload is checked in eager and fake mode only; the Python
+    # function compiles out= as the functional op and a copy.
+    utils = ("test_schema", "test_autograd_registration", "test_faketensor")
     for seed, layout in ((1, "nchw"), (2, "nchw"), (6, "nhwc"), (5, "nchw"), (9, "nhwc")):
         case = random_case(seed) if layout == "nchw" else channels_last(random_case(seed))
         args = [case[n] for n in ("input", "weight", "bias", "mask")]
         conv = [list(case["stride"]), list(case["padding"]), list(case["dilation"]), case["groups"]]
         out = torch.empty_like(op(**case))
-        torch.library.opcheck(torch.ops.vfi_ops.sparse_masked_conv2d.out, (*args, *conv, case["fill"]), {"out": out})
+        torch.library.opcheck(torch.ops.vfi_ops.sparse_masked_conv2d.out, (*args, *conv, case["fill"]), {"out": out},
+                              test_utils=utils)
 
     def twice(x, w, mask, fill):
         out = torch.empty_like(fill)
         op(x, w, None, mask, padding=1, fill=fill, out=out)
         return 2 * out
 
+    def in_place(x, w, mask, fill):
+        op(x, w, None, mask, padding=1, fill=fill, out=fill)
+        return fill + 1
+
     x, w = torch.randn(2, 4, 9, 9), torch.randn(5, 4, 3, 3)
     mask, fill = torch.rand(2, 1, 9, 9) < 0.4, torch.randn(2, 5, 9, 9)
     with torch.no_grad():
         torch.testing.assert_close(torch.compile(twice, fullgraph=True)(x, w, mask, fill), twice(x, w, mask, fill))
+        want_fill = op(x, w, None, mask, padding=1, fill=fill)
+        compiled_fill = fill.clone()
+        got = torch.compile(in_place, fullgraph=True)(x, w, mask, compiled_fill)
+        torch.testing.assert_close(compiled_fill, want_fill, rtol=0, atol=0)
+        torch.testing.assert_close(got, want_fill + 1, rtol=0, atol=0)
+    # (some dynamo releases report the error raised while tracing as an "Observed exception")
+    with pytest.raises(Exception, match="out= does not support autograd|Observed exception"):
+        torch.compile(twice, fullgraph=True)(x.requires_grad_(), w, mask, fill)
 
 
 def _args(**over):
@@ -489,6 +506,139 @@ def test_out_must_not_share_memory_with_the_inputs():
     nhwc = _args(input=torch.randn(1, 4, 8, 8).contiguous(memory_format=torch.channels_last))
     with pytest.raises(ValueError, match=r"out to be channels-last contiguous \(as the input\)"):
         op(**nhwc, out=torch.empty(1, 6, 8, 8))
+
+
+def test_raw_out_overload_returns_out():
+    # ATen's convention: the out= overload returns its out argument.
+    a = _args(mask=torch.rand(1, 1, 8, 8) < 0.3)
+    out = torch.empty(1, 6, 8, 8)
+    got = torch.ops.vfi_ops.sparse_masked_conv2d.out(a["input"], a["weight"], None, a["mask"], [1, 1], [1, 1],
+                                                     [1, 1], 1, None, out=out)
+    assert got is out
+    torch.testing.assert_close(out, op(**a), rtol=0, atol=0)
+
+
+def test_out_with_sliced_arguments():
+    # Views of other storages share nothing with out, whatever their layout.
+    x = torch.randn(1, 3, 10, 8)[:, :, :8]
+    w = torch.randn(4, 3, 3, 3)
+    mask = torch.rand(1, 1, 8, 8) < 0.3
+    sliced_mask = (torch.rand(1, 1, 8, 11) < 0.3)[..., 2:10]
+    fill = torch.randn(2, 4, 8, 8)[1:]
+    for m in (mask, sliced_mask):
+        for f in (None, fill, fill.transpose(2, 3)):
+            out = torch.empty(1, 4, 8, 8)
+            assert op(x, w, None, m, padding=1, fill=f, out=out) is out
+            torch.testing.assert_close(out, op(x, w, None, m, padding=1, fill=f), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("density", [0.3, 0.9])  # sparse and dense routes
+def test_out_next_to_its_arguments_in_one_storage(density):
+    # Arguments and out in one buffer: disjoint byte ranges share nothing; a
+    # strided view spread around out (whose overlap ATen does not decide) is read
+    # as it was before out is written; true overlap raises.
+    torch.manual_seed(0)
+    mask = torch.rand(1, 1, 8, 8) < density
+    w = torch.randn(4, 3, 3, 3)
+    with torch.no_grad():
+        base = torch.randn(8 * 256)
+        out = base[256:512].view(1, 4, 8, 8)
+        x_after = base[512:512 + 192].view(1, 3, 8, 8)
+        want = op(x_after.clone(), w, None, mask, padding=1)
+        assert op(x_after, w, None, mask, padding=1, out=out) is out
+        torch.testing.assert_close(out, want, rtol=0, atol=0)
+
+        # channels 512 floats apart: out lies between two of them, or across one
+        for offset, stride in ((0, 512), (0, 128)):
+            fill = base.as_strided((1, 4, 8, 8), (0, stride, 8, 1), offset)
+            want = op(x_after, w, None, mask, padding=1, fill=fill.clone())
+            assert op(x_after, w, None, mask, padding=1, fill=fill, out=out) is out
+            torch.testing.assert_close(out, want, rtol=0, atol=0)
+
+        with pytest.raises(ValueError, match="out to share no memory with input"):
+            op(base[256 + 64:256 + 64 + 192].view(1, 3, 8, 8), w, None, mask, padding=1, out=out)
+
+
+def test_raw_out_overload_refuses_autograd():
+    # As torch.mm(..., out=) does: no silent copy recorded into out's history.
+    a = _args(mask=torch.rand(1, 1, 8, 8) < 0.5)
+    conv = ([1, 1], [1, 1], [1, 1], 1)
+    for grad_arg in ("input", "weight", "bias", "fill", "out"):
+        args = dict(input=a["input"], weight=a["weight"], bias=torch.randn(6), fill=torch.randn(1, 6, 8, 8),
+                    out=torch.empty(1, 6, 8, 8))
+        args[grad_arg] = args[grad_arg].clone().requires_grad_()
+        with pytest.raises(RuntimeError, match="out= does not support autograd"):
+            torch.ops.vfi_ops.sparse_masked_conv2d.out(args["input"], args["weight"], args["bias"], a["mask"], *conv,
+                                                       args["fill"], out=args["out"])
+        with torch.no_grad():
+            got = torch.ops.vfi_ops.sparse_masked_conv2d.out(args["input"], args["weight"], args["bias"], a["mask"],
+                                                             *conv, args["fill"], out=args["out"])
+        assert got is args["out"]
+
+
+def test_out_bumps_the_version_of_out():
+    # An out= write into a tensor saved for backward is caught by autograd.
+    a = _args(mask=torch.rand(1, 1, 8, 8) < 0.5)
+    out = torch.randn(1, 6, 8, 8)
+    x = torch.randn(1, 6, 8, 8, requires_grad=True)
+    y = (x * out).sum()  # saves out
+    with torch.no_grad():
+        op(**a, out=out)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()
+
+
+@pytest.mark.parametrize("density", [0.0, 0.3, 1.0])  # nothing, the sparse route, the dense route
+@pytest.mark.parametrize("with_fill", [False, True])
+def test_no_input_channels(density, with_fill):
+    # C_in = 0: the empty sum is 0, so the convolution is its bias at every active
+    # position, on either route, with the output's C_out channels (F.conv2d on CPU
+    # returns no channels here instead).
+    input = torch.randn(2, 0, 6, 7, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(4, 0, 3, 3, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    fill = torch.randn(2, 4, 6, 7, dtype=torch.float64, requires_grad=True) if with_fill else None
+    mask = torch.rand(2, 1, 6, 7) < density
+    out = op(input, weight, bias, mask, padding=1, fill=fill)
+    other = fill if with_fill else torch.zeros(2, 4, 6, 7, dtype=torch.float64)
+    want = torch.where(mask, bias.view(1, 4, 1, 1).expand(2, 4, 6, 7), other)
+    torch.testing.assert_close(out, want, rtol=0, atol=0)
+    torch.testing.assert_close(reference.sparse_masked_conv2d(input, weight, bias, mask, padding=1, fill=fill), want)
+    grad = torch.randn(2, 4, 6, 7, dtype=torch.float64)
+    params = (input, weight, bias) + ((fill,) if with_fill else ())
+    got = torch.autograd.grad(out, params, grad)
+    assert got[0].shape == input.shape and got[1].shape == weight.shape
+    torch.testing.assert_close(got[2], torch.where(mask, grad, 0).sum((0, 2, 3)))
+    if with_fill:
+        torch.testing.assert_close(got[3], torch.where(mask, 0, grad))
+    with torch.no_grad():
+        out_buffer = torch.full((2, 4, 6, 7), float("nan"), dtype=torch.float64)
+        op(input, weight, bias, mask, padding=1, fill=fill, out=out_buffer)
+        torch.testing.assert_close(out_buffer, want, rtol=0, atol=0)
+
+
+def test_any_integer_type_for_stride_padding_dilation_groups():
+    np = pytest.importorskip("numpy")
+    a = _args(mask=torch.rand(1, 1, 4, 4) < 0.5, weight=torch.randn(6, 2, 3, 3))
+    want = op(**dict(a, stride=2, padding=1, dilation=1, groups=2))
+    for kind in (np.int64, np.int32, lambda v: torch.tensor(v), lambda v: torch.tensor(v, dtype=torch.int32)):
+        got = op(**dict(a, stride=kind(2), padding=(kind(1), 1), dilation=[kind(1), kind(1)], groups=kind(2)))
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    conv = vfi_ops.nn.SparseMaskedConv2d(4, 6, 3, stride=np.int64(2), padding=np.int64(1), groups=2)
+    assert conv(a["input"], a["mask"]).shape == (1, 6, 4, 4)
+
+
+@pytest.mark.parametrize("name,value", [("stride", 2.0), ("padding", (1, 1.5)), ("dilation", "2"), ("groups", 1.0)])
+def test_non_integer_conv_arguments_are_named(name, value):
+    with pytest.raises(TypeError, match=rf"expected {name} to be an"):
+        op(**_args(**{name: value}))
+
+
+def test_output_memory_format_at_package_level():
+    assert vfi_ops.output_memory_format is vfi_ops.sparse_masked_conv2d.__globals__["output_memory_format"]
+    x = torch.randn(1, 4, 8, 8)
+    assert vfi_ops.output_memory_format(x) == torch.contiguous_format
+    assert vfi_ops.output_memory_format(x.contiguous(memory_format=torch.channels_last)) == torch.channels_last
 
 
 PUBLIC_BAD_INPUTS = [

@@ -8,8 +8,10 @@
     >>> warped = vfi_ops.adaptive_warp(frame, flow_t0, kernel)  # kernel: [B, 16, H, W]
     >>> refined = vfi_ops.sparse_masked_conv2d(feat, weight, bias, hard, padding=1, fill=coarse)
 
-The operators are also reachable as ``torch.ops.vfi_ops.*``. Models and tools
-built on them (classical-flow interpolation, DAIN- and UGSP-style models, the
+The operators are also reachable as ``torch.ops.vfi_ops.*``.
+``vfi_ops.output_memory_format(input)`` is the layout sparse_masked_conv2d returns
+for an input (what an ``out=`` buffer must have). Models and tools built on the
+operators (classical-flow interpolation, DAIN- and UGSP-style models, the
 vfi-train, vfi-interpolate and vfi-evaluate commands) are in ``vfi_ops.models``.
 """
 
@@ -21,9 +23,10 @@ from ._build_info import VERSION as __version__
 from .adaptive_warp import adaptive_warp
 from .backward_warp import backward_warp
 from .flow_projection import flow_projection
-from .sparse_masked_conv2d import sparse_masked_conv2d
+from .sparse_masked_conv2d import output_memory_format, sparse_masked_conv2d
 from . import nn, reference
 
 _source_checkout.install(_os.path.dirname(_os.path.abspath(__file__)))
 
-__all__ = ["adaptive_warp", "backward_warp", "flow_projection", "sparse_masked_conv2d", "build_info", "nn", "reference", "__version__"]
+__all__ = ["adaptive_warp", "backward_warp", "flow_projection", "sparse_masked_conv2d", "output_memory_format", "build_info",
+           "nn", "reference", "__version__"]

@@ -29,41 +29,16 @@ def check_torch_version(built_with: str, running: str) -> None:
 check_torch_version(_build_info.TORCH_VERSION, torch.__version__)
 
 try:
-    from . import _C  # noqa: F401  (registers the torch.ops.vfi_ops operators)
+    from . import _C  # registers the torch.ops.vfi_ops operators
 except ImportError as err:
     raise ImportError(f"vfi_ops: loading the compiled extension failed ({err}). {REBUILD_HINT}") from err
 
 
-def _op_names() -> list:
-    prefix = "vfi_ops::"
-    return sorted(n[len(prefix):] for n in torch._C._dispatch_get_all_op_names() if n.startswith(prefix))
-
-
-OP_NAMES = _op_names()
-# Recorded before the CPU-only stubs below are registered.
-CUDA_OPS = [n for n in OP_NAMES if torch._C._dispatch_has_kernel_for_dispatch_key(f"vfi_ops::{n}", "CUDA")]
-
-
-def _register_cuda_stubs() -> None:
-    """In a CPU-only build, CUDA tensors get a clear error instead of a dispatcher message."""
-
-    def stub_for(name):
-        def stub(*args, **kwargs):
-            raise RuntimeError(
-                f"vfi_ops.{name}: vfi_ops was built without CUDA support, so it cannot run on CUDA tensors. "
-                "Reinstall it where a CUDA toolkit (nvcc) and a CUDA build of torch are present, or force it "
-                "with FORCE_CUDA=1: FORCE_CUDA=1 pip install --no-build-isolation --force-reinstall --no-deps ."
-            )
-
-        return stub
-
-    for name in OP_NAMES:
-        if name not in CUDA_OPS:
-            _STUB_LIB.impl(name, stub_for(name), "CUDA")
-
-
-_STUB_LIB = torch.library.Library("vfi_ops", "IMPL")
-_register_cuda_stubs()
+# Both lists come from the extension itself: the schemas it declares, and the ops
+# its CUDA kernels were registered for (none in a CPU-only build, where CUDA
+# tensors get a "built without CUDA support" error registered in C++).
+OP_NAMES = sorted(_C.op_names())
+CUDA_OPS = sorted(_C.cuda_op_names())
 
 
 def build_info() -> dict:

@@ -31,7 +31,10 @@ class FlowProjection(nn.Module):
 
     def __init__(self, fill_holes: bool = False):
         super().__init__()
-        self.fill_holes = bool(fill_holes)
+        if not isinstance(fill_holes, bool):  # bool("False") would be True
+            raise TypeError(f"FlowProjection: expected fill_holes to be a bool, but got {fill_holes!r} "
+                            f"({type(fill_holes).__name__})")
+        self.fill_holes = fill_holes
 
     def forward(self, flow: Tensor, weight: Optional[Tensor] = None) -> Tensor:
         return flow_projection(flow, weight, self.fill_holes)

@@ -6,6 +6,7 @@ csrc/); this module gives it a Python entry point that takes arguments as
 hand-written ``vfi_ops::sparse_masked_conv2d_backward`` op).
 """
 
+import operator
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -17,13 +18,28 @@ from ._checks import check_like
 IntPair = Union[int, Sequence[int]]
 
 
+def _int(name: str, value) -> int:
+    """Any integer (int, numpy and torch integers: whatever has __index__), as an int."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"sparse_masked_conv2d(): expected {name} to be an integer, but got {value!r} "
+                        f"({type(value).__name__})") from None
+
+
 def _pair(name: str, value: IntPair) -> Tuple[int, int]:
-    if isinstance(value, int):
+    try:
+        value = operator.index(value)
         return value, value
+    except TypeError:
+        pass
+    if isinstance(value, str) or not hasattr(value, "__len__"):
+        raise TypeError(f"sparse_masked_conv2d(): expected {name} to be an int or 2 ints, but got {value!r} "
+                        f"({type(value).__name__})")
     value = tuple(value)
-    if len(value) != 2 or not all(isinstance(v, int) for v in value):
+    if len(value) != 2:
         raise ValueError(f"sparse_masked_conv2d(): expected {name} to be an int or 2 ints, but got {value!r}")
-    return value
+    return tuple(_int(name, v) for v in value)
 
 
 def _padding(padding: Union[str, IntPair], weight: Tensor, stride, dilation) -> Tuple[int, int]:
@@ -87,14 +103,17 @@ def sparse_masked_conv2d(
         out: where to write the result instead of a new tensor (e.g. to reuse
             one buffer across layers at inference: fresh full-size tensors cost
             page faults and zeroing). It must be exactly the tensor the op would
-            return (shape, dtype, device, layout), share no memory with the
-            inputs, except that it may be ``fill`` itself. No autograd.
+            return (shape, dtype, device, layout: see
+            :func:`vfi_ops.output_memory_format`) and share no memory with the
+            inputs, except that it may be ``fill`` itself. No autograd: raises
+            if grad mode is on and an argument requires grad. Not autocast (as
+            PyTorch's out= variants): it runs in the arguments' dtype.
 
     Returns:
         ``[B, C_out, H_out, W_out]`` tensor of ``input``'s dtype, channels-last
         if ``input`` is (then the whole computation runs channels-last, which
         moves each patch as runs of channels and is the faster layout on CPU);
-        ``out`` when given.
+        ``out`` itself when given.
 
     Gradients flow to input, weight, bias and fill: the fill gets the incoming
     gradient where the mask is off, the convolution's parameters get the
@@ -112,14 +131,22 @@ def sparse_masked_conv2d(
     """
     stride, dilation = _pair("stride", stride), _pair("dilation", dilation)
     padding = _padding(padding, weight, stride, dilation)
-    args = (input, weight, bias, mask, list(stride), list(padding), list(dilation), groups, fill)
+    args = (input, weight, bias, mask, list(stride), list(padding), list(dilation), _int("groups", groups), fill)
     if out is None:
         return torch.ops.vfi_ops.sparse_masked_conv2d.default(*args)
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (input, weight, bias, fill, out)):
+    if torch.compiler.is_compiling():
+        return _compiled_out(args, out)
+    return torch.ops.vfi_ops.sparse_masked_conv2d.out(*args, out=out)
+
+
+def _compiled_out(args, out: Tensor) -> Tensor:
+    """out= under torch.compile: the functional op, then a copy (the compiler
+    plans the memory anyway). torch.compile cannot functionalize a custom out=
+    overload that returns its out (see csrc/ops.cpp)."""
+    if torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in (*args, out)):
         raise RuntimeError("sparse_masked_conv2d(): out= does not support autograd, but an argument requires grad "
                            "(call it under torch.no_grad(), or without out=)")
-    torch.ops.vfi_ops.sparse_masked_conv2d.out(*args, out=out)
-    return out
+    return out.copy_(torch.ops.vfi_ops.sparse_masked_conv2d.default(*args))
 
 
 def _output_size(input, weight, stride, padding, dilation):
@@ -162,12 +189,14 @@ def _sparse_masked_conv2d_out_fake(input, weight, bias, mask, stride=(1, 1), pad
     check_like("sparse_masked_conv2d", "out", out, "input", input)
     torch._check_value(tuple(out.shape) == tuple(expected.shape),
                        lambda: f"sparse_masked_conv2d(): expected out of shape {list(expected.shape)}, got {tuple(out.shape)}")
+    return out
 
 
 def output_memory_format(input: Tensor) -> torch.memory_format:
-    """The layout the kernels compute in and return for this input (e.g. for an
-    ``out=`` buffer): channels-last for a channels-last input (unless also
-    contiguous), contiguous otherwise."""
+    """The layout :func:`vfi_ops.sparse_masked_conv2d` computes in and returns for
+    this input (e.g. for an ``out=`` buffer): ``torch.channels_last`` for a
+    channels-last input (unless also contiguous, as with one channel),
+    ``torch.contiguous_format`` otherwise. Also ``vfi_ops.output_memory_format``."""
     channels_last = not input.is_contiguous() and input.is_contiguous(memory_format=torch.channels_last)
     return torch.channels_last if channels_last else torch.contiguous_format
 

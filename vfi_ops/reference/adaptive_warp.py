@@ -28,7 +28,7 @@ def adaptive_warp(input: Tensor, flow: Tensor, kernel: Tensor) -> Tensor:
         rows = (Y - F // 2 + 1 + m).clamp(0, H - 1)
         for n in range(F):
             cols = (X - F // 2 + 1 + n).clamp(0, W - 1)
-            index = (rows * W + cols).view(B, 1, H * W).expand(B, C, H * W)
+            index = (rows * W + cols).reshape(B, 1, H * W).expand(B, C, H * W)
             taps = planes.gather(2, index).view(B, C, H, W)
             quadrant = (2 if m >= F // 2 else 0) + (1 if n >= F // 2 else 0)
             out = out + blend[quadrant] * kernel[:, F * m + n : F * m + n + 1] * taps

@@ -53,7 +53,7 @@ def backward_warp(input: Tensor, flow: Tensor, padding_mode: str = "zeros") -> T
         for dx, wx in ((0, 1 - ax), (1, ax)):
             x, y = x0 + dx, y0 + dy
             inside = ok_x & ok_y & (x >= 0) & (x < w_in) & (y >= 0) & (y < h_in)
-            index = torch.where(inside, y * w_in + x, 0).view(B, 1, H * W).expand(B, C, H * W)
+            index = torch.where(inside, y * w_in + x, 0).reshape(B, 1, H * W).expand(B, C, H * W)
             taps = planes.gather(2, index).view(B, C, H, W)
             out = out + torch.where(inside.unsqueeze(1), (wx * wy).unsqueeze(1) * taps, 0)
     return out.to(input.dtype)
