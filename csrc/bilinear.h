@@ -48,7 +48,10 @@ VFI_HOST_DEVICE BilinearTaps<acc_t, index_t> bilinear_taps(acc_t x, acc_t y, ind
   y = in ? y : zero;
   const index_t x0 = floor_index<index_t>(x);  // in [-1, W - 1]
   const index_t y0 = floor_index<index_t>(y);  // in [-1, H - 1]
-  const bool left = x0 >= 0, right = x0 + 1 < W, top = y0 >= 0, bottom = y0 + 1 < H;
+  // Each tap's column and row are also tested against both ends as integers, so
+  // no rounding of the float bounds above can ever address a tap outside the plane.
+  const bool left = (x0 >= 0) & (x0 < W), right = (x0 + 1 >= 0) & (x0 + 1 < W);
+  const bool top = (y0 >= 0) & (y0 < H), bottom = (y0 + 1 >= 0) & (y0 + 1 < H);
   const bool inside[4] = {bool(in & top & left), bool(in & top & right), bool(in & bottom & left),
                           bool(in & bottom & right)};
   const index_t offset[4] = {y0 * W + x0, y0 * W + x0 + 1, (y0 + 1) * W + x0, (y0 + 1) * W + x0 + 1};
