@@ -7,7 +7,7 @@ import torch
 import vfi_ops
 from vfi_ops import reference
 from helpers import DeterministicAlgorithms, assert_all_close, smooth_flow, sprinkle_non_finite
-from op_tester import OpTester, convert
+from op_tester import OpTester, convert, num_threads
 
 MODES = ["sum", "avg", "linear", "soft"]
 NORMALIZED = ["avg", "linear", "soft"]
@@ -379,6 +379,23 @@ class TestSoftSplat(OpTester):
         assert (zeros == 0).all()
         # The weights of a source sum to the fraction of it that lands inside.
         assert den_avg[0].sum() <= lands[0].sum() + 1e-9 and den_avg[0].sum() > 0.5 * lands[0].sum()
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_any_thread_count_bitwise_with_scattered_targets(self, cpu_backend, mode):
+        # Sources jump across the whole image, so every band takes contributions
+        # from every source row; each pixel still sums them in source order.
+        g = torch.Generator().manual_seed(3)
+        B, C, H, W = 2, 3, 23, 17
+        args = (torch.randn(B, C, H, W, dtype=torch.float64, generator=g),
+                torch.randn(B, 2, H, W, dtype=torch.float64, generator=g) * 12,
+                make_metric(mode, B, H, W, generator=g), mode)
+        results = []
+        for threads in (1, 2, 3, 4, 7):
+            with num_threads(threads):
+                results.append(self.run(cpu_backend, args))
+        for result in results[1:]:
+            for a, b in zip(result, results[0]):
+                assert torch.equal(a, b)
 
     def test_raw_op_raises_under_deterministic_mode(self, gpu_backend):
         # The CUDA forward accumulates with atomics and says so.

@@ -1,14 +1,15 @@
 // softsplat: CPU launchers. The per-element math is in softsplat.h.
 //
 // Forward, without atomics and deterministic for any number of threads: the
-// target rows are split into one band per thread. A first pass over the sources
-// counts how many land in each band (and finds each batch item's metric
-// maximum), a second lists them band by band, in source order (a counting sort;
-// a source whose two tap rows straddle two bands is listed in both), and each
-// band then splats its own list into its own rows and normalises them. Every
-// pixel sums its contributions in source order whatever the number of bands, so
-// results are bitwise reproducible, and the work does not grow with the number
-// of threads (each source is read by one band, or two).
+// target rows are split into one band per thread, and each band splats, in
+// source order, every contribution that lands in its rows, then normalises
+// them. No two tasks write one pixel, and every pixel sums its contributions in
+// source order whatever the number of bands, so results are bitwise
+// reproducible. So that the work does not grow with the number of threads, a
+// first pass notes which target rows each source row reaches (and each batch
+// item's metric maximum), and a band visits only the source rows that reach it:
+// with real motion a source row reaches a few target rows, so nearly every
+// source is visited once.
 // Backward: a gather, each source reading its four targets.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -67,31 +68,6 @@ struct Source {
   }
 };
 
-// Target rows split into bands; blocks of source rows, never two batch items in one.
-struct Partition {
-  int64_t bands, rows_per_band;
-  int64_t blocks_per_item, rows_per_block, blocks;
-  std::vector<int32_t> band_of_row;  // [B * H]
-
-  Partition(const Sizes& s, int64_t threads) {
-    const int64_t R = s.B * s.H;
-    rows_per_band = (R + threads - 1) / threads;
-    bands = (R + rows_per_band - 1) / rows_per_band;
-    band_of_row.resize(R);
-    for (int64_t r = 0; r < R; ++r) band_of_row[r] = static_cast<int32_t>(r / rows_per_band);
-    rows_per_block = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, s.W));
-    blocks_per_item = (s.H + rows_per_block - 1) / rows_per_block;
-    blocks = s.B * blocks_per_item;
-  }
-
-  // Calls fn(b, y_begin, y_end) for source block i.
-  template <typename Fn>
-  void block(int64_t i, const Sizes& s, Fn&& fn) const {
-    const int64_t b = i / blocks_per_item, y0 = (i % blocks_per_item) * rows_per_block;
-    fn(b, y0, std::min(s.H, y0 + rows_per_block));
-  }
-};
-
 // Whether the source takes part: it lands, and its metric is usable where one is used.
 template <typename scalar_t>
 bool takes_part(const Source<scalar_t>& src, SplatMode mode) {
@@ -99,59 +75,34 @@ bool takes_part(const Source<scalar_t>& src, SplatMode mode) {
                        splat_metric_key(true, src.Z, mode) > -std::numeric_limits<scalar_t>::infinity());
 }
 
-// First pass: per block, the number of sources landing in each band (counts,
-// blocks x bands) and the largest metric key (block_max).
+// What the sources of one row (b, y) reach: the global target rows [first, last]
+// (first > last if none lands) and their largest metric key.
 template <typename scalar_t>
-void count_sources(const Args<scalar_t>& a, const Partition& part, bool count, std::vector<int64_t>& counts,
-                   std::vector<scalar_t>& block_max) {
-  at::parallel_for(0, part.blocks, 1, [&](int64_t first, int64_t last) {
-    for (int64_t i = first; i < last; ++i) {
-      int64_t* n = counts.data() + i * part.bands;
-      scalar_t key_max = -std::numeric_limits<scalar_t>::infinity();
-      part.block(i, a.s, [&](int64_t b, int64_t y_begin, int64_t y_end) {
-        for (int64_t y = y_begin; y < y_end; ++y) {
-          for (int64_t x = 0; x < a.s.W; ++x) {
-            const Source<scalar_t> src(a, b, x, y);
-            if (!takes_part(src, a.mode)) continue;
-            key_max = std::max(key_max, splat_metric_key(true, src.Z, a.mode));
-            if (!count) continue;
-            const auto rows = src.rows(a, b, x, y);
-            const int64_t top = rows[0] >= b * a.s.H ? part.band_of_row[rows[0]] : -1;
-            const int64_t bottom = rows[1] < (b + 1) * a.s.H ? part.band_of_row[rows[1]] : -1;
-            if (top >= 0) ++n[top];
-            if (bottom >= 0 && bottom != top) ++n[bottom];
-          }
-        }
-      });
-      block_max[i] = key_max;
-    }
-  });
-}
+struct RowReach {
+  int64_t first, last;
+  scalar_t key_max;
+};
 
-// Second pass: the global index (b * H * W + y * W + x) of every source that
-// lands in band j, at list[start[i * bands + j] ...] for block i, in source order.
-template <typename scalar_t, typename list_t>
-void list_sources(const Args<scalar_t>& a, const Partition& part, const std::vector<int64_t>& start, list_t* list) {
-  at::parallel_for(0, part.blocks, 1, [&](int64_t first, int64_t last) {
-    std::vector<int64_t> cursor(part.bands);
-    for (int64_t i = first; i < last; ++i) {
-      std::copy(start.begin() + i * part.bands, start.begin() + (i + 1) * part.bands, cursor.begin());
-      part.block(i, a.s, [&](int64_t b, int64_t y_begin, int64_t y_end) {
-        for (int64_t y = y_begin; y < y_end; ++y) {
-          for (int64_t x = 0; x < a.s.W; ++x) {
-            const Source<scalar_t> src(a, b, x, y);
-            if (!takes_part(src, a.mode)) continue;
-            const auto rows = src.rows(a, b, x, y);
-            const int64_t top = rows[0] >= b * a.s.H ? part.band_of_row[rows[0]] : -1;
-            const int64_t bottom = rows[1] < (b + 1) * a.s.H ? part.band_of_row[rows[1]] : -1;
-            const list_t g = static_cast<list_t>((b * a.s.H + y) * a.s.W + x);
-            if (top >= 0) list[cursor[top]++] = g;
-            if (bottom >= 0 && bottom != top) list[cursor[bottom]++] = g;
-          }
-        }
-      });
+template <typename scalar_t>
+std::vector<RowReach<scalar_t>> row_reach(const Args<scalar_t>& a) {
+  const Sizes& s = a.s;
+  std::vector<RowReach<scalar_t>> reach(s.B * s.H);
+  at::parallel_for(0, s.B * s.H, rows_per_task(4 * s.W), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t b = r / s.H, y = r % s.H;
+      RowReach<scalar_t> rr{std::numeric_limits<int64_t>::max(), -1, -std::numeric_limits<scalar_t>::infinity()};
+      for (int64_t x = 0; x < s.W; ++x) {
+        const Source<scalar_t> src(a, b, x, y);
+        if (!takes_part(src, a.mode)) continue;
+        rr.key_max = std::max(rr.key_max, splat_metric_key(true, src.Z, a.mode));
+        const auto rows = src.rows(a, b, x, y);
+        rr.first = std::min(rr.first, std::max(rows[0], b * s.H));
+        rr.last = std::max(rr.last, std::min(rows[1], (b + 1) * s.H - 1));
+      }
+      reach[r] = rr;
     }
   });
+  return reach;
 }
 
 // Splats source (b, x, y) into num and den, only into the global rows [row_begin, row_end).
@@ -204,70 +155,30 @@ void normalize_rows(const Sizes& s, SplatMode mode, const scalar_t* den, scalar_
 template <typename scalar_t>
 void forward_kernel(const Args<scalar_t>& a, scalar_t* out, scalar_t* den, scalar_t* metric_max) {
   const Sizes& s = a.s;
-  const Partition part(s, at::get_num_threads());
-  const bool banded = part.bands > 1, metric = splat_uses_metric(a.mode);
-  std::vector<int64_t> counts(banded ? part.blocks * part.bands : 0);
-  std::vector<scalar_t> block_max(part.blocks);
-  if (banded || metric) count_sources(a, part, banded, counts, block_max);
+  const int64_t R = s.B * s.H;
+  const int64_t rows_per_band = (R + at::get_num_threads() - 1) / at::get_num_threads();
+  const int64_t bands = (R + rows_per_band - 1) / rows_per_band;
+  const bool metric = splat_uses_metric(a.mode);
+  std::vector<RowReach<scalar_t>> reach;
+  if (bands > 1 || metric) reach = row_reach(a);
   for (int64_t b = 0; b < s.B; ++b) {
     scalar_t m = -std::numeric_limits<scalar_t>::infinity();
-    for (int64_t j = 0; j < part.blocks_per_item; ++j) m = std::max(m, block_max[b * part.blocks_per_item + j]);
+    if (metric) {
+      for (int64_t y = 0; y < s.H; ++y) m = std::max(m, reach[b * s.H + y].key_max);
+    }
     metric_max[b] = metric ? m : scalar_t(0);
   }
-  if (!banded) {  // one thread: every source in order
-    for (int64_t b = 0; b < s.B; ++b) {
-      for (int64_t y = 0; y < s.H; ++y) {
-        for (int64_t x = 0; x < s.W; ++x) splat_source(a, metric_max, b, x, y, int64_t(0), s.B * s.H, out, den);
+  at::parallel_for(0, bands, 1, [&](int64_t first, int64_t last) {
+    for (int64_t j = first; j < last; ++j) {
+      const int64_t row_begin = j * rows_per_band, row_end = std::min(R, row_begin + rows_per_band);
+      for (int64_t r = 0; r < R; ++r) {
+        if (bands > 1 && (reach[r].last < row_begin || reach[r].first >= row_end)) continue;
+        const int64_t b = r / s.H, y = r % s.H;
+        for (int64_t x = 0; x < s.W; ++x) splat_source(a, metric_max, b, x, y, row_begin, row_end, out, den);
       }
+      normalize_rows(s, a.mode, den, out, row_begin, row_end);
     }
-    normalize_rows(s, a.mode, den, out, 0, s.B * s.H);
-    return;
-  }
-  // start[i * bands + j]: where block i's sources of band j go in the list.
-  std::vector<int64_t> band_start(part.bands + 1, 0);
-  for (int64_t j = 0; j < part.bands; ++j) {
-    int64_t n = 0;
-    for (int64_t i = 0; i < part.blocks; ++i) n += counts[i * part.bands + j];
-    band_start[j + 1] = band_start[j] + n;
-  }
-  std::vector<int64_t>& start = counts;  // counts become starts, in place
-  for (int64_t j = 0; j < part.bands; ++j) {
-    int64_t at = band_start[j];
-    for (int64_t i = 0; i < part.blocks; ++i) {
-      const int64_t n = start[i * part.bands + j];
-      start[i * part.bands + j] = at;
-      at += n;
-    }
-  }
-  auto splat_bands = [&](auto list_zero) {
-    using list_t = decltype(list_zero);
-    std::vector<list_t> list(band_start[part.bands]);
-    list_sources(a, part, start, list.data());
-    at::parallel_for(0, part.bands, 1, [&](int64_t first, int64_t last) {
-      for (int64_t j = first; j < last; ++j) {
-        const int64_t row_begin = j * part.rows_per_band;
-        const int64_t row_end = std::min(s.B * s.H, row_begin + part.rows_per_band);
-        // Sources come in order: decode a list entry's row only when it changes.
-        int64_t row_first = -1, b = 0, y = 0;
-        for (int64_t e = band_start[j]; e < band_start[j + 1]; ++e) {
-          const int64_t g = list[e];
-          if (row_first < 0 || g - row_first >= s.W) {
-            const int64_t row = g / s.W;
-            row_first = row * s.W;
-            b = row / s.H;
-            y = row % s.H;
-          }
-          splat_source(a, metric_max, b, g - row_first, y, row_begin, row_end, out, den);
-        }
-        normalize_rows(s, a.mode, den, out, row_begin, row_end);
-      }
-    });
-  };
-  if (s.B * s.H * s.W <= std::numeric_limits<int32_t>::max()) {
-    splat_bands(int32_t{0});
-  } else {
-    splat_bands(int64_t{0});
-  }
+  });
 }
 
 // The gradients of the sources in the global rows [row_begin, row_end); any of
