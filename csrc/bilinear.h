@@ -26,6 +26,15 @@ struct BilinearTaps {
 // "zeros": taps outside the plane contribute 0. "border": (x, y) is first clamped
 // into the plane. NaN, infinite and huge coordinates are tested before any
 // conversion to an integer, so they can never become an address.
+//
+// At exact positions (grid_sample's conventions): the cell of x is
+// [floor(x), floor(x) + 1], so on an integer the weight is all on one tap and the
+// derivative is that of the cell to the right (a tap outside the plane counting
+// as 0 in "zeros" mode); in "border" mode the derivative is 0 wherever the
+// position is clamped, the border itself (x <= 0 or x >= W - 1) included.
+// Each tap is tested against the plane with integers, so no rounding of a
+// float position (beyond 2^24 in float32) can make an address outside it.
+//
 // Written with selects instead of branches: no divergence on GPUs, no
 // mispredicted jumps on CPUs.
 template <typename acc_t, typename index_t>
@@ -35,21 +44,20 @@ VFI_HOST_DEVICE BilinearTaps<acc_t, index_t> bilinear_taps(acc_t x, acc_t y, ind
   const acc_t h_max = static_cast<acc_t>(H - 1);
   const bool border = padding == Padding::Border;
   // Border: clamp (NaN stays NaN and fails the range test below) and stop the
-  // gradient where clamping holds the position.
+  // gradient where clamping holds the position, the border included.
   // (Bitwise & on bools: no short-circuit jumps.)
-  const acc_t dx = border & !((x >= zero) & (x <= w_max)) ? zero : one;
-  const acc_t dy = border & !((y >= zero) & (y <= h_max)) ? zero : one;
+  const acc_t dx = border & !((x > zero) & (x < w_max)) ? zero : one;
+  const acc_t dy = border & !((y > zero) & (y < h_max)) ? zero : one;
   const acc_t x_clamped = clamp_value(x, zero, w_max), y_clamped = clamp_value(y, zero, h_max);
   x = border ? x_clamped : x;
   y = border ? y_clamped : y;
-  // Some tap is inside only if -1 < x < W and -1 < y < H; NaN fails the test too.
-  const bool in = (x > -one) & (x < w_max + one) & (y > -one) & (y < h_max + one);
+  // Some tap is inside, or has a derivative, only if -1 <= x < W and -1 <= y < H;
+  // NaN fails the test too.
+  const bool in = (x >= -one) & (x < w_max + one) & (y >= -one) & (y < h_max + one);
   x = in ? x : zero;  // now safe to convert to an index
   y = in ? y : zero;
-  const index_t x0 = floor_index<index_t>(x);  // in [-1, W - 1]
-  const index_t y0 = floor_index<index_t>(y);  // in [-1, H - 1]
-  // Each tap's column and row are also tested against both ends as integers, so
-  // no rounding of the float bounds above can ever address a tap outside the plane.
+  const index_t x0 = floor_index<index_t>(x);
+  const index_t y0 = floor_index<index_t>(y);
   const bool left = (x0 >= 0) & (x0 < W), right = (x0 + 1 >= 0) & (x0 + 1 < W);
   const bool top = (y0 >= 0) & (y0 < H), bottom = (y0 + 1 >= 0) & (y0 + 1 < H);
   const bool inside[4] = {bool(in & top & left), bool(in & top & right), bool(in & bottom & left),
