@@ -41,8 +41,9 @@ VFI_HOST_DEVICE bool splat_uses_metric(SplatMode mode) {
 // The taps of source pixel (x, y) with flow (fx, fy): bilinear around
 // q = (x + fx, y + fy) in an H x W image, taps outside it dropped (mask 0).
 // At a target exactly on an integer the cell to its right and below is taken
-// (fraction 0), so a target exactly on column W - 1 is inside and its right tap
-// dropped. Non-finite and far targets have no tap.
+// (fraction 0): a target exactly on column W - 1 is inside, its right tap
+// dropped; one exactly on column -1 has the cell [-1, 0], whose one inside tap
+// has weight 0 but a derivative. Non-finite and far targets have no tap.
 template <typename acc_t, typename index_t>
 VFI_HOST_DEVICE BilinearTaps<acc_t, index_t> splat_taps(index_t x, index_t y, acc_t fx, acc_t fy, index_t H,
                                                          index_t W) {
@@ -57,7 +58,7 @@ VFI_HOST_DEVICE index_t splat_top_row(index_t y, acc_t fy) {
   return floor_index<index_t>(static_cast<acc_t>(y) + fy);
 }
 
-// Whether some tap of the source is inside the image.
+// Whether some tap of the source is inside the image (possibly with weight 0).
 template <typename acc_t, typename index_t>
 VFI_HOST_DEVICE bool splat_lands(const BilinearTaps<acc_t, index_t>& t) {
   return t.mask[0] + t.mask[1] + t.mask[2] + t.mask[3] > acc_t(0);

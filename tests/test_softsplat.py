@@ -267,6 +267,15 @@ class TestSoftSplat(OpTester):
         assert gf[0, :, 0, 0].tolist() == [-3.0, -3.0]
         assert gi[0, 0, 0, 0].item() == 1.5
         assert torch.count_nonzero(gf) == 2 and torch.count_nonzero(gi) == 1
+        # Exactly on x = -1 (y = 1): the cell [-1, 0], whose tap on column 0 has weight
+        # 0 and d out/dqx = +2 (a grows); nothing is splatted.
+        flow[0, :, 0, 0] = torch.tensor([-1.0, 1.0], dtype=torch.float64)
+        g[0, 0, 1, 0] = 0.25
+        out, gi, gf = (t.cpu() for t in self.run(backend, convert((input, flow, None, "sum"), backend.device),
+                                                 g.to(backend.device)))
+        assert torch.count_nonzero(out) == 0
+        assert gf[0, :, 0, 0].tolist() == [0.5, 0.0] and gi[0, 0, 0, 0].item() == 0.0
+        assert torch.count_nonzero(gf) == 1 and torch.count_nonzero(gi) == 0
 
     @pytest.mark.parametrize("mode", MODES)
     @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -367,7 +376,7 @@ class TestSoftSplat(OpTester):
         metric = torch.randn(B, 1, H, W, dtype=torch.float64) * 3
         qx = flow[:, :1] + torch.arange(W, dtype=torch.float64)
         qy = flow[:, 1:] + torch.arange(H, dtype=torch.float64).view(H, 1)
-        lands = (qx > -1) & (qx < W) & (qy > -1) & (qy < H)
+        lands = (qx >= -1) & (qx < W) & (qy >= -1) & (qy < H)
         metric[0, 0, 0, 0], flow[0, :, 0, 0] = 1e3, 1e6  # the largest metric does not land
         out, den, metric_max = splat(backend, input, flow, metric, "soft")
         lands[0, 0, 0, 0] = False

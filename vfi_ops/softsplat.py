@@ -48,13 +48,16 @@ def softsplat(input: Tensor, flow: Tensor, metric: Optional[Tensor] = None, mode
     with weights ``(1-a)(1-b), a(1-b), (1-a)b, ab``. Conventions:
 
     - a target exactly on an integer takes the cell ``[X, X+1]`` with fraction 0
-      (as ``grid_sample``), so a zero flow gives back ``input`` (every mode) and an
-      integer flow moves whole pixels; the flow gradient there is the one-sided
-      derivative of that cell;
+      (as ``grid_sample``), so a zero flow gives back ``input`` (every mode,
+      wherever the source is not dropped) and an integer flow moves whole
+      pixels; the flow gradient there is the one-sided derivative of that cell;
     - a tap outside the image is dropped (it receives nothing and contributes
       nothing to any gradient): a target exactly on column ``W-1`` (row ``H-1``)
       is inside, its right (bottom) taps dropped; a target in ``(W-1, W)`` gives
-      column ``W-1`` the weight ``1-a``; from ``qx >= W`` or ``qx <= -1`` nothing lands;
+      column ``W-1`` the weight ``1-a``, one in ``(-1, 0)`` gives column 0 the
+      weight ``a``; on ``qx = -1`` exactly the cell is ``[-1, 0]``: column 0 gets
+      weight 0, but the flow gradient is that cell's; from ``qx >= W`` or
+      ``qx < -1`` nothing lands (likewise in y);
     - a source with a NaN or infinite target is dropped, as is one whose metric
       is NaN or infinite (``"linear"``, ``"soft"``) or not positive (``"linear"``).
 

@@ -42,7 +42,8 @@ def softsplat(input: Tensor, flow: Tensor, metric: Optional[Tensor] = None, mode
     xs = torch.arange(W, device=device, dtype=dtype).view(1, 1, W)
     ys = torch.arange(H, device=device, dtype=dtype).view(1, H, 1)
     qx, qy = xs + flow[:, 0], ys + flow[:, 1]  # [B, H, W]
-    lands = (qx > -1) & (qx < W) & (qy > -1) & (qy < H)  # False for NaN
+    # Some tap is inside (possibly with weight 0: at -1 the cell is [-1, 0]); False for NaN.
+    lands = (qx >= -1) & (qx < W) & (qy >= -1) & (qy < H)
     qx, qy = torch.where(lands, qx, 0.0), torch.where(lands, qy, 0.0)
     x0, y0 = qx.detach().floor(), qy.detach().floor()
     ax, ay = qx - x0, qy - y0
