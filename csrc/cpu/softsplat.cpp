@@ -46,36 +46,29 @@ struct Args {
   Sizes s;
 };
 
-// One source pixel: its taps, whether it lands, and its metric.
-template <typename scalar_t>
-struct Source {
-  BilinearTaps<scalar_t, int64_t> taps;
-  bool lands;
-  scalar_t Z;
+// One row (b, y) of sources: where its data are. Offsets within a plane are
+// index_t (32-bit wherever a plane has fewer than 2^31 pixels); planes are
+// addressed in 64 bits.
+template <typename scalar_t, typename index_t>
+struct SourceRow {
+  const scalar_t *fx, *fy, *Z;  // Z: nullptr without a metric
+  int64_t b;
+  index_t y, H, W;
 
-  Source(const Args<scalar_t>& a, int64_t b, int64_t x, int64_t y) {
-    const int64_t HW = a.s.H * a.s.W, p = y * a.s.W + x;
-    const scalar_t* f = a.flow + b * 2 * HW;
-    taps = splat_taps<scalar_t, int64_t>(x, y, f[p], f[HW + p], a.s.H, a.s.W);
-    lands = splat_lands(taps);
-    Z = a.metric != nullptr ? a.metric[b * HW + p] : scalar_t(0);
+  SourceRow(const Args<scalar_t>& a, int64_t r) : b(r / a.s.H), y(r % a.s.H), H(a.s.H), W(a.s.W) {
+    const int64_t HW = a.s.H * a.s.W;
+    fx = a.flow + b * 2 * HW + y * a.s.W;
+    fy = fx + HW;
+    Z = a.metric != nullptr ? a.metric + b * HW + y * a.s.W : nullptr;
   }
 
-  // The global rows (b * H + row) of the top and bottom taps; only for a source that lands.
-  std::array<int64_t, 2> rows(const Args<scalar_t>& a, int64_t b, int64_t x, int64_t y) const {
-    const int64_t top = splat_top_row(y, a.flow[(b * 2 + 1) * a.s.H * a.s.W + y * a.s.W + x]);
-    return {b * a.s.H + top, b * a.s.H + top + 1};
-  }
+  BilinearTaps<scalar_t, index_t> taps(index_t x) const { return splat_taps<scalar_t, index_t>(x, y, fx[x], fy[x], H, W); }
+  scalar_t metric(index_t x) const { return Z != nullptr ? Z[x] : scalar_t(0); }
+  // The row of the top taps of source x; only for a source that lands.
+  index_t top_row(index_t x) const { return splat_top_row(y, fy[x]); }
 };
 
-// Whether the source takes part: it lands, and its metric is usable where one is used.
-template <typename scalar_t>
-bool takes_part(const Source<scalar_t>& src, SplatMode mode) {
-  return src.lands && (!splat_uses_metric(mode) ||
-                       splat_metric_key(true, src.Z, mode) > -std::numeric_limits<scalar_t>::infinity());
-}
-
-// What the sources of one row (b, y) reach: the global target rows [first, last]
+// What the sources of one row (b, y) reach: the rows [first, last] of item b
 // (first > last if none lands) and their largest metric key.
 template <typename scalar_t>
 struct RowReach {
@@ -83,21 +76,23 @@ struct RowReach {
   scalar_t key_max;
 };
 
-template <typename scalar_t>
+template <typename scalar_t, typename index_t>
 std::vector<RowReach<scalar_t>> row_reach(const Args<scalar_t>& a) {
   const Sizes& s = a.s;
+  const bool metric = splat_uses_metric(a.mode);
   std::vector<RowReach<scalar_t>> reach(s.B * s.H);
   at::parallel_for(0, s.B * s.H, rows_per_task(4 * s.W), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      const int64_t b = r / s.H, y = r % s.H;
+      const SourceRow<scalar_t, index_t> row(a, r);
       RowReach<scalar_t> rr{std::numeric_limits<int64_t>::max(), -1, -std::numeric_limits<scalar_t>::infinity()};
-      for (int64_t x = 0; x < s.W; ++x) {
-        const Source<scalar_t> src(a, b, x, y);
-        if (!takes_part(src, a.mode)) continue;
-        rr.key_max = std::max(rr.key_max, splat_metric_key(true, src.Z, a.mode));
-        const auto rows = src.rows(a, b, x, y);
-        rr.first = std::min(rr.first, std::max(rows[0], b * s.H));
-        rr.last = std::max(rr.last, std::min(rows[1], (b + 1) * s.H - 1));
+      for (index_t x = 0; x < row.W; ++x) {
+        const bool lands = splat_lands(row.taps(x));
+        const scalar_t key = splat_metric_key(lands, row.metric(x), a.mode);
+        if (!lands || (metric && key == -std::numeric_limits<scalar_t>::infinity())) continue;  // takes no part
+        rr.key_max = std::max(rr.key_max, key);
+        const int64_t top = row.top_row(x);
+        rr.first = std::min<int64_t>(rr.first, std::max<int64_t>(top, 0));
+        rr.last = std::max<int64_t>(rr.last, std::min<int64_t>(top + 1, s.H - 1));
       }
       reach[r] = rr;
     }
@@ -105,35 +100,48 @@ std::vector<RowReach<scalar_t>> row_reach(const Args<scalar_t>& a) {
   return reach;
 }
 
-// Splats source (b, x, y) into num and den, only into the global rows [row_begin, row_end).
-template <typename scalar_t>
-void splat_source(const Args<scalar_t>& a, const scalar_t* M, int64_t b, int64_t x, int64_t y, int64_t row_begin,
-                  int64_t row_end, scalar_t* num, scalar_t* den) {
+// Splats the sources of row r into num and den; with kBanded, only into the rows
+// [row_begin, row_end) of item b (the others belong to other bands).
+template <typename scalar_t, typename index_t, bool kBanded>
+void splat_row(const Args<scalar_t>& a, const scalar_t* M, int64_t r, int64_t row_begin, int64_t row_end,
+               scalar_t* num, scalar_t* den) {
   const Sizes& s = a.s;
-  const int64_t HW = s.H * s.W, p = y * s.W + x;
-  const Source<scalar_t> src(a, b, x, y);
-  const scalar_t z = splat_factor(src.lands, src.Z, M[b], a.mode);
-  if (!(z > scalar_t(0))) return;
-  const auto rows = src.rows(a, b, x, y);
-  // The taps this band writes, compacted.
-  int64_t offset[4];
-  scalar_t wz[4];
-  int n = 0;
-  for (int k = 0; k < 4; ++k) {
-    const int64_t row = rows[k / 2];
-    if (src.taps.mask[k] != scalar_t(0) && row >= row_begin && row < row_end) {
-      offset[n] = src.taps.offset[k];
-      wz[n++] = src.taps.w[k] * z;
+  const SourceRow<scalar_t, index_t> row(a, r);
+  const int64_t HW = s.H * s.W;
+  const scalar_t Mb = M[row.b];
+  const scalar_t* in = a.input + row.b * s.C * HW + row.y * s.W;
+  scalar_t* den_b = den + row.b * HW;
+  scalar_t* num_b = num + row.b * s.C * HW;
+  for (index_t x = 0; x < row.W; ++x) {
+    const auto t = row.taps(x);
+    const scalar_t z = splat_factor(splat_lands(t), row.metric(x), Mb, a.mode);
+    if (!(z > scalar_t(0))) continue;
+    bool keep[4];
+    for (int k = 0; k < 4; ++k) keep[k] = t.mask[k] != scalar_t(0);
+    if (kBanded) {
+      const int64_t top = row.top_row(x);
+      const bool top_in = top >= row_begin && top < row_end, bottom_in = top + 1 >= row_begin && top + 1 < row_end;
+      keep[0] &= top_in, keep[1] &= top_in, keep[2] &= bottom_in, keep[3] &= bottom_in;
     }
-  }
-  scalar_t* den_b = den + b * HW;
-  for (int k = 0; k < n; ++k) den_b[offset[k]] += wz[k];
-  const scalar_t* in = a.input + b * s.C * HW + p;
-  scalar_t* num_b = num + b * s.C * HW;
-  for (int64_t c = 0; c < s.C; ++c) {
-    const scalar_t v = in[c * HW];
-    scalar_t* plane = num_b + c * HW;
-    for (int k = 0; k < n; ++k) plane[offset[k]] += wz[k] * v;
+    // A tap not kept adds 0 to a kept one's pixel instead (no branch per channel):
+    // the same sums, since that pixel gets this source's value anyway.
+    const int first = keep[0] ? 0 : keep[1] ? 1 : keep[2] ? 2 : keep[3] ? 3 : -1;
+    if (first < 0) continue;
+    index_t o[4];
+    scalar_t wz[4];
+    for (int k = 0; k < 4; ++k) {
+      o[k] = keep[k] ? t.offset[k] : t.offset[first];
+      wz[k] = keep[k] ? t.w[k] * z : scalar_t(0);
+    }
+    for (int k = 0; k < 4; ++k) den_b[o[k]] += wz[k];
+    for (int64_t c = 0; c < s.C; ++c) {
+      const scalar_t v = in[c * HW + x];
+      scalar_t* plane = num_b + c * HW;
+      plane[o[0]] += wz[0] * v;
+      plane[o[1]] += wz[1] * v;
+      plane[o[2]] += wz[2] * v;
+      plane[o[3]] += wz[3] * v;
+    }
   }
 }
 
@@ -152,7 +160,7 @@ void normalize_rows(const Sizes& s, SplatMode mode, const scalar_t* den, scalar_
   }
 }
 
-template <typename scalar_t>
+template <typename scalar_t, typename index_t>
 void forward_kernel(const Args<scalar_t>& a, scalar_t* out, scalar_t* den, scalar_t* metric_max) {
   const Sizes& s = a.s;
   const int64_t R = s.B * s.H;
@@ -160,7 +168,7 @@ void forward_kernel(const Args<scalar_t>& a, scalar_t* out, scalar_t* den, scala
   const int64_t bands = (R + rows_per_band - 1) / rows_per_band;
   const bool metric = splat_uses_metric(a.mode);
   std::vector<RowReach<scalar_t>> reach;
-  if (bands > 1 || metric) reach = row_reach(a);
+  if (bands > 1 || metric) reach = row_reach<scalar_t, index_t>(a);
   for (int64_t b = 0; b < s.B; ++b) {
     scalar_t m = -std::numeric_limits<scalar_t>::infinity();
     if (metric) {
@@ -168,39 +176,50 @@ void forward_kernel(const Args<scalar_t>& a, scalar_t* out, scalar_t* den, scala
     }
     metric_max[b] = metric ? m : scalar_t(0);
   }
+  if (bands == 1) {
+    for (int64_t r = 0; r < R; ++r) splat_row<scalar_t, index_t, false>(a, metric_max, r, 0, s.H, out, den);
+    normalize_rows(s, a.mode, den, out, 0, R);
+    return;
+  }
   at::parallel_for(0, bands, 1, [&](int64_t first, int64_t last) {
     for (int64_t j = first; j < last; ++j) {
-      const int64_t row_begin = j * rows_per_band, row_end = std::min(R, row_begin + rows_per_band);
+      const int64_t band_begin = j * rows_per_band, band_end = std::min(R, band_begin + rows_per_band);
       for (int64_t r = 0; r < R; ++r) {
-        if (bands > 1 && (reach[r].last < row_begin || reach[r].first >= row_end)) continue;
-        const int64_t b = r / s.H, y = r % s.H;
-        for (int64_t x = 0; x < s.W; ++x) splat_source(a, metric_max, b, x, y, row_begin, row_end, out, den);
+        // The band's rows of item b, in that item's row numbers.
+        const int64_t item_row = r / s.H * s.H;
+        const int64_t row_begin = std::max<int64_t>(band_begin - item_row, 0);
+        const int64_t row_end = std::min<int64_t>(band_end - item_row, s.H);
+        if (reach[r].last < row_begin || reach[r].first >= row_end) continue;
+        splat_row<scalar_t, index_t, true>(a, metric_max, r, row_begin, row_end, out, den);
       }
-      normalize_rows(s, a.mode, den, out, row_begin, row_end);
+      normalize_rows(s, a.mode, den, out, band_begin, band_end);
     }
   });
 }
 
 // The gradients of the sources in the global rows [row_begin, row_end); any of
 // grad_input, grad_flow, grad_metric may be nullptr (not wanted).
-template <typename scalar_t>
+template <typename scalar_t, typename index_t>
 void backward_rows(const Args<scalar_t>& a, const scalar_t* M, const scalar_t* grad, const scalar_t* out,
                    const scalar_t* den, scalar_t* grad_input, scalar_t* grad_flow, scalar_t* grad_metric,
                    int64_t row_begin, int64_t row_end) {
   const Sizes& s = a.s;
   const int64_t HW = s.H * s.W;
   for (int64_t r = row_begin; r < row_end; ++r) {
-    const int64_t b = r / s.H, y = r % s.H;
+    const SourceRow<scalar_t, index_t> row(a, r);
+    const int64_t b = row.b, p0 = row.y * s.W;  // p0: the row's first pixel in its plane
+    const scalar_t Mb = M[b];
     const scalar_t* in_b = a.input + b * s.C * HW;
     const scalar_t* g_b = grad + b * s.C * HW;
     const scalar_t* out_b = out + b * s.C * HW;
-    for (int64_t x = 0; x < s.W; ++x) {
-      const int64_t p = y * s.W + x;
-      const Source<scalar_t> src(a, b, x, y);
-      const scalar_t z = splat_factor(src.lands, src.Z, M[b], a.mode);
+    for (index_t x = 0; x < row.W; ++x) {
+      const int64_t p = p0 + x;
+      const auto t = row.taps(x);
+      const scalar_t Z = row.metric(x);
+      const scalar_t z = splat_factor(splat_lands(t), Z, Mb, a.mode);
       scalar_t gx = 0, gy = 0, gz = 0;
       if (z > scalar_t(0)) {
-        SplatGrad<scalar_t, int64_t> sg(src.taps, z, a.mode, den + b * HW);
+        SplatGrad<scalar_t, index_t> sg(t, z, a.mode, den + b * HW);
         for (int64_t c = 0; c < s.C; ++c) {
           const scalar_t gi = sg.add_channel(in_b[c * HW + p], g_b + c * HW, out_b + c * HW);
           if (grad_input != nullptr) grad_input[(b * s.C + c) * HW + p] = gi;
@@ -213,8 +232,18 @@ void backward_rows(const Args<scalar_t>& a, const scalar_t* M, const scalar_t* g
         grad_flow[b * 2 * HW + p] = gx;
         grad_flow[(b * 2 + 1) * HW + p] = gy;
       }
-      if (grad_metric != nullptr) grad_metric[b * HW + p] = splat_metric_grad(gz, z, M[b], a.mode);
+      if (grad_metric != nullptr) grad_metric[b * HW + p] = splat_metric_grad(gz, z, Mb, a.mode);
     }
+  }
+}
+
+// Calls fn(int32_t{0}) if a plane's offsets fit in 32 bits, else fn(int64_t{0}).
+template <typename Fn>
+void with_plane_index(const Sizes& s, Fn&& fn) {
+  if (s.H * s.W <= std::numeric_limits<int32_t>::max() / 2) {
+    fn(int32_t{0});
+  } else {
+    fn(int64_t{0});
   }
 }
 
@@ -240,8 +269,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> softsplat_cpu(const at::Tensor& i
   at::Tensor metric_max = at::zeros({B}, input.options());
   if (B * H * W == 0) return {out, den, metric_max};
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "softsplat_cpu", [&] {
-    forward_kernel<scalar_t>(args_of<scalar_t>(input, flow, metric, mode), out.mutable_data_ptr<scalar_t>(),
-                             den.mutable_data_ptr<scalar_t>(), metric_max.mutable_data_ptr<scalar_t>());
+    const Args<scalar_t> a = args_of<scalar_t>(input, flow, metric, mode);
+    with_plane_index(a.s, [&](auto index_zero) {
+      forward_kernel<scalar_t, decltype(index_zero)>(a, out.mutable_data_ptr<scalar_t>(),
+                                                     den.mutable_data_ptr<scalar_t>(),
+                                                     metric_max.mutable_data_ptr<scalar_t>());
+    });
   });
   return {out, den, metric_max};
 }
@@ -270,12 +303,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> softsplat_backward_cpu(
   const at::Tensor metric_max = metric_max_.contiguous();
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "softsplat_backward_cpu", [&] {
     const Args<scalar_t> a = args_of<scalar_t>(input, flow, metric, mode);
-    at::parallel_for(0, B * H, rows_per_task(W * (input.size(1) + 1) * 4), [&](int64_t begin, int64_t end) {
-      backward_rows(a, metric_max.const_data_ptr<scalar_t>(), grad_output.const_data_ptr<scalar_t>(),
-                    output.const_data_ptr<scalar_t>(), den.const_data_ptr<scalar_t>(),
-                    output_mask[0] ? grad_input.mutable_data_ptr<scalar_t>() : nullptr,
-                    output_mask[1] ? grad_flow.mutable_data_ptr<scalar_t>() : nullptr,
-                    need_metric ? grad_metric.mutable_data_ptr<scalar_t>() : nullptr, begin, end);
+    with_plane_index(a.s, [&](auto index_zero) {
+      using index_t = decltype(index_zero);
+      at::parallel_for(0, B * H, rows_per_task(W * (input.size(1) + 1) * 4), [&](int64_t begin, int64_t end) {
+        backward_rows<scalar_t, index_t>(
+            a, metric_max.const_data_ptr<scalar_t>(), grad_output.const_data_ptr<scalar_t>(),
+            output.const_data_ptr<scalar_t>(), den.const_data_ptr<scalar_t>(),
+            output_mask[0] ? grad_input.mutable_data_ptr<scalar_t>() : nullptr,
+            output_mask[1] ? grad_flow.mutable_data_ptr<scalar_t>() : nullptr,
+            need_metric ? grad_metric.mutable_data_ptr<scalar_t>() : nullptr, begin, end);
+      });
     });
   });
   return {grad_input, grad_flow, grad_metric};
