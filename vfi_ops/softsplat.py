@@ -48,9 +48,10 @@ def softsplat(input: Tensor, flow: Tensor, metric: Optional[Tensor] = None, mode
     with weights ``(1-a)(1-b), a(1-b), (1-a)b, ab``. Conventions:
 
     - a target exactly on an integer takes the cell ``[X, X+1]`` with fraction 0
-      (as ``grid_sample``), so a zero flow gives back ``input`` (every mode,
-      wherever the source is not dropped) and an integer flow moves whole
-      pixels; the flow gradient there is the one-sided derivative of that cell;
+      (as ``grid_sample``), so a zero flow gives back ``input`` wherever the
+      source is not dropped (exactly for ``"sum"`` and ``"avg"``, to rounding
+      for the others) and an integer flow moves whole pixels; the flow gradient
+      there is the one-sided derivative of that cell;
     - a tap outside the image is dropped (it receives nothing and contributes
       nothing to any gradient): a target exactly on column ``W-1`` (row ``H-1``)
       is inside, its right (bottom) taps dropped; a target in ``(W-1, W)`` gives
