@@ -80,7 +80,9 @@ def softsplat(input: Tensor, flow: Tensor, metric: Optional[Tensor] = None, mode
             ``flow``/``metric`` of another dtype than ``input``.
 
     Gradients flow to ``input``, ``flow`` and ``metric``, through the bilinear
-    weights and the normalisation; they are exact away from integer targets.
+    weights and the normalisation (``M`` counts as a constant: the result does
+    not depend on it); they are exact away from integer targets. A pixel where
+    only zero weights landed stays 0 and passes no gradient.
 
     Determinism: the CPU kernels are deterministic (bitwise, for any number of
     threads). The CUDA forward accumulates with atomic adds; under
