@@ -11,11 +11,11 @@ import torch
 
 import vfi_ops
 
-from . import adaptive_warp, backward_warp, flow_projection, models, sparse_masked_conv2d, ugsp
+from . import adaptive_warp, backward_warp, flow_projection, models, softsplat, sparse_masked_conv2d, ugsp
 from .common import format_table, machine_info, write_json
 
 BENCHMARKS = {"adaptive_warp": adaptive_warp, "backward_warp": backward_warp, "flow_projection": flow_projection,
-              "sparse_masked_conv2d": sparse_masked_conv2d, "models": models, "ugsp": ugsp}
+              "softsplat": softsplat, "sparse_masked_conv2d": sparse_masked_conv2d, "models": models, "ugsp": ugsp}
 
 
 def main(argv=None) -> int:
