@@ -47,7 +47,7 @@ struct Args {
 };
 
 // One row (b, y) of sources: where its data are. Offsets within a plane are
-// index_t (32-bit wherever a plane has fewer than 2^31 pixels); planes are
+// index_t (32-bit wherever a plane has at most 2^30 pixels); planes are
 // addressed in 64 bits.
 template <typename scalar_t, typename index_t>
 struct SourceRow {
