@@ -2,14 +2,14 @@
 #pragma once
 
 #include <optional>
-#include <string_view>
+#include <c10/util/string_view.h>
 
 #include "checks.h"
 #include "softsplat.h"
 
 namespace vfi_ops {
 
-inline SplatMode parse_splat_mode(const char* op, std::string_view mode) {
+inline SplatMode parse_splat_mode(const char* op, c10::string_view mode) {
   if (mode == "sum") return SplatMode::Sum;
   if (mode == "avg") return SplatMode::Avg;
   if (mode == "linear") return SplatMode::Linear;
@@ -24,7 +24,7 @@ inline at::ScalarType splat_acc_dtype(at::ScalarType dtype) {
 }
 
 inline SplatMode check_softsplat_args(const char* op, const at::Tensor& input, const at::Tensor& flow,
-                                      const std::optional<at::Tensor>& metric, std::string_view mode_name) {
+                                      const std::optional<at::Tensor>& metric, c10::string_view mode_name) {
   const SplatMode mode = parse_splat_mode(op, mode_name);
   check_dim(op, "input", input, 4, "[B, C, H, W]");
   check_floating(op, "input", input);
@@ -52,7 +52,7 @@ inline SplatMode check_softsplat_args(const char* op, const at::Tensor& input, c
 // output, den and metric_max are what the forward returned; grad_output has output's shape.
 inline SplatMode check_softsplat_backward_args(const at::Tensor& grad_output, const at::Tensor& input,
                                                const at::Tensor& flow, const std::optional<at::Tensor>& metric,
-                                               std::string_view mode_name, const at::Tensor& output,
+                                               c10::string_view mode_name, const at::Tensor& output,
                                                const at::Tensor& den, const at::Tensor& metric_max) {
   const char* op = "softsplat_backward";
   const SplatMode mode = check_softsplat_args(op, input, flow, metric, mode_name);
