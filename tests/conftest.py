@@ -16,6 +16,16 @@ import torch  # noqa: E402
 HAS_CUDA = torch.cuda.is_available()
 
 
+def pytest_configure(config):
+    # Registered here rather than in pyproject.toml, so that runs without the
+    # project's settings have them too (the CI runs the op tests against an
+    # installed wheel that way).
+    for line in ("cuda: needs a CUDA GPU (skipped without one)",
+                 "emulated: runs the CUDA kernels emulated on the CPU (tests/cuda_emulation.py)",
+                 "slow: takes more than a few seconds"):
+        config.addinivalue_line("markers", line)
+
+
 def pytest_collection_modifyitems(config, items):
     # Tests marked `cuda` need a GPU; without one they are skipped, with the reason shown.
     skip = pytest.mark.skip(reason="needs a CUDA GPU")
