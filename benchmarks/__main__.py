@@ -4,7 +4,7 @@ Prints each row as soon as it is measured, then writes all of them as JSON
 (--json). Medians of wall time from torch.utils.benchmark, with all of torch's
 CPU threads. The default run (the op tables) takes a few minutes on a 2-core
 CPU; --models adds the end-to-end model timings (much longer), --full also
-every mask density of sparse_masked_conv2d.
+every mask density of sparse_masked_conv2d and every mode of softsplat.
 """
 
 import argparse
@@ -16,11 +16,11 @@ import torch
 
 import vfi_ops
 
-from . import adaptive_warp, backward_warp, flow_projection, models, sparse_masked_conv2d, ugsp
+from . import adaptive_warp, backward_warp, flow_projection, models, softsplat, sparse_masked_conv2d, ugsp
 from .common import LEGEND, format_row, machine_info, measure, section_header, write_json
 
 OPS = {"backward_warp": backward_warp, "flow_projection": flow_projection, "adaptive_warp": adaptive_warp,
-       "sparse_masked_conv2d": sparse_masked_conv2d}
+       "sparse_masked_conv2d": sparse_masked_conv2d, "softsplat": softsplat}
 MODELS = {"dain": models, "ugsp": ugsp}
 BENCHMARKS = {**OPS, **MODELS}
 

@@ -1,7 +1,7 @@
 // Every op under torch.autocast, on CPU and CUDA, as its nearest PyTorch counterpart:
 //
-// - backward_warp, flow_projection, adaptive_warp run in float32, as grid_sample
-//   does (sub-pixel positions and splat weights need the precision).
+// - backward_warp, flow_projection, adaptive_warp, softsplat run in float32, as
+//   grid_sample does (sub-pixel positions and splat weights need the precision).
 // - sparse_masked_conv2d on CUDA follows conv2d: input, weight, bias and fill in
 //   the autocast dtype (float16 or bfloat16), float accumulation in the kernels.
 //   On CPU, where conv2d would run in bfloat16, it runs in float32: the CPU
@@ -75,6 +75,18 @@ at::Tensor adaptive_warp_autocast(const at::Tensor& input, const at::Tensor& flo
   return op.call(to_float<device>(input), to_float<device>(flow), to_float<device>(kernel));
 }
 
+using Softsplat = std::tuple<at::Tensor, at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&,
+                                                                   const c10::optional<at::Tensor>&, c10::string_view);
+
+template <c10::DeviceType device>
+std::tuple<at::Tensor, at::Tensor, at::Tensor> softsplat_autocast(const at::Tensor& input, const at::Tensor& flow,
+                                                                  const c10::optional<at::Tensor>& metric,
+                                                                  c10::string_view mode) {
+  const BelowAutocast<device> below;
+  static const auto op = op_handle<Softsplat>("vfi_ops::softsplat");
+  return op.call(to_float<device>(input), to_float<device>(flow), to_float<device>(metric), mode);
+}
+
 using SparseMaskedConv2d =
     at::Tensor(const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&, const at::Tensor&,
                at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, int64_t, const c10::optional<at::Tensor>&);
@@ -101,6 +113,7 @@ void register_autocast(torch::Library& m) {
   m.impl("backward_warp", &backward_warp_autocast<device>);
   m.impl("flow_projection", &flow_projection_autocast<device>);
   m.impl("adaptive_warp", &adaptive_warp_autocast<device>);
+  m.impl("softsplat", &softsplat_autocast<device>);
   m.impl("sparse_masked_conv2d", &sparse_masked_conv2d_autocast<device>);
 }
 

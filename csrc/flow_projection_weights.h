@@ -24,8 +24,9 @@ inline at::Tensor projection_weight_scales(const at::Tensor& weight) {
   const at::Tensor usable = at::logical_and(at::gt(w, 0), at::isfinite(w));
   const at::Tensor largest = at::where(usable, w, 0.0).amax(1);
   // largest = m * 2^e with m in [0.5, 1) (e = 0 for 0); e >= -1021 keeps 2^-e finite
-  // for float64 denormals.
-  const at::Tensor exponent = std::get<1>(at::frexp(largest)).clamp_min(-1021);
+  // for float64 denormals. The exponent goes to ldexp as a double: with an integer
+  // exponent, older torch computes 2^-e in float32, which overflows.
+  const at::Tensor exponent = std::get<1>(at::frexp(largest)).clamp_min(-1021).to(at::kDouble);
   return at::ldexp(at::ones_like(largest), -exponent);
 }
 

@@ -32,6 +32,15 @@ constexpr const char* kSchemas[] = {
     "flow_projection_backward(Tensor grad_output, Tensor flow, Tensor? weight, Tensor output, Tensor den, "
     "bool fill_holes, bool[2] output_mask) -> (Tensor, Tensor)",
 
+    // Returns (output, den, metric_max): den [B, 1, H, W] is the splatted weight per
+    // pixel (sum of w z; 0 where nothing landed) and metric_max [B] the metric's
+    // maximum over the sources that land (0 for "sum" and "avg"), both in float for
+    // float16/bfloat16 inputs; the backward needs them.
+    "softsplat(Tensor input, Tensor flow, Tensor? metric=None, str mode=\"soft\") -> (Tensor, Tensor, Tensor)",
+    // output_mask: which of (grad_input, grad_flow, grad_metric) to compute; the others come back empty.
+    "softsplat_backward(Tensor grad_output, Tensor input, Tensor flow, Tensor? metric, str mode, Tensor output, "
+    "Tensor den, Tensor metric_max, bool[3] output_mask) -> (Tensor, Tensor, Tensor)",
+
     "adaptive_warp(Tensor input, Tensor flow, Tensor kernel) -> Tensor",
     // output_mask: which of (grad_input, grad_flow, grad_kernel) to compute; the others come back empty.
     "adaptive_warp_backward(Tensor grad_output, Tensor input, Tensor flow, Tensor kernel, bool[3] output_mask) "

@@ -13,6 +13,18 @@ The defaults (preset "medium", finest scale 0) were picked on synthetic
 triplets (``python -m benchmarks.classical``, results in benchmarks/RESULTS.md),
 where estimating F_10 as well and projecting it for F_t1 did not help.
 
+``warp="softsplat"`` forward-warps both frames to t instead, as softmax
+splatting does (Niklaus & Liu, CVPR 2020), with both flows from DIS and, as the
+paper's metric, the negative brightness-constancy error of each source pixel:
+
+    Z_0  = -alpha * mean_c |I0 - backward_warp(I1, F_01)|    (Z_1 likewise, with F_10)
+    I_t  = ((1-t) m_0 softsplat(I0, t F_01, Z_0) + t m_1 softsplat(I1, (1-t) F_10, Z_1))
+           / ((1-t) m_0 + t m_1)
+
+where m_0, m_1 mark the pixels something landed on; pixels neither frame
+reaches take the linear blend. alpha (5) was picked on the same synthetic triplets
+(``python -m benchmarks.classical --softsplat``).
+
 Needs ``opencv-python-headless`` (the ``models`` extra).
 """
 
@@ -28,6 +40,7 @@ from .checks import check_frames, check_int
 from .extras import require
 
 PRESETS = ("ultrafast", "fast", "medium")
+WARPS = ("projection", "softsplat")
 
 
 class ClassicalFlow(nn.Module):
@@ -39,6 +52,10 @@ class ClassicalFlow(nn.Module):
         finest_scale: the finest pyramid level DIS computes (0 = full resolution,
             1 = half, ...; coarser is faster and smoother); None keeps the preset's (1 for
             ``"medium"``, 2 for ``"fast"`` and ``"ultrafast"``).
+        warp: ``"projection"`` (DAIN-style flow projection, then backward warping)
+            or ``"softsplat"`` (softmax splatting of both frames, both flows from DIS).
+        alpha: ``"softsplat"`` only: the strength of the brightness-constancy
+            metric (per unit of [0, 1] intensity error), a positive number.
 
     Call: ``I0``, ``I1`` ``[B, 3, H, W]`` floating-point frames with values in [0, 1]
     on any device (the flow is computed on the CPU); ``t`` a number or one per batch
@@ -51,19 +68,25 @@ class ClassicalFlow(nn.Module):
     and in vfi_ops (``"vfi_ops"``), and the number of flows estimated (``"flows"``).
     """
 
-    def __init__(self, preset: str = "medium", finest_scale: Optional[int] = 0):
+    def __init__(self, preset: str = "medium", finest_scale: Optional[int] = 0, warp: str = "projection",
+                 alpha: float = 5.0):
         super().__init__()
         if not isinstance(preset, str) or preset not in PRESETS:
             raise ValueError(f"ClassicalFlow: preset must be one of {PRESETS}, but got {preset!r}")
         if finest_scale is not None:
             finest_scale = check_int("ClassicalFlow", "finest_scale", finest_scale, 0)
+        if not isinstance(warp, str) or warp not in WARPS:
+            raise ValueError(f"ClassicalFlow: warp must be one of {WARPS}, but got {warp!r}")
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < float("inf"):
+            raise ValueError(f"ClassicalFlow: alpha must be a positive finite number, but got {alpha!r}")
         self.cv2 = require("cv2", "classical-flow interpolation (ClassicalFlow)")
-        self.preset, self.finest_scale = preset, finest_scale
+        self.preset, self.finest_scale, self.warp, self.alpha = preset, finest_scale, warp, float(alpha)
         self.timings: Dict[str, float] = {"flow": 0.0, "vfi_ops": 0.0, "flows": 0}
         self._dis = None
 
     def extra_repr(self) -> str:
-        return f"preset={self.preset!r}, finest_scale={self.finest_scale}"
+        text = f"preset={self.preset!r}, finest_scale={self.finest_scale}, warp={self.warp!r}"
+        return text + (f", alpha={self.alpha:g}" if self.warp == "softsplat" else "")
 
     def check_inputs(self, I0: Tensor, I1: Tensor, t: Union[float, Tensor]) -> Tensor:
         """Validates the frames ([B, 3, H, W], floating point) and t; returns t as a [B, 1, 1, 1] tensor."""
@@ -103,14 +126,36 @@ class ClassicalFlow(nn.Module):
         t = self.check_inputs(I0, I1, t)
         dtype = torch.promote_types(I0.dtype, torch.float32)  # the ops take float32 or float64
         flow_01 = self.flow(I0, I1).to(dtype)
+        flow_10 = self.flow(I1, I0).to(dtype) if self.warp == "softsplat" else None
         if I0.is_cuda:
             torch.cuda.synchronize(I0.device)
         started = time.perf_counter()
         a, b, t = I0.to(dtype), I1.to(dtype), t.to(dtype)
-        flow_t0 = vfi_ops.flow_projection(t * flow_01, None, True)
-        flow_t1 = flow_t0 * ((t - 1) / t)  # = -F_t0 (1 - t) / t
-        out = torch.lerp(vfi_ops.backward_warp(a, flow_t0, "border"), vfi_ops.backward_warp(b, flow_t1, "border"), t)
+        if self.warp == "softsplat":
+            out = self._splat(a, b, t, flow_01, flow_10)
+        else:
+            flow_t0 = vfi_ops.flow_projection(t * flow_01, None, True)
+            flow_t1 = flow_t0 * ((t - 1) / t)  # = -F_t0 (1 - t) / t
+            out = torch.lerp(vfi_ops.backward_warp(a, flow_t0, "border"), vfi_ops.backward_warp(b, flow_t1, "border"),
+                             t)
         if I0.is_cuda:
             torch.cuda.synchronize(I0.device)
         self.timings["vfi_ops"] += time.perf_counter() - started
         return out.to(I0.dtype)
+
+    def _splat(self, a: Tensor, b: Tensor, t: Tensor, flow_01: Tensor, flow_10: Tensor) -> Tensor:
+        """Softmax splatting of both frames to t, blended where they landed (see the module docstring)."""
+        ones = a.new_ones(a.shape[0], 1, *a.shape[2:])
+
+        def splat(frame, other, flow, time):
+            metric = -self.alpha * (frame - vfi_ops.backward_warp(other, flow, "border")).abs().mean(1, keepdim=True)
+            # The channel of ones becomes 1 where something landed, 0 elsewhere.
+            out = vfi_ops.softsplat(torch.cat((frame, ones), 1), time * flow, metric, "soft")
+            return out[:, :-1], out[:, -1:]
+
+        at_t0, landed0 = splat(a, b, flow_01, t)
+        at_t1, landed1 = splat(b, a, flow_10, 1 - t)
+        w0, w1 = (1 - t) * landed0, t * landed1
+        total = w0 + w1
+        mixed = (w0 * at_t0 + w1 * at_t1) / total.clamp_min(torch.finfo(a.dtype).tiny)
+        return torch.where(total > 0, mixed, torch.lerp(a, b, t))

@@ -5,7 +5,8 @@
 
 The classical method (DIS optical flow and vfi_ops' projection and warping,
 vfi_ops.models.ClassicalFlow, default settings unless --dis-preset or
---dis-finest-scale) is scored beside linear blending unless --no-classical;
+--dis-finest-scale) is scored beside linear blending unless --no-classical,
+and with --softsplat its softmax-splatting variant (warp="softsplat") too;
 with --checkpoint the model is scored too (UGSP: at each --keep and dense).
 After the table: the mean time per pair of each method.
 
@@ -146,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dis-preset", choices=PRESETS, default="medium", help="classical: DIS preset")
     parser.add_argument("--dis-finest-scale", type=cli.integer(0), default=0,
                         help="classical: finest DIS pyramid level (0 = full resolution)")
+    parser.add_argument("--softsplat", action="store_true",
+                        help="also score the classical method's softmax-splatting variant (both flows, softsplat)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", help="also write the scores here ([PSNR, SSIM] per method and sequence; "
                         "PSNR null for identical frames)")
@@ -161,8 +164,9 @@ def main(argv=None) -> int:
         parser.error("--list applies with --vimeo")
     if args.keep and not args.checkpoint:
         parser.error("--keep applies with --checkpoint (a UGSP checkpoint)")
-    if args.no_classical and (args.dis_preset != "medium" or args.dis_finest_scale != 0):
-        parser.error("--dis-preset and --dis-finest-scale apply to the classical method (without --no-classical)")
+    if args.no_classical and (args.dis_preset != "medium" or args.dis_finest_scale != 0 or args.softsplat):
+        parser.error("--dis-preset, --dis-finest-scale and --softsplat apply to the classical method "
+                     "(without --no-classical)")
     try:
         device = cli.check_device(args.device)
         if args.json:
@@ -172,12 +176,15 @@ def main(argv=None) -> int:
         else:
             triplets = vimeo_triplets(args.vimeo, args.list or "tri_testlist.txt")
         methods = {"linear blend": lambda a, b: 0.5 * (a + b)}
-        classical = None
+        classical = splatting = None
         if not args.no_classical:
             from .classical import ClassicalFlow
 
             classical = ClassicalFlow(args.dis_preset, args.dis_finest_scale)
             methods["classical"] = lambda a, b: classical(a, b, 0.5)
+            if args.softsplat:
+                splatting = ClassicalFlow(args.dis_preset, args.dis_finest_scale, warp="softsplat")
+                methods["classical softsplat"] = lambda a, b: splatting(a, b, 0.5)
         if args.checkpoint:
             from .checkpoint import load_for_inference
             from .ugsp import UGSP
@@ -201,9 +208,11 @@ def main(argv=None) -> int:
     print(format_scores(scores))
     n = len(triplets)
     times = [f"{m} {1000 * s / n:.0f} ms" for m, s in seconds.items()]
-    if classical is not None:
-        times[1] += (f" (flow {1000 * classical.timings['flow'] / n:.0f} ms, "
-                     f"vfi_ops {1000 * classical.timings['vfi_ops'] / n:.0f} ms)")
+    for i, name in enumerate(seconds):
+        model = {"classical": classical, "classical softsplat": splatting}.get(name)
+        if model is not None:
+            times[i] += (f" (flow {1000 * model.timings['flow'] / n:.0f} ms, "
+                         f"vfi_ops {1000 * model.timings['vfi_ops'] / n:.0f} ms)")
     print(f"\ntime per pair (mean of {n}, {device.type}, {torch.get_num_threads()} threads): " + "; ".join(times))
     if args.json:
         with open(args.json, "w") as f:

@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default medium)")
     parser.add_argument("--dis-finest-scale", type=cli.integer(0), help="classical: finest DIS pyramid level, "
                         "0 = full resolution (default 0)")
+    parser.add_argument("--warp", choices=("projection", "softsplat"), help="classical: flow projection and "
+                        "backward warping (default), or softmax splatting of both frames")
     parser.add_argument("--keep", type=cli.real(0, 1), help="UGSP checkpoints: fraction S_t of decoder "
                         "positions computed")
     parser.add_argument("--dense", action="store_true", help="UGSP checkpoints: compute every position")
@@ -196,7 +198,8 @@ def check_arguments(parser, args) -> str:
     else:
         if not args.checkpoint:
             parser.error("--method model needs --checkpoint")
-        for option, value in (("--dis-preset", args.dis_preset), ("--dis-finest-scale", args.dis_finest_scale)):
+        for option, value in (("--dis-preset", args.dis_preset), ("--dis-finest-scale", args.dis_finest_scale),
+                              ("--warp", args.warp)):
             if value is not None:
                 parser.error(f"{option} applies to --method classical")
         if args.keep is not None and args.dense:
@@ -240,7 +243,8 @@ def build_model(args):
     if args.method == "classical":
         from .classical import ClassicalFlow
 
-        return ClassicalFlow(args.dis_preset or "medium", 0 if args.dis_finest_scale is None else args.dis_finest_scale)
+        return ClassicalFlow(args.dis_preset or "medium", 0 if args.dis_finest_scale is None else args.dis_finest_scale,
+                             args.warp or "projection")
     from .checkpoint import load_for_inference
 
     return load_for_inference(args.checkpoint, args.device, args.keep, args.dense)

@@ -1,5 +1,5 @@
 """The ops and the models under torch.autocast, against PyTorch's own ops there:
-the warps and the projection compute in float32 (as grid_sample does),
+the warps, the projection and the splat compute in float32 (as grid_sample does),
 sparse_masked_conv2d follows conv2d on CUDA (the autocast dtype) and computes in
 float32 on CPU (its CPU kernels have no bfloat16). Gradients come back in each
 input's own dtype, as they do for grid_sample and conv2d."""
@@ -9,15 +9,15 @@ import torch
 import torch.nn.functional as F
 
 import vfi_ops
-from models import DAIN
-from models.ugsp import UGSP
+from vfi_ops.models import DAIN
+from vfi_ops.models.ugsp import UGSP
 from helpers import frame_pair, smooth_flow
 
 B, H, W = 2, 12, 16
 
 
 def warp_inputs(dtype, device):
-    """The three warps' arguments, each in `dtype`, as leaves that require grad."""
+    """The warps' and splats' arguments, each in `dtype`, as leaves that require grad."""
     g = torch.Generator().manual_seed(0)
     rand = lambda *s: torch.rand(*s, generator=g)
     flow = smooth_flow(B, H, W, 3.0)
@@ -25,6 +25,7 @@ def warp_inputs(dtype, device):
         "backward_warp": (rand(B, 3, H, W), flow),
         "flow_projection": (flow, rand(B, 1, H, W) + 0.1),
         "adaptive_warp": (rand(B, 3, H, W), flow, rand(B, 16, H, W)),
+        "softsplat": (rand(B, 3, H, W), flow, -10 * rand(B, 1, H, W)),
     }
     return {name: [t.to(device, dtype).requires_grad_() for t in ts] for name, ts in args.items()}
 
@@ -33,6 +34,7 @@ WARPS = {
     "backward_warp": lambda i, f: vfi_ops.backward_warp(i, f, "border"),
     "flow_projection": lambda f, w: vfi_ops.flow_projection(f, w, True),
     "adaptive_warp": vfi_ops.adaptive_warp,
+    "softsplat": lambda i, f, z: vfi_ops.softsplat(i, f, z, "soft"),
 }
 
 

@@ -34,6 +34,23 @@ def test_recovers_a_translation_and_beats_blending_by_far():
         assert ours > 40 and ours > blend + 15, (t, ours, blend)  # measured: 54-55 dB against 22-24 dB
 
 
+def test_softsplat_variant_recovers_a_translation_too():
+    # Both frames splatted to t with both flows: the same known motion, far above blending.
+    I0, I1 = translated(0.0), translated(1.0)
+    model = ClassicalFlow(warp="softsplat")
+    inner = (..., slice(12, -12), slice(12, -12))
+    for t in (0.5, 0.3):
+        truth = translated(t)
+        ours = psnr(model(I0, I1, t)[inner], truth[inner])
+        blend = psnr(((1 - t) * I0 + t * I1)[inner], truth[inner])
+        assert ours > 40 and ours > blend + 15, (t, ours, blend)
+    assert model.timings["flows"] == 4  # F_01 and F_10 per call
+    # Pixels neither frame reaches (all flows far out) take the blend.
+    far = model._splat(I0, I1, torch.tensor(0.25).view(1, 1, 1, 1), torch.full((1, 2, 112, 144), 1e4),
+                       torch.full((1, 2, 112, 144), 1e4))
+    torch.testing.assert_close(far, torch.lerp(I0, I1, 0.25))
+
+
 def test_one_t_per_item_and_one_flow_per_pair():
     I0, I1 = translated(0.0), translated(1.0)
     model = ClassicalFlow()
@@ -52,6 +69,7 @@ def test_dtypes_and_settings():
     out64 = ClassicalFlow("fast", 1)(I0.double(), I1.double(), 0.5)
     assert out64.dtype == torch.float64 and out64.shape == (1, 3, 48, 64)
     assert "preset='ultrafast', finest_scale=None" in repr(ClassicalFlow("ultrafast", None))
+    assert "warp='softsplat', alpha=2" in repr(ClassicalFlow(warp="softsplat", alpha=2))
 
 
 def test_bad_arguments_name_themselves():
@@ -64,6 +82,11 @@ def test_bad_arguments_name_themselves():
         ClassicalFlow(finest_scale=0.5)
     with pytest.raises(TypeError, match="ClassicalFlow: expected floating-point frames"):
         ClassicalFlow()((I0 * 255).byte(), (I1 * 255).byte(), 0.5)
+    with pytest.raises(ValueError, match="ClassicalFlow: warp must be one of"):
+        ClassicalFlow(warp="forward")
+    for alpha in (0.0, -1.0, float("nan"), float("inf"), True):
+        with pytest.raises(ValueError, match="ClassicalFlow: alpha must be a positive finite number"):
+            ClassicalFlow(warp="softsplat", alpha=alpha)
     with pytest.raises(ValueError, match="ClassicalFlow: t must lie strictly between 0 and 1"):
         ClassicalFlow()(I0, I1, 1.0)
 

@@ -350,6 +350,27 @@ def test_evaluate_middlebury_layout(tmp_path, checkpoint, capsys):
     assert set(scores["model"]) == set(scores["classical"]) == {"SeqA", "SeqB"}
 
 
+def test_evaluate_and_interpolate_with_the_softsplat_variant(tmp_path, capsys):
+    pytest.importorskip("cv2")
+    middlebury_like(tmp_path / "mb", (("SeqA", 1),))
+    code, table, err = run(evaluate_cli.main, ["--middlebury", tmp_path / "mb", "--softsplat"], capsys)
+    assert code == 0, err
+    assert "classical softsplat PSNR" in table and table.count("(flow") == 2
+    frames = moving(3, 48, 64)
+    for i in (0, 2):
+        write_image(str(tmp_path / f"f{i}.png"), frames[i])
+    out = tmp_path / "mid.png"
+    code, _, err = run(interpolate_cli.main, [tmp_path / "f0.png", tmp_path / "f2.png", "-o", out, "--warp", "softsplat"],
+                       capsys)
+    assert code == 0, err
+    inner = (..., slice(8, -8), slice(8, -8))
+    assert psnr(read_image(str(out))[inner], frames[1][inner]) > psnr(((frames[0] + frames[2]) / 2)[inner],
+                                                                        frames[1][inner])
+    code, _, err = run(interpolate_cli.main, [tmp_path / "f0.png", tmp_path / "f2.png", "-o", tmp_path / "x.png",
+                                              "--method", "model", "--checkpoint", out, "--warp", "softsplat"], capsys)
+    assert code == 2 and "--warp applies to --method classical" in err
+
+
 def test_evaluate_writes_valid_json_for_perfect_frames(tmp_path, capsys):
     middlebury_like(tmp_path / "mb", (("Still", 1),), H=9, W=10, perfect=True)  # also under SSIM's 11x11 window
     code, table, err = run(evaluate_cli.main, ["--middlebury", tmp_path / "mb", "--no-classical",
@@ -375,6 +396,7 @@ def test_evaluate_refuses_bad_arguments_before_work(tmp_path, checkpoint, capsys
         (["--middlebury", tmp_path / "mb", "--vimeo", tmp_path], "give --middlebury DIR or --vimeo ROOT"),
         (["--vimeo", tmp_path / "mb"], "no list file"),
         (["--middlebury", tmp_path / "mb", "--no-classical", "--dis-preset", "fast"], "apply to the classical method"),
+        (["--middlebury", tmp_path / "mb", "--no-classical", "--softsplat"], "apply to the classical method"),
     ]
     for args, match in cases:
         code, table, err = run(evaluate_cli.main, args, capsys)

@@ -38,6 +38,7 @@ def cases():
         "backward_warp": (reference.backward_warp, [rand(B, 3, H, W), flow], {"padding_mode": "border"}),
         "flow_projection": (reference.flow_projection, [flow, rand(B, 1, H, W) + 0.1], {"fill_holes": True}),
         "adaptive_warp": (reference.adaptive_warp, [rand(B, 3, H, W), flow, rand(B, 16, H, W)], {}),
+        "softsplat": (reference.softsplat, [rand(B, 3, H, W), flow, -10 * rand(B, 1, H, W)], {"mode": "soft"}),
         "sparse_masked_conv2d": (reference.sparse_masked_conv2d,
                                  [rand(B, 3, H, W), rand(4, 3, 3, 3), rand(4), rand(B, 1, H, W) < 0.4],
                                  {"padding": 1, "fill": rand(B, 4, H, W)}),
@@ -51,7 +52,8 @@ def grads(fn, args, kwargs):
     return [out.detach()] + list(torch.autograd.grad(out, [a for a in args if a.requires_grad], g))
 
 
-@pytest.mark.parametrize("name", ["backward_warp", "flow_projection", "adaptive_warp", "sparse_masked_conv2d"])
+@pytest.mark.parametrize("name", ["backward_warp", "flow_projection", "adaptive_warp", "softsplat",
+                                  "sparse_masked_conv2d"])
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_reference_accepts_every_layout(name, layout):
     fn, args, kwargs = cases()[name]

@@ -6,6 +6,7 @@
     >>> vfi_ops.reference.backward_warp(frame, flow)     # pure-PyTorch reference
     >>> flow_t0 = vfi_ops.flow_projection(t * flow_01, 1 / depth_0 + 1e-6, fill_holes=True)
     >>> warped = vfi_ops.adaptive_warp(frame, flow_t0, kernel)  # kernel: [B, 16, H, W]
+    >>> frame_t = vfi_ops.softsplat(frame_0, t * flow_01, metric, "soft")  # forward warp
     >>> refined = vfi_ops.sparse_masked_conv2d(feat, weight, bias, hard, padding=1, fill=coarse)
 
 The operators are also reachable as ``torch.ops.vfi_ops.*``.
@@ -23,10 +24,11 @@ from ._build_info import VERSION as __version__
 from .adaptive_warp import adaptive_warp
 from .backward_warp import backward_warp
 from .flow_projection import flow_projection
+from .softsplat import softsplat
 from .sparse_masked_conv2d import output_memory_format, sparse_masked_conv2d
 from . import nn, reference
 
 _source_checkout.install(_os.path.dirname(_os.path.abspath(__file__)))
 
-__all__ = ["adaptive_warp", "backward_warp", "flow_projection", "sparse_masked_conv2d", "output_memory_format", "build_info",
-           "nn", "reference", "__version__"]
+__all__ = ["adaptive_warp", "backward_warp", "flow_projection", "softsplat", "sparse_masked_conv2d",
+           "output_memory_format", "build_info", "nn", "reference", "__version__"]

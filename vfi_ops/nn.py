@@ -7,6 +7,7 @@ from torch import Tensor, nn
 from .adaptive_warp import adaptive_warp
 from .backward_warp import PADDING_MODES, backward_warp
 from .flow_projection import flow_projection
+from .softsplat import MODES as SPLAT_MODES, softsplat
 from .sparse_masked_conv2d import sparse_masked_conv2d
 
 
@@ -41,6 +42,22 @@ class FlowProjection(nn.Module):
 
     def extra_repr(self) -> str:
         return f"fill_holes={self.fill_holes}"
+
+
+class SoftSplat(nn.Module):
+    """``SoftSplat(mode)(input, flow, metric=None)`` is :func:`vfi_ops.softsplat`."""
+
+    def __init__(self, mode: str = "soft"):
+        super().__init__()
+        if mode not in SPLAT_MODES:
+            raise ValueError(f"SoftSplat: mode must be one of 'sum', 'avg', 'linear', 'soft', but got {mode!r}")
+        self.mode = mode
+
+    def forward(self, input: Tensor, flow: Tensor, metric: Optional[Tensor] = None) -> Tensor:
+        return softsplat(input, flow, metric, self.mode)
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode!r}"
 
 
 class AdaptiveWarp(nn.Module):

@@ -58,7 +58,7 @@ def _fill_holes(out: Tensor, den: Tensor) -> Tensor:
 def _weight_scales(w: Tensor, usable: Tensor) -> Tensor:
     """2^-e per batch item, e the exponent of its largest usable weight (1 if none)."""
     largest = torch.where(usable, w.detach(), 0).flatten(1).amax(1)
-    return torch.ldexp(torch.ones_like(largest), -torch.frexp(largest).exponent.clamp_min(-1021))
+    return torch.ldexp(torch.ones_like(largest), -torch.frexp(largest).exponent.clamp_min(-1021).double())
 
 
 def flow_projection(flow: Tensor, weight: Optional[Tensor] = None, fill_holes: bool = False) -> Tensor:
