@@ -393,7 +393,8 @@ std::tuple<at::Tensor, at::Tensor> backward_warp_backward_cpu(const at::Tensor& 
   const at::Tensor flow = flow_.contiguous();
   const WarpSizes s = warp_sizes(input, flow);
   // A gradient that was not asked for comes back as an empty tensor.
-  at::Tensor grad_input = output_mask[0] ? at::zeros(input.sizes(), input.options().memory_format(layout))
+  // (at::zeros would drop the options' memory format.)
+  at::Tensor grad_input = output_mask[0] ? at::empty(input.sizes(), input.options().memory_format(layout)).zero_()
                                          : at::empty({0}, input.options());
   at::Tensor grad_flow = output_mask[1] ? at::empty(flow.sizes(), flow.options()) : at::empty({0}, flow.options());
   if (grad_output.numel() == 0) {
