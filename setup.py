@@ -128,6 +128,11 @@ def make_extension():
         raise RuntimeError("FORCE_CUDA=1 but no CUDA toolkit was found; put nvcc on PATH or set CUDA_HOME")
 
     sources = sorted(glob.glob(os.path.join("csrc", "*.cpp")) + glob.glob(os.path.join("csrc", "cpu", "*.cpp")))
+    # Files compiled for one instruction set (csrc/cpu/*_avx2.cpp) are linked last (below):
+    # where an inline function is emitted in several objects the linker keeps the first
+    # copy, which is then one compiled for the baseline instruction set.
+    isa_sources = [s for s in sources if s.endswith("_avx2.cpp")]
+    sources = [s for s in sources if s not in isa_sources]
     # -fopenmp: ATen's parallel_for is an inline OpenMP loop; without it the CPU kernels run on one thread.
     # -fno-trapping-math: floating-point exceptions are never observed here; without it GCC may not
     # turn a select whose branch holds a multiply into vector code. Results are unchanged (not fast-math).
@@ -148,14 +153,14 @@ def make_extension():
             extra_includes += ["-isystem", d]
         nvcc_flags = ["-O3", "--expt-relaxed-constexpr", "-lineinfo"] + extra_includes
         ext = CUDAExtension(
-            "vfi_ops._C", sources, include_dirs=[os.path.join(ROOT, "csrc")], define_macros=define_macros,
+            "vfi_ops._C", sources + isa_sources, include_dirs=[os.path.join(ROOT, "csrc")], define_macros=define_macros,
             extra_compile_args={"cxx": cxx_flags + extra_includes, "nvcc": nvcc_flags},
             extra_link_args=["-fopenmp"],
         )
     else:
         _log("building CPU kernels only (no CUDA build of torch with a toolkit, and FORCE_CUDA is not 1)")
         ext = CppExtension(
-            "vfi_ops._C", sources, include_dirs=[os.path.join(ROOT, "csrc")], extra_compile_args={"cxx": cxx_flags},
+            "vfi_ops._C", sources + isa_sources, include_dirs=[os.path.join(ROOT, "csrc")], extra_compile_args={"cxx": cxx_flags},
             extra_link_args=["-fopenmp"],
         )
     write_build_info(with_cuda, torch.version.cuda if with_cuda else None, arch_list)

@@ -73,7 +73,8 @@ def main(argv=None) -> int:
         module = BENCHMARKS[name]
         if cases:
             write(section_header(cases[0].op, module.BASELINE, device, cases[0].dtype,
-                                 getattr(module, "DESCRIPTION", None)))
+                                 getattr(module, "DESCRIPTION", None),
+                                 floor=any(case.bytes_moved is not None for case in cases)))
         section = []
         for case in cases:
             if bar is not None:

@@ -39,14 +39,26 @@ class Result:
     baseline_ms: float
     target: Optional[float]  # the speedup we aim for (reported, never asserted), if any
     extra: dict = field(default_factory=dict)
+    floor_ms: Optional[float] = None  # the memory floor: bytes moved / measured copy bandwidth
+    floor_target: Optional[float] = None  # at most this many times the floor (aimed for, never asserted)
 
     @property
     def speedup(self) -> float:
         return self.baseline_ms / self.ours_ms
 
     @property
+    def times_floor(self) -> Optional[float]:
+        return None if self.floor_ms is None else self.ours_ms / self.floor_ms
+
+    @property
     def met(self) -> Optional[bool]:
-        return None if self.target is None else self.speedup >= self.target
+        """Whether every target of the row (speedup, floor) is met; None without targets."""
+        checks = []
+        if self.target is not None:
+            checks.append(self.speedup >= self.target)
+        if self.floor_target is not None and self.floor_ms is not None:
+            checks.append(self.times_floor <= self.floor_target)
+        return None if not checks else all(checks)
 
 
 @dataclass
@@ -55,7 +67,11 @@ class Case:
 
     make() builds the inputs and returns {mode: (ours, baseline)}, two
     zero-argument callables per mode; it runs only when the case is measured.
-    notes(mode, ours_ms) may add notes to the JSON.
+    notes(mode, ours_ms) may add notes to the JSON. bytes_moved(mode), if given,
+    is the least memory traffic of ours in that mode (every input read once,
+    every output written once): the row then reports its memory floor, those
+    bytes at the copy bandwidth measured on the device, and floor_targets
+    (mode -> at most this many times the floor) are checked against it.
     """
 
     op: str
@@ -66,6 +82,8 @@ class Case:
     device: str = "cpu"
     dtype: str = "float32"
     notes: Optional[Callable[[str, float], dict]] = None
+    bytes_moved: Optional[Callable[[str], float]] = None
+    floor_targets: Dict[str, Optional[float]] = field(default_factory=dict)
 
     @property
     def modes(self):
@@ -151,6 +169,16 @@ def copy_bandwidth_gbs(device: str, min_run_time: float, megabytes: int = 512) -
     return 2 * src.numel() * 4 / (ms * 1e-3) / 1e9
 
 
+_BANDWIDTH: Dict[str, float] = {}  # device -> copy bandwidth in GB/s, measured once per run
+
+
+def memory_floor_ms(nbytes: float, device: str, min_run_time: float) -> float:
+    """The time to move nbytes at the device's copy bandwidth (measured on first use)."""
+    if device not in _BANDWIDTH:
+        _BANDWIDTH[device] = copy_bandwidth_gbs(device, min_run_time)
+    return nbytes / (_BANDWIDTH[device] * 1e9) * 1e3
+
+
 def measure(case: Case, min_run_time: float):
     """The case's rows, one per mode, each yielded as soon as it is measured."""
     torch.manual_seed(0)
@@ -164,8 +192,13 @@ def measure(case: Case, min_run_time: float):
             notes["baseline peak MB"] = peak_memory_mb(baseline, case.device)
         if case.notes is not None:
             notes.update(case.notes(mode, ours_ms))
+        floor_ms = None
+        if case.bytes_moved is not None:
+            nbytes = case.bytes_moved(mode)
+            floor_ms = memory_floor_ms(nbytes, case.device, min_run_time)
+            notes.update({"MB moved": nbytes / 1e6, "copy GB/s": _BANDWIDTH[case.device]})
         yield Result(case.op, case.name, case.device, case.dtype, mode, ours_ms, case.baseline, base_ms,
-                     case.targets[mode], notes)
+                     case.targets[mode], notes, floor_ms, case.floor_targets.get(mode))
 
 
 def machine_info() -> dict:
@@ -182,38 +215,50 @@ def machine_info() -> dict:
 # The printed table: one section per op and device, one row per case and mode.
 COLUMNS = [("case", 33, "<"), ("mode", 7, "<"), ("ours ms", 7, ">"), ("base ms", 7, ">"), ("speedup", 7, ">"),
            ("target", 6, ">"), ("", 6, "<")]
+# Sections whose cases report a memory floor: shorter case names and the
+# multiple of the floor before the status (its target is in the section's
+# description; floor ms in the JSON).
+FLOOR_COLUMNS = [("case", 22, "<"), ("mode", 7, "<"), ("ours ms", 7, ">"), ("base ms", 7, ">"), ("speedup", 7, ">"),
+                 ("target", 6, ">"), ("x floor", 7, ">"), ("", 6, "<")]
 
 LEGEND = """\
 Each row: a case, timed forward only (fwd, no autograd) or forward and backward
 to every input (fwd+bwd). ours ms: vfi_ops; base ms: the baseline named in the
 section's header, the best plain-PyTorch way to compute the same thing; both
 medians of wall time per call. speedup = base ms / ours ms; target: the speedup
-aimed for (none: -); MISSED marks a row below its target."""
+aimed for (none: -); MISSED marks a row below a target. Where shown, x floor is
+ours ms over the memory floor: the least bytes the op must move (inputs read
+once, outputs written once) at the copy bandwidth measured on the device."""
 
 
-def _cells(values):
-    return " ".join(f"{str(v)[:w]:{a}{w}}" for v, (_, w, a) in zip(values, COLUMNS)).rstrip()
+def _cells(values, columns=COLUMNS):
+    return " ".join(f"{str(v)[:w]:{a}{w}}" for v, (_, w, a) in zip(values, columns)).rstrip()
 
 
-def section_header(op: str, baseline: str, device: str, dtype: str, description: Optional[str] = None) -> str:
+def section_header(op: str, baseline: str, device: str, dtype: str, description: Optional[str] = None,
+                   floor: bool = False) -> str:
+    columns = FLOOR_COLUMNS if floor else COLUMNS
     lines = ["", f"{op} vs {baseline} ({device}, {dtype})"]
     if description:
-        lines.append(description)
-    lines += [_cells([c for c, _, _ in COLUMNS]), _cells(["-" * w for _, w, _ in COLUMNS])]
+        lines += description.splitlines()
+    lines += [_cells([c for c, _, _ in columns], columns), _cells(["-" * w for _, w, _ in columns], columns)]
     return "\n".join(lines)
 
 
 def format_row(r: Result) -> str:
     target = "-" if r.target is None else f"{r.target:.2g}x"
     status = "" if r.met is None else ("ok" if r.met else "MISSED")
-    return _cells([r.case, MODE_LABELS[r.mode], f"{r.ours_ms:.1f}", f"{r.baseline_ms:.1f}", f"{r.speedup:.2f}x",
-                   target, status])
+    cells = [r.case, MODE_LABELS[r.mode], f"{r.ours_ms:.1f}", f"{r.baseline_ms:.1f}", f"{r.speedup:.2f}x", target]
+    if r.floor_ms is None:
+        return _cells(cells + [status])
+    return _cells(cells + [f"{r.times_floor:.1f}x", status], FLOOR_COLUMNS)
 
 
 def write_json(results, path: str, extra: Optional[dict] = None) -> None:
     payload = {
         "machine": machine_info(),
-        "results": [dict(asdict(r), speedup=r.speedup, target_met=r.met) for r in results],
+        "results": [dict(asdict(r), speedup=r.speedup, times_floor=r.times_floor, target_met=r.met)
+                    for r in results],
     }
     payload.update(extra or {})
     with open(path, "w") as f:

@@ -12,6 +12,10 @@
 
 #include "library.h"
 
+#ifndef VFI_OPS_EMULATED_CUDA
+#include "cpu/row_taps.h"  // row_taps_isa
+#endif
+
 namespace {
 
 constexpr const char* kSchemas[] = {
@@ -52,6 +56,14 @@ constexpr const char* kSchemas[] = {
     // output_mask: which of (grad_input, grad_weight, grad_bias, grad_fill) to compute; the others come back empty.
     "sparse_masked_conv2d_backward(Tensor grad_output, Tensor input, Tensor weight, Tensor mask, int[2] stride, "
     "int[2] padding, int[2] dilation, int groups, bool[4] output_mask) -> (Tensor, Tensor, Tensor, Tensor)",
+};
+
+// Test hooks of the CPU kernels, not part of the API (no CUDA kernels, not in op_names):
+// what cpu/row_taps.h computes for every pixel of a flow, vectorised or by the
+// scalar definitions (tests/test_row_taps.py).
+constexpr const char* kTestSchemas[] = {
+    "_row_taps(Tensor flow, int in_height, int in_width, str padding_mode, bool vectorised) -> Tensor[]",
+    "_adaptive_row_windows(Tensor flow, int F, bool vectorised) -> Tensor[]",
 };
 
 // "name" or "name.overload": the schema up to its argument list.
@@ -111,6 +123,7 @@ std::vector<std::string> cuda_op_names() {
 }
 
 PyObject* py_op_names(PyObject*, PyObject*) { return string_list(op_names()); }
+PyObject* py_cpu_vector_isa(PyObject*, PyObject*) { return PyUnicode_FromString(vfi_ops::row_taps_isa()); }
 PyObject* py_cuda_op_names(PyObject*, PyObject*) { return string_list(cuda_op_names()); }
 #endif
 
@@ -126,6 +139,7 @@ PyObject* py_cuda_op_names(PyObject*, PyObject*) { return string_list(cuda_op_na
 VFI_DEFINE_LIBRARY(VFI_OPS_LIBRARY, m) {
   const std::vector<at::Tag> tags = {at::Tag::pt2_compliant_tag};
   for (const char* schema : kSchemas) m.def(schema, tags);
+  for (const char* schema : kTestSchemas) m.def(schema);
 }
 
 #if !defined(VFI_OPS_WITH_CUDA) && !defined(VFI_OPS_EMULATED_CUDA)
@@ -143,6 +157,8 @@ extern "C" PyObject* PyInit__C(void) {
       {"op_names", py_op_names, METH_NOARGS, "The names of the vfi_ops operators (name or name.overload)."},
       {"cuda_op_names", py_cuda_op_names, METH_NOARGS,
        "The operators with CUDA kernels (none in a build without CUDA)."},
+      {"cpu_vector_isa", py_cpu_vector_isa, METH_NOARGS,
+       "The instruction set of the CPU kernels' vectorised tap routines here (AVX2, or none: scalar)."},
       {nullptr, nullptr, 0, nullptr}};
   static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", "vfi_ops compiled operators (use torch.ops.vfi_ops)", -1,
                                methods};

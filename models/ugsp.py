@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import vfi_ops
-from vfi_ops.sparse_masked_conv2d import output_memory_format
+from vfi_ops import output_memory_format
 
 from .checks import check_fraction, check_frames, check_int
 from .dain import conv

@@ -239,6 +239,38 @@ class TestBackwardWarp(OpTester):
                                                [True, True])
 
 
+    @pytest.mark.parametrize("C", [1, 2, 3, 4, 5, 64])
+    def test_channels_last(self, backend, C):
+        # A channels-last input is sampled in place (NHWC on the CPU) and gives
+        # channels-last results (one channel: the input is also contiguous, and so
+        # are the results): the values of the contiguous input, the output bitwise
+        # (the same taps summed in the same order). Integer, non-finite, far and
+        # out-of-range positions included; the incoming gradient stays NCHW.
+        g = torch.Generator().manual_seed(C)
+        for dtype in (torch.float32, torch.float64):
+            input = torch.randn(2, C, 13, 17, generator=g, dtype=dtype)
+            flow = smooth_flow(2, 11, 19, 6.0, dtype=dtype)
+            flow[:, :, ::3] = flow[:, :, ::3].round()
+            flow[1] = sprinkle_non_finite(flow[1], 0.1)
+            layout = torch.contiguous_format if C == 1 else torch.channels_last
+            for mode in MODES:
+                args = convert((input, flow, mode), backend.device)
+                nhwc = (args[0].contiguous(memory_format=torch.channels_last),) + args[1:]
+                want, got = self.run(backend, args), self.run(backend, nhwc)
+                assert got[0].is_contiguous(memory_format=layout) and got[1].is_contiguous(memory_format=layout)
+                assert torch.equal(got[0], want[0])
+                tol = 1e-12 if dtype == torch.float64 else 1e-5
+                self.assert_close(got[1:], want[1:], f"{dtype} {mode}", rtol=tol, atol=tol)
+        # The fake kernels give the same layouts (torch.compile, opcheck).
+        args = convert(self.gradcheck_cases()[0], backend.device)
+        nhwc = (args[0].contiguous(memory_format=torch.channels_last).requires_grad_(),) + args[1:]
+        torch.library.opcheck(backend.ops.backward_warp.default, nhwc)
+        out = self.call(backend.ops, *nhwc)
+        for mask in ([True, True], [True, False], [False, True]):
+            torch.library.opcheck(backend.ops.backward_warp_backward.default,
+                                  (torch.randn_like(out), nhwc[0].detach(), nhwc[1], nhwc[2], mask))
+
+
 def test_plain_grid_sample_path_agrees_on_finite_flows():
     # The benchmarks time reference.grid_sample_warp; it must compute the same thing.
     input = torch.randn(2, 3, 9, 11, dtype=torch.float64)

@@ -10,7 +10,7 @@
     >>> refined = vfi_ops.sparse_masked_conv2d(feat, weight, bias, hard, padding=1, fill=coarse)
 
 The operators are also reachable as ``torch.ops.vfi_ops.*``.
-``vfi_ops.output_memory_format(input)`` is the layout sparse_masked_conv2d returns
+``vfi_ops.output_memory_format(input)`` is the layout sparse_masked_conv2d and backward_warp return
 for an input (what an ``out=`` buffer must have). Models and tools built on the
 operators (classical-flow interpolation, DAIN- and UGSP-style models, the
 vfi-train, vfi-interpolate and vfi-evaluate commands) are in ``vfi_ops.models``.
@@ -25,7 +25,8 @@ from .adaptive_warp import adaptive_warp
 from .backward_warp import backward_warp
 from .flow_projection import flow_projection
 from .softsplat import softsplat
-from .sparse_masked_conv2d import output_memory_format, sparse_masked_conv2d
+from ._layout import output_memory_format
+from .sparse_masked_conv2d import sparse_masked_conv2d
 from . import nn, reference
 
 _source_checkout.install(_os.path.dirname(_os.path.abspath(__file__)))

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from ._library import for_each_library, register_backward
 from ._checks import check_like
+from ._layout import empty_in_layout
 
 PADDING_MODES = ("zeros", "border")
 
@@ -29,7 +30,9 @@ def backward_warp(input: Tensor, flow: Tensor, padding_mode: str = "zeros") -> T
             no flow gradient where it is clamped).
 
     Returns:
-        ``[B, C, H, W]`` tensor of ``input``'s dtype.
+        ``[B, C, H, W]`` tensor of ``input``'s dtype, channels-last for a
+        channels-last input (:func:`vfi_ops.output_memory_format`; the input
+        gradient too), contiguous otherwise.
 
     NaN flows sample nothing (0); infinite or huge flows are out of range
     ("zeros") or clamped ("border"). Gradients flow to ``input`` and ``flow``.
@@ -67,12 +70,12 @@ def _check_fake_args(input: Tensor, flow: Tensor, padding_mode: str) -> None:
 
 def _backward_warp_fake(input, flow, padding_mode="zeros"):
     _check_fake_args(input, flow, padding_mode)
-    return input.new_empty((input.shape[0], input.shape[1], flow.shape[2], flow.shape[3]))
+    return empty_in_layout(input, (input.shape[0], input.shape[1], flow.shape[2], flow.shape[3]))
 
 
 def _backward_warp_backward_fake(grad_output, input, flow, padding_mode, output_mask):
     _check_fake_args(input, flow, padding_mode)
-    grad_input = input.new_empty(input.shape) if output_mask[0] else input.new_empty((0,))
+    grad_input = empty_in_layout(input, input.shape) if output_mask[0] else input.new_empty((0,))
     grad_flow = flow.new_empty(flow.shape) if output_mask[1] else flow.new_empty((0,))
     return grad_input, grad_flow
 

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from ._library import for_each_library, register_backward
 from ._checks import check_like
+from ._layout import empty_in_layout
 
 IntPair = Union[int, Sequence[int]]
 
@@ -180,7 +181,7 @@ def _sparse_masked_conv2d_fake(input, weight, bias, mask, stride=(1, 1), padding
         torch._check_value(tuple(bias.shape) == shape[1:2], lambda: f"sparse_masked_conv2d(): expected bias of shape [{shape[1]}], got {tuple(bias.shape)}")
     if fill is not None:
         torch._check_value(tuple(fill.shape) == shape, lambda: f"sparse_masked_conv2d(): expected fill of shape {list(shape)}, got {tuple(fill.shape)}")
-    return _empty_like_layout(input, shape)
+    return empty_in_layout(input, shape)
 
 
 def _sparse_masked_conv2d_out_fake(input, weight, bias, mask, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
@@ -192,25 +193,12 @@ def _sparse_masked_conv2d_out_fake(input, weight, bias, mask, stride=(1, 1), pad
     return out
 
 
-def output_memory_format(input: Tensor) -> torch.memory_format:
-    """The layout :func:`vfi_ops.sparse_masked_conv2d` computes in and returns for
-    this input (e.g. for an ``out=`` buffer): ``torch.channels_last`` for a
-    channels-last input (unless also contiguous, as with one channel),
-    ``torch.contiguous_format`` otherwise. Also ``vfi_ops.output_memory_format``."""
-    channels_last = not input.is_contiguous() and input.is_contiguous(memory_format=torch.channels_last)
-    return torch.channels_last if channels_last else torch.contiguous_format
-
-
-def _empty_like_layout(input: Tensor, shape) -> Tensor:
-    return torch.empty(shape, dtype=input.dtype, device=input.device, memory_format=output_memory_format(input))
-
-
 def _sparse_masked_conv2d_backward_fake(grad_output, input, weight, mask, stride, padding, dilation, groups, output_mask):
     _check_fake_args(input, weight, mask, stride, padding, dilation, groups)
-    return (_empty_like_layout(input, input.shape) if output_mask[0] else input.new_empty(0),
+    return (empty_in_layout(input, input.shape) if output_mask[0] else input.new_empty(0),
             input.new_empty(weight.shape if output_mask[1] else (0,)),
             input.new_empty(weight.shape[:1] if output_mask[2] else (0,)),
-            _empty_like_layout(input, grad_output.shape) if output_mask[3] else input.new_empty(0))
+            empty_in_layout(input, grad_output.shape) if output_mask[3] else input.new_empty(0))
 
 
 # The schema's defaults, for the trailing arguments the dispatcher drops.

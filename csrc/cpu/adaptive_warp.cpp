@@ -1,7 +1,7 @@
 // adaptive_warp: CPU launchers. The per-element math is in adaptive_warp.h; here
-// a task computes the windows of one output row (the F*F tap offsets and
-// weights of each pixel, one array per tap) and applies them channel by
-// channel in loops along the row that the compiler vectorises.
+// a task computes the windows of one output row (cpu/row_taps.h; then the F*F
+// tap offsets and weights of each pixel, one array per tap) and applies them
+// channel by channel in loops along the row that the compiler vectorises.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -19,6 +19,7 @@
 #include "adaptive_warp.h"
 #include "adaptive_warp_checks.h"
 #include "cpu/partition.h"
+#include "cpu/row_taps.h"
 #include "cpu/simd.h"
 
 namespace vfi_ops {
@@ -63,19 +64,16 @@ struct RowWindows {
   }
 };
 
-// Per pixel, then per tap along the row, so that the tap loops vectorise.
+// The windows of the row's pixels (cpu/row_taps.h: vectorised where the CPU
+// has AVX2), then per tap along the row, so that the tap loops vectorise.
 template <typename scalar_t, typename index_t>
 VFI_CPU_SIMD void fill_row_windows(RowWindows<scalar_t, index_t>& r, const scalar_t* u, const scalar_t* v,
                                    const scalar_t* k, const Sizes& s, int64_t y) {
   const index_t H = s.H, W = s.W, yi = y;
-  for (index_t x = 0; x < W; ++x) {
-    const auto win = adaptive_window<scalar_t, index_t>(x, yi, u[x], v[x], H, W, s.F);
-    scalar_t bw[4];
-    adaptive_blend_weights(win, bw);
-    r.top[x] = win.top, r.left[x] = win.left, r.self[x] = win.self;
-    r.a[x] = win.a, r.b[x] = win.b, r.valid[x] = win.valid ? scalar_t(1) : scalar_t(0);
-    for (int q = 0; q < 4; ++q) r.bw[q][x] = bw[q];
-  }
+  RowWindowsOut<scalar_t, index_t> out{r.top.data(), r.left.data(), r.self.data(), r.a.data(), r.b.data(),
+                                       r.valid.data(), {r.bw[0].data(), r.bw[1].data(), r.bw[2].data(),
+                                                        r.bw[3].data()}};
+  adaptive_row_windows<scalar_t, index_t>(u, v, yi, H, W, s.F, out);
   const int64_t HW = s.H * s.W;
   for (int m = 0; m < s.F; ++m) {
     for (int n = 0; n < s.F; ++n) {
@@ -209,7 +207,8 @@ void backward_kernel(const scalar_t* grad_out, const scalar_t* input, const scal
   const int64_t HW = s.H * s.W;
   const bool need_input = grad_input.defined(), need_rest = grad_flow != nullptr || grad_kernel != nullptr;
   if (need_input && need_rest && too_few_planes(s.B * s.C)) {
-    for_row_bands<scalar_t>(s.B * s.H, grad_input, [&](int64_t row_begin, int64_t row_end, scalar_t* gi) {
+    for_row_bands<scalar_t>(s.B * s.H, grad_input, s.W * s.taps() * std::max<int64_t>(s.C, 1),
+                            [&](int64_t row_begin, int64_t row_end, scalar_t* gi) {
       RowWindows<scalar_t, index_t> win(s);
       std::vector<scalar_t> R((s.taps() + 4) * s.W);
       for (int64_t row = row_begin; row < row_end; ++row) {
@@ -243,7 +242,12 @@ void backward_kernel(const scalar_t* grad_out, const scalar_t* input, const scal
 }
 
 // Tap offsets are within one plane; pointers to the planes are always 64-bit.
-bool plane_index_fits_int32(const Sizes& s) { return s.H * s.W <= std::numeric_limits<int32_t>::max(); }
+// float64 takes 64-bit offsets, as wide as its values, so that its windows
+// vectorise too (cpu/row_taps.h).
+template <typename scalar_t>
+bool narrow_offsets(const Sizes& s) {
+  return sizeof(scalar_t) == 4 && s.H * s.W <= std::numeric_limits<int32_t>::max();
+}
 
 at::Tensor adaptive_warp_cpu(const at::Tensor& input_, const at::Tensor& flow_, const at::Tensor& kernel_) {
   const int F = check_adaptive_warp_args("adaptive_warp", input_, flow_, kernel_);
@@ -255,7 +259,7 @@ at::Tensor adaptive_warp_cpu(const at::Tensor& input_, const at::Tensor& flow_, 
   at::Tensor out = at::empty(input.sizes(), input.options());
   if (out.numel() == 0) return out;
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "adaptive_warp_cpu", [&] {
-    with_index_type(plane_index_fits_int32(s), [&](auto index_zero) {
+    with_index_type(narrow_offsets<scalar_t>(s), [&](auto index_zero) {
       forward_kernel<scalar_t, decltype(index_zero)>(input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
                                                      kernel.const_data_ptr<scalar_t>(),
                                                      out.mutable_data_ptr<scalar_t>(), s);
@@ -288,7 +292,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adaptive_warp_backward_cpu(const 
     return {grad_input, grad_flow, grad_kernel};
   }
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "adaptive_warp_backward_cpu", [&] {
-    with_index_type(plane_index_fits_int32(s), [&](auto index_zero) {
+    with_index_type(narrow_offsets<scalar_t>(s), [&](auto index_zero) {
       backward_kernel<scalar_t, decltype(index_zero)>(
           grad_output.const_data_ptr<scalar_t>(), input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
           kernel.const_data_ptr<scalar_t>(), output_mask[0] ? grad_input : at::Tensor(),

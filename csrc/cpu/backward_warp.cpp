@@ -1,13 +1,16 @@
 // backward_warp: CPU launchers. The per-element math (taps, weights, gradient
 // coefficients) is in backward_warp.h / bilinear.h; here a task computes it for
-// one output row at a time and applies it channel by channel, along rows, in
-// loops the compiler vectorises (with AVX2 gathers where the CPU has them).
+// one output row at a time (cpu/row_taps.h: vectorised where the CPU has AVX2)
+// and applies it pixel by pixel to a few channels at a time.
+//
+// Layouts: a channels-last input is computed in place (NHWC: a pixel's channels
+// are one run, so each tap reads a run) and gives channels-last results; any
+// other input is computed as contiguous NCHW planes.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/empty_like.h>
-#include <ATen/ops/zeros_like.h>
+#include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -19,6 +22,7 @@
 #include "backward_warp.h"
 #include "backward_warp_checks.h"
 #include "cpu/partition.h"
+#include "cpu/row_taps.h"
 #include "cpu/simd.h"
 
 namespace vfi_ops {
@@ -32,203 +36,345 @@ WarpSizes warp_sizes(const at::Tensor& input, const at::Tensor& flow) {
   return {input.size(0), input.size(1), input.size(2), input.size(3), flow.size(2), flow.size(3)};
 }
 
-// Plane offsets (into an input plane, or a flow item) fit in 32 bits; pointers to
-// the planes themselves are always 64-bit.
-bool plane_index_fits_int32(const WarpSizes& s) {
-  return std::max(s.Hin * s.Win, 2 * s.H * s.W) <= std::numeric_limits<int32_t>::max();
+// Tap offsets index pixels of an input plane (NHWC: times C, in 64 bits), or of
+// a flow item; 32 bits are enough for float32 below 2^31 pixels. float64 always
+// takes 64-bit offsets, as wide as its values, so that its taps vectorise too.
+template <typename scalar_t>
+bool narrow_offsets(const WarpSizes& s) {
+  return sizeof(scalar_t) == 4 && std::max(s.Hin * s.Win, 2 * s.H * s.W) <= std::numeric_limits<int32_t>::max();
 }
 
-template <typename scalar_t, typename index_t>
-struct RowTaps;
-template <typename scalar_t, typename index_t>
-void fill_row_taps(RowTaps<scalar_t, index_t>& t, const scalar_t* flow_b, const WarpSizes& s, int64_t y,
-                   Padding padding);
-
-// The taps of one output row, one array per tap (structure of arrays, so the
-// channel loops read them contiguously).
+// The taps of one output row, one array per tap (structure of arrays).
 template <typename scalar_t, typename index_t>
 struct RowTaps {
   std::array<std::vector<index_t>, 4> offset;
   std::array<std::vector<scalar_t>, 4> w, cx, cy;  // cx, cy only with gradient coefficients
+  RowTapsOut<scalar_t, index_t> out;
 
   RowTaps(int64_t W, bool grad_coeffs) {
     for (int k = 0; k < 4; ++k) {
       offset[k].resize(W);
       w[k].resize(W);
+      out.offset[k] = offset[k].data();
+      out.w[k] = w[k].data();
       if (grad_coeffs) {
         cx[k].resize(W);
         cy[k].resize(W);
+        out.cx[k] = cx[k].data();
+        out.cy[k] = cy[k].data();
       }
     }
   }
 
   void fill(const scalar_t* flow, const WarpSizes& s, int64_t b, int64_t y, Padding padding) {
-    fill_row_taps(*this, flow + b * 2 * s.H * s.W, s, y, padding);
+    const scalar_t* u = flow + (b * 2 * s.H + y) * s.W;
+    row_taps<scalar_t, index_t>(u, u + s.H * s.W, y, s.W, s.Hin, s.Win, padding, out);
   }
 };
 
-template <typename scalar_t, typename index_t>
-VFI_CPU_SIMD void fill_row_taps(RowTaps<scalar_t, index_t>& t, const scalar_t* flow_b, const WarpSizes& s, int64_t y,
-                                Padding padding) {
-  const index_t H = s.H, W = s.W, Hin = s.Hin, Win = s.Win, yi = y;
-  index_t *__restrict__ o0 = t.offset[0].data(), *__restrict__ o1 = t.offset[1].data();
-  index_t *__restrict__ o2 = t.offset[2].data(), *__restrict__ o3 = t.offset[3].data();
-  scalar_t *__restrict__ w0 = t.w[0].data(), *__restrict__ w1 = t.w[1].data();
-  scalar_t *__restrict__ w2 = t.w[2].data(), *__restrict__ w3 = t.w[3].data();
-  if (t.cx[0].empty()) {
-    for (index_t x = 0; x < W; ++x) {
-      const auto tap = backward_warp_taps<scalar_t, index_t>(flow_b, x, yi, H, W, Hin, Win, padding);
-      o0[x] = tap.offset[0], o1[x] = tap.offset[1], o2[x] = tap.offset[2], o3[x] = tap.offset[3];
-      w0[x] = tap.w[0], w1[x] = tap.w[1], w2[x] = tap.w[2], w3[x] = tap.w[3];
-    }
-    return;
+// The gathers below read four scattered taps per value. GCC's vector code for
+// such loops fills the lanes one load at a time and is slower than plain
+// scalar code on this machine, so they are not vectorised.
+#if defined(__GNUC__) && !defined(__clang__)
+#define VFI_SCALAR_LOOP __attribute__((optimize("no-tree-vectorize")))
+#else
+#define VFI_SCALAR_LOOP
+#endif
+
+// Channels handled per pass over a row: few enough streams for the prefetchers,
+// and the taps of a pixel read once per pass.
+constexpr int64_t kChannelBlock = 4;
+
+// Calls fn(c_begin, std::integral_constant<int, n>) for blocks of at most kChannelBlock channels.
+template <typename Fn>
+void for_channel_blocks(int64_t C, Fn&& fn) {
+  int64_t c = 0;
+  for (; c + kChannelBlock <= C; c += kChannelBlock) fn(c, std::integral_constant<int, kChannelBlock>{});
+  switch (C - c) {
+    case 1: fn(c, std::integral_constant<int, 1>{}); break;
+    case 2: fn(c, std::integral_constant<int, 2>{}); break;
+    case 3: fn(c, std::integral_constant<int, 3>{}); break;
+    default: break;
   }
-  for (index_t x = 0; x < W; ++x) {
-    const auto tap = backward_warp_taps<scalar_t, index_t>(flow_b, x, yi, H, W, Hin, Win, padding);
-    scalar_t cx[4], cy[4];
-    bilinear_grad_coeffs(tap, cx, cy);
+}
+
+// ------------------------------------------------------------------ NCHW
+
+// out[c][x] = backward_warp_value for n pixels of a row and CB channel planes
+// (input planes `in_plane` apart, output rows `out_plane` apart).
+template <int CB, typename scalar_t, typename index_t>
+VFI_CPU_SIMD VFI_SCALAR_LOOP void sample_row_nchw(const scalar_t* __restrict__ in, int64_t in_plane,
+                                                  const RowTaps<scalar_t, index_t>& t, scalar_t* __restrict__ out,
+                                                  int64_t out_plane, int64_t n) {
+  for (int64_t x = 0; x < n; ++x) {
+    const index_t o[4] = {t.offset[0][x], t.offset[1][x], t.offset[2][x], t.offset[3][x]};
+    const scalar_t w[4] = {t.w[0][x], t.w[1][x], t.w[2][x], t.w[3][x]};
+    for (int c = 0; c < CB; ++c) {
+      const scalar_t* plane = in + c * in_plane;
+      const scalar_t v[4] = {plane[o[0]], plane[o[1]], plane[o[2]], plane[o[3]]};
+      out[c * out_plane + x] = tap_dot(w, v);
+    }
+  }
+}
+
+// The backward of n pixels of a row for CB channel planes: the flow gradient
+// (gu[x] += sum over the channels of g * d(out)/du, gv likewise) and, with
+// grad_in, the scatter of the input gradient (grad_in[c][offset_k] += g * w_k).
+template <int CB, typename scalar_t, typename index_t>
+VFI_CPU_SIMD VFI_SCALAR_LOOP void backward_row_nchw(const scalar_t* __restrict__ g, int64_t g_plane,
+                                                    const scalar_t* __restrict__ in, scalar_t* grad_in,
+                                                    int64_t in_plane, const RowTaps<scalar_t, index_t>& t,
+                                                    scalar_t* __restrict__ gu, scalar_t* __restrict__ gv,
+                                                    int64_t n) {
+  for (int64_t x = 0; x < n; ++x) {
+    const index_t o[4] = {t.offset[0][x], t.offset[1][x], t.offset[2][x], t.offset[3][x]};
+    const scalar_t cx[4] = {t.cx[0][x], t.cx[1][x], t.cx[2][x], t.cx[3][x]};
+    const scalar_t cy[4] = {t.cy[0][x], t.cy[1][x], t.cy[2][x], t.cy[3][x]};
+    scalar_t u_acc = gu[x], v_acc = gv[x];
+    for (int c = 0; c < CB; ++c) {
+      const scalar_t* plane = in + c * in_plane;
+      const scalar_t v[4] = {plane[o[0]], plane[o[1]], plane[o[2]], plane[o[3]]};
+      const scalar_t gc = g[c * g_plane + x];
+      u_acc += gc * tap_dot(cx, v);
+      v_acc += gc * tap_dot(cy, v);
+      if (grad_in != nullptr) {
+        scalar_t* gplane = grad_in + c * in_plane;
+        for (int k = 0; k < 4; ++k) gplane[o[k]] += gc * t.w[k][x];
+      }
+    }
+    gu[x] = u_acc, gv[x] = v_acc;
+  }
+}
+
+// The input-gradient scatter alone, for CB channel planes.
+template <int CB, typename scalar_t, typename index_t>
+VFI_CPU_SIMD VFI_SCALAR_LOOP void scatter_row_nchw(const scalar_t* __restrict__ g, int64_t g_plane, scalar_t* grad_in,
+                                                   int64_t in_plane, const RowTaps<scalar_t, index_t>& t, int64_t n) {
+  for (int64_t x = 0; x < n; ++x) {
+    const index_t o[4] = {t.offset[0][x], t.offset[1][x], t.offset[2][x], t.offset[3][x]};
+    const scalar_t w[4] = {t.w[0][x], t.w[1][x], t.w[2][x], t.w[3][x]};
+    for (int c = 0; c < CB; ++c) {
+      const scalar_t gc = g[c * g_plane + x];
+      scalar_t* gplane = grad_in + c * in_plane;
+      for (int k = 0; k < 4; ++k) gplane[o[k]] += gc * w[k];
+    }
+  }
+}
+
+// ------------------------------------------------------------------ NHWC
+
+// out[x][c] = backward_warp_value for n pixels of a row, all C channels (CB:
+// C known at compile time, or 0: any C, in a loop along the channels' run).
+template <int CB, typename scalar_t, typename index_t>
+VFI_CPU_SIMD void sample_row_nhwc(const scalar_t* __restrict__ in, int64_t C, const RowTaps<scalar_t, index_t>& t,
+                                  scalar_t* __restrict__ out, int64_t n) {
+  const int64_t channels = CB > 0 ? CB : C;
+  for (int64_t x = 0; x < n; ++x) {
+    const scalar_t* __restrict__ p0 = in + int64_t(t.offset[0][x]) * channels;
+    const scalar_t* __restrict__ p1 = in + int64_t(t.offset[1][x]) * channels;
+    const scalar_t* __restrict__ p2 = in + int64_t(t.offset[2][x]) * channels;
+    const scalar_t* __restrict__ p3 = in + int64_t(t.offset[3][x]) * channels;
+    const scalar_t w[4] = {t.w[0][x], t.w[1][x], t.w[2][x], t.w[3][x]};
+    scalar_t* __restrict__ o = out + x * channels;
+    for (int64_t c = 0; c < channels; ++c) {
+      const scalar_t v[4] = {p0[c], p1[c], p2[c], p3[c]};
+      o[c] = tap_dot(w, v);
+    }
+  }
+}
+
+// The backward of n pixels of a row, all C channels: the flow gradient and,
+// with grad_in, the scatter of the input gradient (channels in order, as NCHW).
+template <int CB, typename scalar_t, typename index_t>
+VFI_CPU_SIMD void backward_row_nhwc(const scalar_t* __restrict__ g, const scalar_t* __restrict__ in,
+                                    scalar_t* grad_in, int64_t C, const RowTaps<scalar_t, index_t>& t,
+                                    scalar_t* __restrict__ gu, scalar_t* __restrict__ gv, int64_t n) {
+  const int64_t channels = CB > 0 ? CB : C;
+  for (int64_t x = 0; x < n; ++x) {
+    const index_t o[4] = {t.offset[0][x], t.offset[1][x], t.offset[2][x], t.offset[3][x]};
+    const scalar_t cx[4] = {t.cx[0][x], t.cx[1][x], t.cx[2][x], t.cx[3][x]};
+    const scalar_t cy[4] = {t.cy[0][x], t.cy[1][x], t.cy[2][x], t.cy[3][x]};
+    const scalar_t w[4] = {t.w[0][x], t.w[1][x], t.w[2][x], t.w[3][x]};
+    const scalar_t* __restrict__ gx = g + x * channels;
+    scalar_t u_acc = 0, v_acc = 0;
+    for (int64_t c = 0; c < channels; ++c) {
+      const scalar_t v[4] = {in[int64_t(o[0]) * channels + c], in[int64_t(o[1]) * channels + c],
+                             in[int64_t(o[2]) * channels + c], in[int64_t(o[3]) * channels + c]};
+      u_acc += gx[c] * tap_dot(cx, v);
+      v_acc += gx[c] * tap_dot(cy, v);
+    }
+    gu[x] = u_acc, gv[x] = v_acc;
+    if (grad_in == nullptr) continue;
     for (int k = 0; k < 4; ++k) {
-      t.offset[k][x] = tap.offset[k];
-      t.w[k][x] = tap.w[k];
-      t.cx[k][x] = cx[k];
-      t.cy[k][x] = cy[k];
+      scalar_t* gk = grad_in + int64_t(o[k]) * channels;
+      for (int64_t c = 0; c < channels; ++c) gk[c] += gx[c] * w[k];
     }
   }
 }
 
-// out[x] = tap_dot(w, values of the taps): backward_warp_value for a row, with
-// the taps in structure-of-arrays form so the loop vectorises.
-template <typename scalar_t, typename index_t>
-VFI_CPU_SIMD void sample_row(const scalar_t* __restrict__ plane, const RowTaps<scalar_t, index_t>& t,
-                             scalar_t* __restrict__ out, int64_t n) {
-  const index_t *__restrict__ o0 = t.offset[0].data(), *__restrict__ o1 = t.offset[1].data();
-  const index_t *__restrict__ o2 = t.offset[2].data(), *__restrict__ o3 = t.offset[3].data();
-  const scalar_t *__restrict__ w0 = t.w[0].data(), *__restrict__ w1 = t.w[1].data();
-  const scalar_t *__restrict__ w2 = t.w[2].data(), *__restrict__ w3 = t.w[3].data();
-  for (int64_t x = 0; x < n; ++x) {
-    const scalar_t w[4] = {w0[x], w1[x], w2[x], w3[x]};
-    const scalar_t v[4] = {plane[o0[x]], plane[o1[x]], plane[o2[x]], plane[o3[x]]};
-    out[x] = tap_dot(w, v);
+// Calls fn(std::integral_constant<int, CB>) with CB = C for 1 to 4 channels, else 0.
+template <typename Fn>
+void with_channel_count(int64_t C, Fn&& fn) {
+  switch (C) {
+    case 1: fn(std::integral_constant<int, 1>{}); break;
+    case 2: fn(std::integral_constant<int, 2>{}); break;
+    case 3: fn(std::integral_constant<int, 3>{}); break;
+    case 4: fn(std::integral_constant<int, 4>{}); break;
+    default: fn(std::integral_constant<int, 0>{}); break;
   }
 }
 
-// gu[x] += g[x] * d(out)/du, gv likewise: backward_warp_flow_grad for a row.
-template <typename scalar_t, typename index_t>
-VFI_CPU_SIMD void flow_grad_row(const scalar_t* __restrict__ plane, const scalar_t* __restrict__ g,
-                                const RowTaps<scalar_t, index_t>& t, scalar_t* __restrict__ gu,
-                                scalar_t* __restrict__ gv, int64_t n) {
-  const index_t *__restrict__ o0 = t.offset[0].data(), *__restrict__ o1 = t.offset[1].data();
-  const index_t *__restrict__ o2 = t.offset[2].data(), *__restrict__ o3 = t.offset[3].data();
-  const scalar_t *__restrict__ x0 = t.cx[0].data(), *__restrict__ x1 = t.cx[1].data();
-  const scalar_t *__restrict__ x2 = t.cx[2].data(), *__restrict__ x3 = t.cx[3].data();
-  const scalar_t *__restrict__ y0 = t.cy[0].data(), *__restrict__ y1 = t.cy[1].data();
-  const scalar_t *__restrict__ y2 = t.cy[2].data(), *__restrict__ y3 = t.cy[3].data();
-  for (int64_t x = 0; x < n; ++x) {
-    const scalar_t v[4] = {plane[o0[x]], plane[o1[x]], plane[o2[x]], plane[o3[x]]};
-    const scalar_t cx[4] = {x0[x], x1[x], x2[x], x3[x]};
-    const scalar_t cy[4] = {y0[x], y1[x], y2[x], y3[x]};
-    gu[x] += g[x] * tap_dot(cx, v);
-    gv[x] += g[x] * tap_dot(cy, v);
-  }
-}
-
-// plane[offset_k[x]] += g[x] * w_k[x]: the input-gradient scatter for a row
-// (scalar: two pixels may hit the same element).
-template <typename scalar_t, typename index_t>
-void scatter_row(scalar_t* plane, const scalar_t* g, const RowTaps<scalar_t, index_t>& t, int64_t n) {
-  for (int64_t x = 0; x < n; ++x) {
-    for (int k = 0; k < 4; ++k) plane[t.offset[k][x]] += g[x] * t.w[k][x];
-  }
-}
+// ------------------------------------------------------------------ kernels
 
 template <typename scalar_t, typename index_t>
-void forward_kernel(const scalar_t* input, const scalar_t* flow, scalar_t* out, const WarpSizes& s, Padding padding) {
+void forward_kernel(const scalar_t* input, const scalar_t* flow, scalar_t* out, const WarpSizes& s, Padding padding,
+                    bool nhwc) {
+  const int64_t in_plane = s.Hin * s.Win, out_plane = s.H * s.W;
   at::parallel_for(0, s.B * s.H, rows_per_task(s.W * std::max<int64_t>(s.C, 1)), [&](int64_t begin, int64_t end) {
     RowTaps<scalar_t, index_t> taps(s.W, false);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t b = row / s.H, y = row % s.H;
       taps.fill(flow, s, b, y, padding);
-      for (int64_t c = 0; c < s.C; ++c) {
-        sample_row(input + (b * s.C + c) * s.Hin * s.Win, taps, out + ((b * s.C + c) * s.H + y) * s.W, s.W);
+      const scalar_t* in_b = input + b * s.C * in_plane;
+      if (nhwc) {
+        with_channel_count(s.C, [&](auto cb) {
+          sample_row_nhwc<decltype(cb)::value>(in_b, s.C, taps, out + row * s.W * s.C, s.W);
+        });
+        continue;
       }
+      for_channel_blocks(s.C, [&](int64_t c, auto cb) {
+        sample_row_nchw<decltype(cb)::value>(in_b + c * in_plane, in_plane, taps,
+                                             out + (b * s.C + c) * out_plane + y * s.W, out_plane, s.W);
+      });
     }
   });
 }
 
-// Input gradient alone: a scatter in which each task owns whole (b, c) planes.
-template <typename scalar_t, typename index_t>
-void input_grad_kernel(const scalar_t* grad_out, const scalar_t* flow, scalar_t* grad_input, const WarpSizes& s,
-                       Padding padding) {
-  const int64_t HW = s.H * s.W;
-  for_plane_runs(s.B, s.C, [&](int64_t b, int64_t c_begin, int64_t c_end) {
-    RowTaps<scalar_t, index_t> taps(s.W, false);
-    for (int64_t y = 0; y < s.H; ++y) {
-      taps.fill(flow, s, b, y, padding);
-      for (int64_t c = c_begin; c < c_end; ++c) {
-        scatter_row(grad_input + (b * s.C + c) * s.Hin * s.Win, grad_out + (b * s.C + c) * HW + y * s.W, taps, s.W);
-      }
-    }
-  });
-}
-
-// One output row of the backward: the flow gradient of its pixels (a gather over
-// channels, owned by the pixel) and, when grad_input is given, the scatter of
-// the row's input gradient into it.
+// One output row of the backward: the flow gradient of its pixels (gathered
+// over the channels, owned by the pixel) and, when grad_input is given, the
+// scatter of the row's input gradient into it.
 template <typename scalar_t, typename index_t>
 void backward_row(const scalar_t* grad_out, const scalar_t* input, const scalar_t* flow, scalar_t* grad_input,
-                  scalar_t* grad_flow, const WarpSizes& s, Padding padding, int64_t row,
+                  scalar_t* grad_flow, const WarpSizes& s, Padding padding, bool nhwc, int64_t row,
                   RowTaps<scalar_t, index_t>& taps) {
-  const int64_t HW = s.H * s.W, b = row / s.H, y = row % s.H;
+  const int64_t in_plane = s.Hin * s.Win, out_plane = s.H * s.W, b = row / s.H, y = row % s.H;
   taps.fill(flow, s, b, y, padding);
-  scalar_t* gu = grad_flow + b * 2 * HW + y * s.W;
-  scalar_t* gv = gu + HW;
+  scalar_t* gu = grad_flow + b * 2 * out_plane + y * s.W;
+  scalar_t* gv = gu + out_plane;
+  const scalar_t* in_b = input + b * s.C * in_plane;
+  scalar_t* gi_b = grad_input != nullptr ? grad_input + b * s.C * in_plane : nullptr;
+  if (nhwc) {
+    with_channel_count(s.C, [&](auto cb) {
+      backward_row_nhwc<decltype(cb)::value>(grad_out + row * s.W * s.C, in_b, gi_b, s.C, taps, gu, gv, s.W);
+    });
+    return;
+  }
   std::fill(gu, gu + s.W, scalar_t(0));
   std::fill(gv, gv + s.W, scalar_t(0));
-  for (int64_t c = 0; c < s.C; ++c) {
-    const scalar_t* g = grad_out + (b * s.C + c) * HW + y * s.W;
-    flow_grad_row(input + (b * s.C + c) * s.Hin * s.Win, g, taps, gu, gv, s.W);
-    if (grad_input != nullptr) scatter_row(grad_input + (b * s.C + c) * s.Hin * s.Win, g, taps, s.W);
-  }
+  for_channel_blocks(s.C, [&](int64_t c, auto cb) {
+    backward_row_nchw<decltype(cb)::value>(grad_out + (b * s.C + c) * out_plane + y * s.W, out_plane,
+                                           in_b + c * in_plane, gi_b != nullptr ? gi_b + c * in_plane : nullptr,
+                                           in_plane, taps, gu, gv, s.W);
+  });
 }
 
 // Flow gradient alone: rows are independent.
 template <typename scalar_t, typename index_t>
 void flow_grad_kernel(const scalar_t* grad_out, const scalar_t* input, const scalar_t* flow, scalar_t* grad_flow,
-                      const WarpSizes& s, Padding padding) {
+                      const WarpSizes& s, Padding padding, bool nhwc) {
   at::parallel_for(0, s.B * s.H, rows_per_task(s.W * std::max<int64_t>(s.C, 1)), [&](int64_t begin, int64_t end) {
     RowTaps<scalar_t, index_t> taps(s.W, true);
     for (int64_t row = begin; row < end; ++row) {
-      backward_row<scalar_t, index_t>(grad_out, input, flow, nullptr, grad_flow, s, padding, row, taps);
+      backward_row<scalar_t, index_t>(grad_out, input, flow, nullptr, grad_flow, s, padding, nhwc, row, taps);
     }
   });
 }
 
-// Both gradients when there are too few (b, c) planes to share among the
-// threads: one pass over the output rows, in bands (see cpu/partition.h).
+// Input gradient alone (NCHW): a scatter in which each task owns whole (b, c) planes.
 template <typename scalar_t, typename index_t>
-void banded_backward_kernel(const scalar_t* grad_out, const scalar_t* input, const scalar_t* flow,
-                            const at::Tensor& grad_input, scalar_t* grad_flow, const WarpSizes& s, Padding padding) {
-  for_row_bands<scalar_t>(s.B * s.H, grad_input, [&](int64_t row_begin, int64_t row_end, scalar_t* gi) {
-    RowTaps<scalar_t, index_t> taps(s.W, true);
-    for (int64_t row = row_begin; row < row_end; ++row) {
-      backward_row<scalar_t, index_t>(grad_out, input, flow, gi, grad_flow, s, padding, row, taps);
+void input_grad_kernel(const scalar_t* grad_out, const scalar_t* flow, scalar_t* grad_input, const WarpSizes& s,
+                       Padding padding) {
+  const int64_t in_plane = s.Hin * s.Win, out_plane = s.H * s.W;
+  for_plane_runs(s.B, s.C, [&](int64_t b, int64_t c_begin, int64_t c_end) {
+    RowTaps<scalar_t, index_t> taps(s.W, false);
+    for (int64_t y = 0; y < s.H; ++y) {
+      taps.fill(flow, s, b, y, padding);
+      for_channel_blocks(c_end - c_begin, [&](int64_t c, auto cb) {
+        const int64_t bc = b * s.C + c_begin + c;
+        scatter_row_nchw<decltype(cb)::value>(grad_out + bc * out_plane + y * s.W, out_plane,
+                                              grad_input + bc * in_plane, in_plane, taps, s.W);
+      });
     }
   });
+}
+
+// Both gradients in one pass over the output rows: in bands that scatter into
+// copies of the input gradient where there are too few units of ownership
+// (NCHW: planes, NHWC: batch items) to share among the threads (see
+// cpu/partition.h), else by whole batch items.
+template <typename scalar_t, typename index_t>
+void one_pass_backward_kernel(const scalar_t* grad_out, const scalar_t* input, const scalar_t* flow,
+                              const at::Tensor& grad_input, scalar_t* grad_flow, const WarpSizes& s, Padding padding,
+                              bool nhwc) {
+  if (too_few_planes(nhwc ? s.B : s.B * s.C)) {
+    for_row_bands<scalar_t>(s.B * s.H, grad_input, s.W * std::max<int64_t>(s.C, 1),
+                            [&](int64_t row_begin, int64_t row_end, scalar_t* gi) {
+                              RowTaps<scalar_t, index_t> taps(s.W, true);
+                              for (int64_t row = row_begin; row < row_end; ++row) {
+                                backward_row<scalar_t, index_t>(grad_out, input, flow, gi, grad_flow, s, padding,
+                                                                nhwc, row, taps);
+                              }
+                            });
+    return;
+  }
+  scalar_t* gi = grad_input.mutable_data_ptr<scalar_t>();
+  at::parallel_for(0, s.B, 1, [&](int64_t begin, int64_t end) {
+    RowTaps<scalar_t, index_t> taps(s.W, true);
+    for (int64_t row = begin * s.H; row < end * s.H; ++row) {
+      backward_row<scalar_t, index_t>(grad_out, input, flow, gi, grad_flow, s, padding, nhwc, row, taps);
+    }
+  });
+}
+
+// Which kernels run: one pass for both gradients where the input gradient is
+// scattered in bands or by batch items (and for the NHWC input gradient alone,
+// whose flow gradient then goes to a scratch tensor); else the input gradient by
+// (b, c) planes and the flow gradient by rows.
+template <typename scalar_t, typename index_t>
+void backward_kernels(const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& flow,
+                      at::Tensor& grad_input, at::Tensor& grad_flow, const WarpSizes& s, Padding padding, bool nhwc,
+                      std::array<bool, 2> output_mask) {
+  const scalar_t* g = grad_output.const_data_ptr<scalar_t>();
+  const scalar_t* in = input.const_data_ptr<scalar_t>();
+  const scalar_t* f = flow.const_data_ptr<scalar_t>();
+  if (output_mask[0] && (nhwc || (output_mask[1] && too_few_planes(s.B * s.C)))) {
+    at::Tensor flow_grad = output_mask[1] ? grad_flow : at::empty(flow.sizes(), flow.options());
+    one_pass_backward_kernel<scalar_t, index_t>(g, in, f, grad_input, flow_grad.mutable_data_ptr<scalar_t>(), s,
+                                                padding, nhwc);
+    return;
+  }
+  if (output_mask[0]) {
+    input_grad_kernel<scalar_t, index_t>(g, f, grad_input.mutable_data_ptr<scalar_t>(), s, padding);
+  }
+  if (output_mask[1]) {
+    flow_grad_kernel<scalar_t, index_t>(g, in, f, grad_flow.mutable_data_ptr<scalar_t>(), s, padding, nhwc);
+  }
 }
 
 at::Tensor backward_warp_cpu(const at::Tensor& input_, const at::Tensor& flow_, c10::string_view padding_mode) {
   check_backward_warp_args(input_, flow_);
   check_cpu_dtype("backward_warp", input_);
   const Padding padding = parse_warp_padding(padding_mode);
-  const at::Tensor input = input_.contiguous();
+  const bool nhwc = warp_channels_last(input_);
+  const at::Tensor input = nhwc ? input_ : input_.contiguous();
   const at::Tensor flow = flow_.contiguous();
   const WarpSizes s = warp_sizes(input, flow);
-  at::Tensor out = at::empty({s.B, s.C, s.H, s.W}, input.options());
+  at::Tensor out = at::empty({s.B, s.C, s.H, s.W}, input.options().memory_format(warp_memory_format(input_)));
   if (out.numel() == 0) return out;
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "backward_warp_cpu", [&] {
-    with_index_type(plane_index_fits_int32(s), [&](auto index_zero) {
+    with_index_type(narrow_offsets<scalar_t>(s), [&](auto index_zero) {
       forward_kernel<scalar_t, decltype(index_zero)>(input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
-                                                     out.mutable_data_ptr<scalar_t>(), s, padding);
+                                                     out.mutable_data_ptr<scalar_t>(), s, padding, nhwc);
     });
   });
   return out;
@@ -240,35 +386,26 @@ std::tuple<at::Tensor, at::Tensor> backward_warp_backward_cpu(const at::Tensor& 
   check_backward_warp_backward_args(grad_output_, input_, flow_);
   check_cpu_dtype("backward_warp_backward", input_);
   const Padding padding = parse_warp_padding(padding_mode);
-  const at::Tensor grad_output = grad_output_.contiguous();
-  const at::Tensor input = input_.contiguous();
+  const bool nhwc = warp_channels_last(input_);
+  const at::MemoryFormat layout = warp_memory_format(input_);
+  const at::Tensor grad_output = grad_output_.contiguous(layout);
+  const at::Tensor input = input_.contiguous(layout);
   const at::Tensor flow = flow_.contiguous();
   const WarpSizes s = warp_sizes(input, flow);
   // A gradient that was not asked for comes back as an empty tensor.
-  at::Tensor grad_input = output_mask[0] ? at::zeros_like(input) : at::empty({0}, input.options());
-  at::Tensor grad_flow = output_mask[1] ? at::empty_like(flow) : at::empty({0}, flow.options());
+  // (at::zeros would drop the options' memory format.)
+  at::Tensor grad_input = output_mask[0] ? at::empty(input.sizes(), input.options().memory_format(layout)).zero_()
+                                         : at::empty({0}, input.options());
+  at::Tensor grad_flow = output_mask[1] ? at::empty(flow.sizes(), flow.options()) : at::empty({0}, flow.options());
   if (grad_output.numel() == 0) {
     grad_flow.zero_();
     return {grad_input, grad_flow};
   }
+  if (!output_mask[0] && !output_mask[1]) return {grad_input, grad_flow};
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "backward_warp_backward_cpu", [&] {
-    with_index_type(plane_index_fits_int32(s), [&](auto index_zero) {
-      using index_t = decltype(index_zero);
-      if (output_mask[0] && output_mask[1] && too_few_planes(s.B * s.C)) {
-        banded_backward_kernel<scalar_t, index_t>(grad_output.const_data_ptr<scalar_t>(),
-                                                  input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
-                                                  grad_input, grad_flow.mutable_data_ptr<scalar_t>(), s, padding);
-        return;
-      }
-      if (output_mask[0]) {
-        input_grad_kernel<scalar_t, index_t>(grad_output.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
-                                             grad_input.mutable_data_ptr<scalar_t>(), s, padding);
-      }
-      if (output_mask[1]) {
-        flow_grad_kernel<scalar_t, index_t>(grad_output.const_data_ptr<scalar_t>(), input.const_data_ptr<scalar_t>(),
-                                            flow.const_data_ptr<scalar_t>(), grad_flow.mutable_data_ptr<scalar_t>(), s,
-                                            padding);
-      }
+    with_index_type(narrow_offsets<scalar_t>(s), [&](auto index_zero) {
+      backward_kernels<scalar_t, decltype(index_zero)>(grad_output, input, flow, grad_input, grad_flow, s, padding,
+                                                       nhwc, output_mask);
     });
   });
   return {grad_input, grad_flow};

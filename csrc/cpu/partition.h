@@ -44,12 +44,14 @@ void for_plane_runs(int64_t B, int64_t C, Fn&& fn) {
 }
 
 // Splits rows [0, rows) into bands (one per thread, at most 8: each costs a copy
-// of grad_input) and calls fn(row_begin, row_end, grad_input_data) for each,
-// band 0 writing into grad_input itself and the others into zeroed copies that
-// are added to it afterwards, in band order.
+// of grad_input; fewer where a row costs less than `work_per_row` element
+// operations would make them worth scheduling) and calls fn(row_begin, row_end,
+// grad_input_data) for each, band 0 writing into grad_input itself and the
+// others into zeroed copies that are added to it afterwards, in band order.
 template <typename scalar_t, typename Fn>
-void for_row_bands(int64_t rows, const at::Tensor& grad_input, Fn&& fn) {
-  const int64_t bands = std::max<int64_t>(1, std::min<int64_t>({at::get_num_threads(), 8, rows}));
+void for_row_bands(int64_t rows, const at::Tensor& grad_input, int64_t work_per_row, Fn&& fn) {
+  const int64_t worth = rows / rows_per_task(work_per_row);
+  const int64_t bands = std::max<int64_t>(1, std::min<int64_t>({at::get_num_threads(), 8, rows, worth}));
   std::vector<at::Tensor> scatter_into(bands);
   scatter_into[0] = grad_input;
   for (int64_t i = 1; i < bands; ++i) scatter_into[i] = at::zeros_like(grad_input);
