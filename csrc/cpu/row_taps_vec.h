@@ -28,34 +28,37 @@ inline Vectorized<T> select(const Vectorized<T>& m, const Vectorized<T>& a, cons
   return Vectorized<T>::blendv(b, a, m);
 }
 
-// The column indices x0, x0 + 1, ... of a vector, and the same as scalars
-// (exact: the callers check that every index of the row is).
-template <typename T, typename I>
-inline void lane_columns(I x0, Vectorized<I>& xi, Vectorized<T>& xf) {
-  xf = Vectorized<T>::arange(static_cast<T>(x0), T(1));
-  xi = Vectorized<I>::arange(x0, I(1));
+// A lane mask of T as the same bits in integer lanes of T's width (at::vec's
+// generic cast goes through memory, and this runs once per tap and vector).
+template <typename I, typename T>
+inline Vectorized<I> int_mask(const Vectorized<T>& m) {
+#if defined(CPU_CAPABILITY_AVX2)
+  if constexpr (std::is_same_v<T, float>) {
+    return Vectorized<I>(_mm256_castps_si256(m));
+  } else {
+    return Vectorized<I>(_mm256_castpd_si256(m));
+  }
+#else
+  return at::vec::cast<I>(m);
+#endif
 }
 
 // floor_index for positions already tested to lie in the index range: floor()
 // is exact and converts exactly (what truncation plus its correction gives).
 template <typename T>
-inline auto floor_lanes(const Vectorized<T>& p, Vectorized<T>& floor_p) {
-  floor_p = p.floor();
+inline auto floor_to_index(const Vectorized<T>& floor_p) {
   return at::vec::convert_to_int_of_same_size(floor_p);
 }
 
 // ------------------------------------------------------------------ bilinear_taps
 
-template <typename T, typename I>
-struct TapsVec {
-  Vectorized<I> offset[4];
-  Vectorized<T> w[4], mask[4];
-  Vectorized<T> ax, ay, dx, dy;
-};
-
-// bilinear_taps, lane by lane, for a padding mode known at compile time.
+// bilinear_taps (and, where out.cx is set, bilinear_grad_coeffs) lane by lane
+// for pixels x .. x + count - 1 of a row, sampling at (x + u, ys + v), for a
+// padding mode known at compile time; stored straight into out. (No vector is
+// default-constructed: GCC calls at::vec's default constructors out of line.)
 template <bool border, typename T, typename I>
-inline TapsVec<T, I> bilinear_taps_vec(Vectorized<T> x, Vectorized<T> y, I H, I W) {
+C10_ALWAYS_INLINE void bilinear_taps_vec(Vectorized<T> x, Vectorized<T> y, I H, I W, const RowTapsOut<T, I>& out, I at,
+                              I count) {
   using VT = Vectorized<T>;
   using VI = Vectorized<I>;
   const VT zero(T(0)), one(T(1));
@@ -71,46 +74,40 @@ inline TapsVec<T, I> bilinear_taps_vec(Vectorized<T> x, Vectorized<T> y, I H, I 
   const VT in = (x >= VT(-one)) & (x < VT(w_max + T(1))) & (y >= VT(-one)) & (y < VT(h_max + T(1)));
   x = select(in, x, zero);  // now safe to convert to an index
   y = select(in, y, zero);
-  VT x0f, y0f;
-  const VI x0 = floor_lanes(x, x0f), y0 = floor_lanes(y, y0f);
+  const VT x0f = x.floor(), y0f = y.floor();
+  const VI x0 = floor_to_index(x0f), y0 = floor_to_index(y0f);
   const VI i_zero(I(0)), i_one(I(1)), i_w(W), i_h(H);
   const VI x1 = x0 + i_one, y1 = y0 + i_one;
   const VI left = (x0 >= i_zero) & (x0 < i_w), right = (x1 >= i_zero) & (x1 < i_w);
   const VI top = (y0 >= i_zero) & (y0 < i_h), bottom = (y1 >= i_zero) & (y1 < i_h);
-  const VI in_i = at::vec::cast<I>(in);
+  const VI in_i = int_mask<I>(in);
   const VI inside[4] = {in_i & top & left, in_i & top & right, in_i & bottom & left, in_i & bottom & right};
   const VI row0 = y0 * i_w, row1 = y1 * i_w;
   const VI offset[4] = {row0 + x0, row0 + x1, row1 + x0, row1 + x1};
-  TapsVec<T, I> t;
-  t.ax = select(in, x - x0f, zero);  // x0f: x0 as T
-  t.ay = select(in, y - y0f, zero);
-  t.dx = select(in, dx, zero);
-  t.dy = select(in, dy, zero);
-  const VT bx = one - t.ax, by = one - t.ay;
-  const VT w[4] = {bx * by, t.ax * by, bx * t.ay, t.ax * t.ay};
+  const VT ax = select(in, x - x0f, zero);
+  const VT ay = select(in, y - y0f, zero);
+  const VT bx = one - ax, by = one - ay;
+  const VT w[4] = {bx * by, ax * by, bx * ay, ax * ay};
+  const VT mask[4] = {select(at::vec::cast<T>(inside[0]), one, zero), select(at::vec::cast<T>(inside[1]), one, zero),
+                      select(at::vec::cast<T>(inside[2]), one, zero), select(at::vec::cast<T>(inside[3]), one, zero)};
   for (int k = 0; k < 4; ++k) {
-    const VT m = at::vec::cast<T>(inside[k]);
-    t.offset[k] = inside[k] & offset[k];
-    t.mask[k] = select(m, one, zero);
-    t.w[k] = select(m, w[k], zero);
+    (inside[k] & offset[k]).store(out.offset[k] + at, count);
+    select(at::vec::cast<T>(inside[k]), w[k], zero).store(out.w[k] + at, count);
+    if (out.mask[k] != nullptr) mask[k].store(out.mask[k] + at, count);
   }
-  return t;
-}
-
-// bilinear_grad_coeffs, lane by lane.
-template <typename T, typename I>
-inline void bilinear_grad_coeffs_vec(const TapsVec<T, I>& t, Vectorized<T> cx[4], Vectorized<T> cy[4]) {
-  const Vectorized<T> one(T(1));
-  const Vectorized<T> by = (one - t.ay) * t.dx, ay = t.ay * t.dx;
-  const Vectorized<T> bx = (one - t.ax) * t.dy, ax = t.ax * t.dy;
-  cx[0] = by.neg() * t.mask[0];
-  cx[1] = by * t.mask[1];
-  cx[2] = ay.neg() * t.mask[2];
-  cx[3] = ay * t.mask[3];
-  cy[0] = bx.neg() * t.mask[0];
-  cy[1] = ax.neg() * t.mask[1];
-  cy[2] = bx * t.mask[2];
-  cy[3] = ax * t.mask[3];
+  if (out.cx[0] == nullptr) return;
+  // bilinear_grad_coeffs
+  const VT ddx = select(in, dx, zero), ddy = select(in, dy, zero);
+  const VT gy0 = (one - ay) * ddx, gy1 = ay * ddx;
+  const VT gx0 = (one - ax) * ddy, gx1 = ax * ddy;
+  (gy0.neg() * mask[0]).store(out.cx[0] + at, count);
+  (gy0 * mask[1]).store(out.cx[1] + at, count);
+  (gy1.neg() * mask[2]).store(out.cx[2] + at, count);
+  (gy1 * mask[3]).store(out.cx[3] + at, count);
+  (gx0.neg() * mask[0]).store(out.cy[0] + at, count);
+  (gx1.neg() * mask[1]).store(out.cy[1] + at, count);
+  (gx0 * mask[2]).store(out.cy[2] + at, count);
+  (gx1 * mask[3]).store(out.cy[3] + at, count);
 }
 
 // row_taps_scalar, a vector of pixels at a time (the last one partial).
@@ -121,23 +118,8 @@ void row_taps_vec(const T* u, const T* v, I y, I n, I H, I W, const RowTapsOut<T
   const VT ys(static_cast<T>(y));
   for (I x = 0; x < n; x += kLanes) {
     const I count = n - x < kLanes ? n - x : kLanes;
-    Vectorized<I> xi;
-    VT xf;
-    lane_columns(x, xi, xf);
-    const auto t = bilinear_taps_vec<border, T, I>(xf + VT::loadu(u + x, count), ys + VT::loadu(v + x, count), H, W);
-    for (int k = 0; k < 4; ++k) {
-      t.offset[k].store(out.offset[k] + x, count);
-      t.w[k].store(out.w[k] + x, count);
-      if (out.mask[k] != nullptr) t.mask[k].store(out.mask[k] + x, count);
-    }
-    if (out.cx[0] != nullptr) {
-      VT cx[4], cy[4];
-      bilinear_grad_coeffs_vec(t, cx, cy);
-      for (int k = 0; k < 4; ++k) {
-        cx[k].store(out.cx[k] + x, count);
-        cy[k].store(out.cy[k] + x, count);
-      }
-    }
+    const VT xf = VT::arange(static_cast<T>(x), T(1));  // exact: the callers check that every index is
+    bilinear_taps_vec<border, T, I>(xf + VT::loadu(u + x, count), ys + VT::loadu(v + x, count), H, W, out, x, count);
   }
 }
 
@@ -158,17 +140,16 @@ void adaptive_row_windows_vec(const T* u_row, const T* v_row, I y, I H, I W, int
   const VI i_w_max(W - 1), i_h_max(H - 1), shift(I(F / 2 - 1)), row_start(y * W);
   for (I x = 0; x < W; x += kLanes) {
     const I count = W - x < kLanes ? W - x : kLanes;
-    VI xi;
-    VT xf;
-    lane_columns(x, xi, xf);
+    const VT xf = VT::arange(static_cast<T>(x), T(1));  // exact: the callers check that every index is
+    const VI xi = VI::arange(x, I(1));
     const VT u = VT::loadu(u_row + x, count), v = VT::loadu(v_row + x, count);
     const VT xs = xf + u, ys_ = ys + v;
     const VT in = (xs >= zero) & (xs <= w_max) & (ys_ >= zero) & (ys_ <= h_max) & (u < half_w) &
                   (u.neg() < half_w) & (v < half_h) & (v.neg() < half_h);
     // xs, ys >= 0 where in, so floor is the truncation of the scalar code.
-    VT Xf, Yf;
-    const VI X = floor_lanes(select(in, xs, zero), Xf), Y = floor_lanes(select(in, ys_, zero), Yf);
-    const VI in_i = at::vec::cast<I>(in);
+    const VT Xf = select(in, xs, zero).floor(), Yf = select(in, ys_, zero).floor();
+    const VI X = floor_to_index(Xf), Y = floor_to_index(Yf);
+    const VI in_i = int_mask<I>(in);
     const VI valid_i = in_i & (X <= i_w_max) & (Y <= i_h_max);
     const VT valid = at::vec::cast<T>(valid_i);
     (Y - shift).store(out.top + x, count);  // Y - F/2 + 1
