@@ -33,7 +33,9 @@ def _nvcc_reported_root(nvcc):
     try:
         out = subprocess.run(
             [nvcc, "-dryrun", "-c", "-x", "cu", os.devnull, "-o", os.devnull],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -119,9 +121,7 @@ def make_extension():
     from torch.utils.cpp_extension import CUDA_HOME, CppExtension, CUDAExtension
 
     force_cuda = os.environ.get("FORCE_CUDA", "0") == "1"
-    with_cuda = torch.version.cuda is not None and (
-        force_cuda or (torch.cuda.is_available() and CUDA_HOME is not None)
-    )
+    with_cuda = torch.version.cuda is not None and (force_cuda or (torch.cuda.is_available() and CUDA_HOME is not None))
     if force_cuda and torch.version.cuda is None:
         raise RuntimeError("FORCE_CUDA=1 but the installed torch is a CPU-only build; install a CUDA build of torch")
     if force_cuda and CUDA_HOME is None:
@@ -153,14 +153,20 @@ def make_extension():
             extra_includes += ["-isystem", d]
         nvcc_flags = ["-O3", "--expt-relaxed-constexpr", "-lineinfo"] + extra_includes
         ext = CUDAExtension(
-            "vfi_ops._C", sources + isa_sources, include_dirs=[os.path.join(ROOT, "csrc")], define_macros=define_macros,
+            "vfi_ops._C",
+            sources + isa_sources,
+            include_dirs=[os.path.join(ROOT, "csrc")],
+            define_macros=define_macros,
             extra_compile_args={"cxx": cxx_flags + extra_includes, "nvcc": nvcc_flags},
             extra_link_args=["-fopenmp"],
         )
     else:
         _log("building CPU kernels only (no CUDA build of torch with a toolkit, and FORCE_CUDA is not 1)")
         ext = CppExtension(
-            "vfi_ops._C", sources + isa_sources, include_dirs=[os.path.join(ROOT, "csrc")], extra_compile_args={"cxx": cxx_flags},
+            "vfi_ops._C",
+            sources + isa_sources,
+            include_dirs=[os.path.join(ROOT, "csrc")],
+            extra_compile_args={"cxx": cxx_flags},
             extra_link_args=["-fopenmp"],
         )
     write_build_info(with_cuda, torch.version.cuda if with_cuda else None, arch_list)

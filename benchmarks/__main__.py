@@ -19,8 +19,13 @@ import vfi_ops
 from . import adaptive_warp, backward_warp, flow_projection, models, softsplat, sparse_masked_conv2d, ugsp
 from .common import LEGEND, format_row, machine_info, measure, section_header, write_json
 
-OPS = {"backward_warp": backward_warp, "flow_projection": flow_projection, "adaptive_warp": adaptive_warp,
-       "sparse_masked_conv2d": sparse_masked_conv2d, "softsplat": softsplat}
+OPS = {
+    "backward_warp": backward_warp,
+    "flow_projection": flow_projection,
+    "adaptive_warp": adaptive_warp,
+    "sparse_masked_conv2d": sparse_masked_conv2d,
+    "softsplat": softsplat,
+}
 MODELS = {"dain": models, "ugsp": ugsp}
 BENCHMARKS = {**OPS, **MODELS}
 
@@ -31,22 +36,39 @@ def progress_bar(total: int):
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, unit="row", file=sys.stderr, leave=False, dynamic_ncols=True,
-                bar_format="{desc} {n}/{total} rows [{elapsed}<{remaining}]")
+    return tqdm(
+        total=total,
+        unit="row",
+        file=sys.stderr,
+        leave=False,
+        dynamic_ncols=True,
+        bar_format="{desc} {n}/{total} rows [{elapsed}<{remaining}]",
+    )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all",
-                        help="where to run (default: the CPU, and CUDA when a GPU is visible)")
-    parser.add_argument("--ops", nargs="+", choices=list(BENCHMARKS), metavar="NAME",
-                        help=f"only these benchmarks, of: {', '.join(BENCHMARKS)} (default: the four ops)")
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda", "all"],
+        default="all",
+        help="where to run (default: the CPU, and CUDA when a GPU is visible)",
+    )
+    parser.add_argument(
+        "--ops",
+        nargs="+",
+        choices=list(BENCHMARKS),
+        metavar="NAME",
+        help=f"only these benchmarks, of: {', '.join(BENCHMARKS)} (default: the four ops)",
+    )
     parser.add_argument("--models", action="store_true", help="also time the DAIN-style and UGSP-style models")
-    parser.add_argument("--full", action="store_true",
-                        help="everything: the models and every mask density of sparse_masked_conv2d")
+    parser.add_argument(
+        "--full", action="store_true", help="everything: the models and every mask density of sparse_masked_conv2d"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the harness, not the speed")
-    parser.add_argument("--min-run-time", type=float, default=1.0,
-                        help="seconds of timing for each side of a row (default 1)")
+    parser.add_argument(
+        "--min-run-time", type=float, default=1.0, help="seconds of timing for each side of a row (default 1)"
+    )
     parser.add_argument("--json", default="bench_results.json", help="where to write the results")
     args = parser.parse_args(argv)
 
@@ -62,8 +84,11 @@ def main(argv=None) -> int:
     print(textwrap.fill("machine: " + ", ".join(f"{k} {v}" for k, v in machine_info().items()), 80))
     print(textwrap.fill(f"vfi_ops {vfi_ops.__version__}; CUDA kernels: {cuda or 'none (a CPU-only build)'}", 80))
     print(LEGEND)
-    sections = [(device, name, BENCHMARKS[name].cases(device, args.quick, args.full, args.min_run_time))
-                for device in devices for name in names]
+    sections = [
+        (device, name, BENCHMARKS[name].cases(device, args.quick, args.full, args.min_run_time))
+        for device in devices
+        for name in names
+    ]
     total = sum(len(case.modes) for _, _, cases in sections for case in cases)
     bar = progress_bar(total)
     write = bar.write if bar is not None else print
@@ -72,9 +97,16 @@ def main(argv=None) -> int:
     for device, name, cases in sections:
         module = BENCHMARKS[name]
         if cases:
-            write(section_header(cases[0].op, module.BASELINE, device, cases[0].dtype,
-                                 getattr(module, "DESCRIPTION", None),
-                                 floor=any(case.bytes_moved is not None for case in cases)))
+            write(
+                section_header(
+                    cases[0].op,
+                    module.BASELINE,
+                    device,
+                    cases[0].dtype,
+                    getattr(module, "DESCRIPTION", None),
+                    floor=any(case.bytes_moved is not None for case in cases),
+                )
+            )
         section = []
         for case in cases:
             if bar is not None:
@@ -91,8 +123,10 @@ def main(argv=None) -> int:
         bar.close()
     elapsed = time.perf_counter() - start
     missed = [r for r in results if r.met is False]
-    print(f"\n{len(results)} rows in {elapsed / 60:.1f} min; {len(missed)} below their target"
-          f"{'' if args.models or args.full or args.ops else ' (the models: --models)'}")
+    print(
+        f"\n{len(results)} rows in {elapsed / 60:.1f} min; {len(missed)} below their target"
+        f"{'' if args.models or args.full or args.ops else ' (the models: --models)'}"
+    )
     write_json(results, args.json, {"wall_seconds": elapsed})
     print(f"wrote {args.json}")
     return 0

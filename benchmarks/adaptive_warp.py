@@ -35,6 +35,7 @@ def cases(device: str, quick: bool, full: bool, min_run_time: float):
             grad = torch.randn(B, C, H, W, device=device)
             return op_modes(vfi_ops.adaptive_warp, reference_adaptive_warp, (input, flow, kernel), grad)
 
-        result.append(Case("adaptive_warp", name, BASELINE, {"forward": target, "forward+backward": target},
-                           make, device))
+        result.append(
+            Case("adaptive_warp", name, BASELINE, {"forward": target, "forward+backward": target}, make, device)
+        )
     return result

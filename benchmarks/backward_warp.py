@@ -24,11 +24,15 @@ CASES = [
     ("1/4-res 64ch (270x480)", 1, 64, 270, 480, torch.contiguous_format, (1.5, 1.5)),
     ("1/4-res 64ch NHWC", 1, 64, 270, 480, torch.channels_last, (1.5, 1.5)),
 ]
-QUICK_CASES = [("quick 64x96", 1, 3, 64, 96, torch.contiguous_format, (None, None)),
-               ("quick 64x96 NHWC", 1, 3, 64, 96, torch.channels_last, (None, None))]
+QUICK_CASES = [
+    ("quick 64x96", 1, 3, 64, 96, torch.contiguous_format, (None, None)),
+    ("quick 64x96 NHWC", 1, 3, 64, 96, torch.channels_last, (None, None)),
+]
 # The forward against cv2.remap at 1080p RGB (CPU only): at least as fast.
-REMAP_CASES = [("1080p RGB", 1, 3, 1080, 1920, torch.contiguous_format, 1.0),
-               ("1080p NHWC", 1, 3, 1080, 1920, torch.channels_last, 1.0)]
+REMAP_CASES = [
+    ("1080p RGB", 1, 3, 1080, 1920, torch.contiguous_format, 1.0),
+    ("1080p NHWC", 1, 3, 1080, 1920, torch.channels_last, 1.0),
+]
 QUICK_REMAP_CASES = [("quick 64x96", 1, 3, 64, 96, torch.contiguous_format, None)]
 # The CPU forward within 4x of its memory floor.
 CPU_FLOOR_TARGETS = {"forward": 4.0}
@@ -76,9 +80,17 @@ def remap_case(name, B, C, H, W, layout, target, device):
         return {"forward": (ours, remap)}
 
     diffs = {}
-    return Case("backward_warp", f"{name}: cv2.remap", "cv2.remap", {"forward": target}, make, device,
-                notes=lambda mode, ms: dict(diffs), bytes_moved=bytes_moved(B, C, H, W),
-                floor_targets=CPU_FLOOR_TARGETS if target is not None else {})
+    return Case(
+        "backward_warp",
+        f"{name}: cv2.remap",
+        "cv2.remap",
+        {"forward": target},
+        make,
+        device,
+        notes=lambda mode, ms: dict(diffs),
+        bytes_moved=bytes_moved(B, C, H, W),
+        floor_targets=CPU_FLOOR_TARGETS if target is not None else {},
+    )
 
 
 def cases(device: str, quick: bool, full: bool, min_run_time: float):
@@ -93,8 +105,18 @@ def cases(device: str, quick: bool, full: bool, min_run_time: float):
             grad = torch.randn(B, C, H, W, device=device).contiguous(memory_format=layout)
             return op_modes(vfi_ops.backward_warp, grid_sample_warp, (input, flow), grad)
 
-        result.append(Case("backward_warp", name, BASELINE, dict(zip(("forward", "forward+backward"), targets)),
-                           make, device, bytes_moved=bytes_moved(B, C, H, W), floor_targets=floor_targets))
+        result.append(
+            Case(
+                "backward_warp",
+                name,
+                BASELINE,
+                dict(zip(("forward", "forward+backward"), targets)),
+                make,
+                device,
+                bytes_moved=bytes_moved(B, C, H, W),
+                floor_targets=floor_targets,
+            )
+        )
     if device == "cpu":
         try:
             import cv2  # noqa: F401

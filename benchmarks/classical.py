@@ -22,7 +22,6 @@ import statistics
 import time
 
 import torch
-
 from vfi_ops.models.classical import PRESETS, ClassicalFlow
 from vfi_ops.models.data import SyntheticTriplets, procedural_texture, shift
 from vfi_ops.models.evaluate import psnr
@@ -35,8 +34,11 @@ def quantize(x):
 
 
 def settings_table() -> None:
-    print("| preset | finest scale | " + " | ".join(f"{s}x{s}, motion <= {m:g} px: PSNR dB" for s, m, _ in SETS)
-          + " | flow ms per pair (first set) |")
+    print(
+        "| preset | finest scale | "
+        + " | ".join(f"{s}x{s}, motion <= {m:g} px: PSNR dB" for s, m, _ in SETS)
+        + " | flow ms per pair (first set) |"
+    )
     print("|---|---|" + "---|" * (len(SETS) + 1))
     sets = [[SyntheticTriplets(length=n, size=s, max_motion=m, seed=1)[i] for i in range(n)] for s, m, n in SETS]
     blend = [statistics.mean(psnr(quantize((1 - t) * a + t * b), mid) for a, mid, b, t in items) for items in sets]
@@ -46,12 +48,16 @@ def settings_table() -> None:
             model, scores, flow_ms = ClassicalFlow(preset, finest), [], None
             for items in sets:
                 model.timings.update(flow=0.0, flows=0)
-                scores.append(statistics.mean(psnr(quantize(model(a[None], b[None], float(t))), mid[None])
-                                              for a, mid, b, t in items))
+                scores.append(
+                    statistics.mean(
+                        psnr(quantize(model(a[None], b[None], float(t))), mid[None]) for a, mid, b, t in items
+                    )
+                )
                 flow_ms = flow_ms or 1000 * model.timings["flow"] / model.timings["flows"]
             label = "preset's" if finest is None else str(finest)
-            print(f"| {preset} | {label} | " + " | ".join(f"{p:.2f}" for p in scores) + f" | {flow_ms:.1f} |",
-                  flush=True)
+            print(
+                f"| {preset} | {label} | " + " | ".join(f"{p:.2f}" for p in scores) + f" | {flow_ms:.1f} |", flush=True
+            )
 
 
 ALPHAS = (1.0, 5.0, 10.0, 20.0, 50.0)
@@ -63,10 +69,14 @@ def softsplat_table() -> None:
     sets = [[SyntheticTriplets(length=n, size=s, max_motion=m, seed=1)[i] for i in range(n)] for s, m, n in SETS]
     for warp, alpha in [("projection", None)] + [("softsplat", alpha) for alpha in ALPHAS]:
         model = ClassicalFlow(warp=warp, alpha=alpha or 1.0)
-        scores = [statistics.mean(psnr(quantize(model(a[None], b[None], float(t))), mid[None]) for a, mid, b, t in items)
-                  for items in sets]
-        print(f"| {warp} | {'' if alpha is None else f'{alpha:g}'} | " + " | ".join(f"{p:.2f}" for p in scores) + " |",
-              flush=True)
+        scores = [
+            statistics.mean(psnr(quantize(model(a[None], b[None], float(t))), mid[None]) for a, mid, b, t in items)
+            for items in sets
+        ]
+        print(
+            f"| {warp} | {'' if alpha is None else f'{alpha:g}'} | " + " | ".join(f"{p:.2f}" for p in scores) + " |",
+            flush=True,
+        )
 
 
 def time_1080p(runs: int = 7) -> None:
@@ -83,16 +93,20 @@ def time_1080p(runs: int = 7) -> None:
         flow.append(1000 * model.timings["flow"])
         ops.append(1000 * model.timings["vfi_ops"])
     total = [f + o for f, o in zip(flow, ops)]
-    print(f"1080p pair, {model.extra_repr()}, {torch.get_num_threads()} threads, median (min) of {runs}: "
-          f"flow (DIS) {statistics.median(flow):.0f} ({min(flow):.0f}) ms, "
-          f"vfi_ops (projection + warps) {statistics.median(ops):.0f} ({min(ops):.0f}) ms, "
-          f"total {statistics.median(total):.0f} ({min(total):.0f}) ms")
+    print(
+        f"1080p pair, {model.extra_repr()}, {torch.get_num_threads()} threads, median (min) of {runs}: "
+        f"flow (DIS) {statistics.median(flow):.0f} ({min(flow):.0f}) ms, "
+        f"vfi_ops (projection + warps) {statistics.median(ops):.0f} ({min(ops):.0f}) ms, "
+        f"total {statistics.median(total):.0f} ({min(total):.0f}) ms"
+    )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.classical", description=__doc__.splitlines()[0])
     parser.add_argument("--settings", action="store_true", help="score DIS presets and finest scales on synthetic data")
-    parser.add_argument("--softsplat", action="store_true", help="score the softsplat variant's alpha on synthetic data")
+    parser.add_argument(
+        "--softsplat", action="store_true", help="score the softsplat variant's alpha on synthetic data"
+    )
     parser.add_argument("--time", action="store_true", help="time a 1080p pair")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     args = parser.parse_args(argv)

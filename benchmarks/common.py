@@ -104,6 +104,7 @@ def op_modes(ours, baseline, inputs, grad, modes=MODES):
         def f():
             with torch.no_grad():
                 return fn(*inputs)
+
         return f
 
     def forward_backward(fn):
@@ -197,8 +198,20 @@ def measure(case: Case, min_run_time: float):
             nbytes = case.bytes_moved(mode)
             floor_ms = memory_floor_ms(nbytes, case.device, min_run_time)
             notes.update({"MB moved": nbytes / 1e6, "copy GB/s": _BANDWIDTH[case.device]})
-        yield Result(case.op, case.name, case.device, case.dtype, mode, ours_ms, case.baseline, base_ms,
-                     case.targets[mode], notes, floor_ms, case.floor_targets.get(mode))
+        yield Result(
+            case.op,
+            case.name,
+            case.device,
+            case.dtype,
+            mode,
+            ours_ms,
+            case.baseline,
+            base_ms,
+            case.targets[mode],
+            notes,
+            floor_ms,
+            case.floor_targets.get(mode),
+        )
 
 
 def machine_info() -> dict:
@@ -213,13 +226,28 @@ def machine_info() -> dict:
 
 
 # The printed table: one section per op and device, one row per case and mode.
-COLUMNS = [("case", 33, "<"), ("mode", 7, "<"), ("ours ms", 7, ">"), ("base ms", 7, ">"), ("speedup", 7, ">"),
-           ("target", 6, ">"), ("", 6, "<")]
+COLUMNS = [
+    ("case", 33, "<"),
+    ("mode", 7, "<"),
+    ("ours ms", 7, ">"),
+    ("base ms", 7, ">"),
+    ("speedup", 7, ">"),
+    ("target", 6, ">"),
+    ("", 6, "<"),
+]
 # Sections whose cases report a memory floor: shorter case names and the
 # multiple of the floor before the status (its target is in the section's
 # description; floor ms in the JSON).
-FLOOR_COLUMNS = [("case", 22, "<"), ("mode", 7, "<"), ("ours ms", 7, ">"), ("base ms", 7, ">"), ("speedup", 7, ">"),
-                 ("target", 6, ">"), ("x floor", 7, ">"), ("", 6, "<")]
+FLOOR_COLUMNS = [
+    ("case", 22, "<"),
+    ("mode", 7, "<"),
+    ("ours ms", 7, ">"),
+    ("base ms", 7, ">"),
+    ("speedup", 7, ">"),
+    ("target", 6, ">"),
+    ("x floor", 7, ">"),
+    ("", 6, "<"),
+]
 
 LEGEND = """\
 Each row: a case, timed forward only (fwd, no autograd) or forward and backward
@@ -235,8 +263,9 @@ def _cells(values, columns=COLUMNS):
     return " ".join(f"{str(v)[:w]:{a}{w}}" for v, (_, w, a) in zip(values, columns)).rstrip()
 
 
-def section_header(op: str, baseline: str, device: str, dtype: str, description: Optional[str] = None,
-                   floor: bool = False) -> str:
+def section_header(
+    op: str, baseline: str, device: str, dtype: str, description: Optional[str] = None, floor: bool = False
+) -> str:
     columns = FLOOR_COLUMNS if floor else COLUMNS
     lines = ["", f"{op} vs {baseline} ({device}, {dtype})"]
     if description:
@@ -257,8 +286,7 @@ def format_row(r: Result) -> str:
 def write_json(results, path: str, extra: Optional[dict] = None) -> None:
     payload = {
         "machine": machine_info(),
-        "results": [dict(asdict(r), speedup=r.speedup, times_floor=r.times_floor, target_met=r.met)
-                    for r in results],
+        "results": [dict(asdict(r), speedup=r.speedup, times_floor=r.times_floor, target_met=r.met) for r in results],
     }
     payload.update(extra or {})
     with open(path, "w") as f:

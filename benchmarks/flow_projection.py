@@ -40,9 +40,14 @@ def cases(device: str, quick: bool, full: bool, min_run_time: float):
 
         def make(B=B, H=H, W=W, kind=kind):
             grad = torch.randn(B, 2, H, W, device=device)
-            return op_modes(lambda f, w: vfi_ops.flow_projection(f, w, True),
-                            lambda f, w: reference_flow_projection(f, w, True), inputs(B, H, W, kind, device), grad)
+            return op_modes(
+                lambda f, w: vfi_ops.flow_projection(f, w, True),
+                lambda f, w: reference_flow_projection(f, w, True),
+                inputs(B, H, W, kind, device),
+                grad,
+            )
 
-        result.append(Case("flow_projection", name, BASELINE, {"forward": target, "forward+backward": target},
-                           make, device))
+        result.append(
+            Case("flow_projection", name, BASELINE, {"forward": target, "forward+backward": target}, make, device)
+        )
     return result

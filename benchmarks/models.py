@@ -5,7 +5,6 @@ import time
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-
 from vfi_ops.models import DAIN
 
 from .common import Case
@@ -54,17 +53,21 @@ def cases(device: str, quick: bool, full: bool, min_run_time: float):
                 def f():
                     with torch.no_grad():
                         return model(I0, I1, 0.5)
+
                 return f
 
             def forward_backward(model):
                 def f():
                     model.zero_grad(set_to_none=True)
                     model(I0, I1, 0.5).mean().backward()
+
                 return f
 
             ours.update({"forward": forward(custom), "forward+backward": forward_backward(custom)})
-            return {"forward": (forward(custom), forward(reference)),
-                    "forward+backward": (forward_backward(custom), forward_backward(reference))}
+            return {
+                "forward": (forward(custom), forward(reference)),
+                "forward+backward": (forward_backward(custom), forward_backward(reference)),
+            }
 
         def notes(mode, ours_ms, ours=ours):
             if device != "cpu":
@@ -73,6 +76,15 @@ def cases(device: str, quick: bool, full: bool, min_run_time: float):
                 ours[mode]()
             return {"% in vfi_ops ops": 100.0 * timer.seconds * 1e3 / ours_ms}
 
-        result.append(Case("DAIN model", name, BASELINE, {m: None if quick else TARGET[m] for m in modes}, make,
-                           device, notes=notes))
+        result.append(
+            Case(
+                "DAIN model",
+                name,
+                BASELINE,
+                {m: None if quick else TARGET[m] for m in modes},
+                make,
+                device,
+                notes=notes,
+            )
+        )
     return result

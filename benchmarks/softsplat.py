@@ -42,8 +42,12 @@ def cases(device: str, quick: bool, full: bool, min_run_time: float):
             def make(B=B, C=C, H=H, W=W, mode=mode):
                 tensors = inputs(B, C, H, W, mode, device)
                 grad = torch.randn(B, C, H, W, device=device)
-                return op_modes(lambda *t: vfi_ops.softsplat(*t, mode=mode),
-                                lambda *t: reference_softsplat(*t, mode=mode), tensors, grad)
+                return op_modes(
+                    lambda *t: vfi_ops.softsplat(*t, mode=mode),
+                    lambda *t: reference_softsplat(*t, mode=mode),
+                    tensors,
+                    grad,
+                )
 
             def notes(timing, ours_ms, B=B, C=C, H=H, W=W, mode=mode):
                 if device != "cuda" or timing != "forward":
@@ -55,6 +59,15 @@ def cases(device: str, quick: bool, full: bool, min_run_time: float):
                 achieved = moved / (ours_ms * 1e-3) / 1e9
                 return {"GB/s": achieved, "% of copy bw": 100 * achieved / bandwidth["peak"]}
 
-            result.append(Case("softsplat", f"{name}, {mode}", BASELINE,
-                               {"forward": target, "forward+backward": target}, make, device, notes=notes))
+            result.append(
+                Case(
+                    "softsplat",
+                    f"{name}, {mode}",
+                    BASELINE,
+                    {"forward": target, "forward+backward": target},
+                    make,
+                    device,
+                    notes=notes,
+                )
+            )
     return result

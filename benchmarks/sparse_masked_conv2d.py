@@ -12,12 +12,16 @@ BASELINE = "F.conv2d"
 DESCRIPTION = "64->64 3x3 convolutions on decoder features, share of output positions active"
 
 # (name, B, C, H, W, layout); with channels-last both the op and F.conv2d run channels-last.
-SIZES = [("256x448", 1, 64, 256, 448, torch.contiguous_format),
-         ("540x960", 1, 64, 540, 960, torch.contiguous_format),
-         ("256x448 channels-last", 1, 64, 256, 448, torch.channels_last),
-         ("540x960 channels-last", 1, 64, 540, 960, torch.channels_last)]
-QUICK_SIZES = [("quick", 1, 8, 32, 48, torch.contiguous_format),
-               ("quick channels-last", 1, 8, 32, 48, torch.channels_last)]
+SIZES = [
+    ("256x448", 1, 64, 256, 448, torch.contiguous_format),
+    ("540x960", 1, 64, 540, 960, torch.contiguous_format),
+    ("256x448 channels-last", 1, 64, 256, 448, torch.channels_last),
+    ("540x960 channels-last", 1, 64, 540, 960, torch.channels_last),
+]
+QUICK_SIZES = [
+    ("quick", 1, 8, 32, 48, torch.contiguous_format),
+    ("quick channels-last", 1, 8, 32, 48, torch.channels_last),
+]
 # The default run: 10% active everywhere (the target), and 100% at 540x960 (the
 # dense route); --full: every density of every size, which also locates the crossover.
 DEFAULT = [(name, 0.10) for name, *_ in SIZES] + [("540x960", 1.00)]
@@ -68,16 +72,28 @@ def cases(device: str, quick: bool, full: bool, min_run_time: float):
 
         def make(B=B, C=C, H=H, W=W, layout=layout, density=density):
             input = torch.randn(B, C, H, W, device=device).contiguous(memory_format=layout)
-            weight = torch.randn(C, C, 3, 3, device=device) / (3 * C ** 0.5)
+            weight = torch.randn(C, C, 3, 3, device=device) / (3 * C**0.5)
             bias = torch.randn(C, device=device)
             grad = torch.randn(B, C, H, W, device=device).contiguous(memory_format=layout)
             mask = motion_mask(B, H, W, density).to(device)
-            return op_modes(lambda x, w, b: vfi_ops.sparse_masked_conv2d(x, w, b, mask, padding=1),
-                            lambda x, w, b: F.conv2d(x, w, b, padding=1), (input, weight, bias), grad)
+            return op_modes(
+                lambda x, w, b: vfi_ops.sparse_masked_conv2d(x, w, b, mask, padding=1),
+                lambda x, w, b: F.conv2d(x, w, b, padding=1),
+                (input, weight, bias),
+                grad,
+            )
 
-        result.append(Case("sparse_masked_conv2d", case_name(size, density), BASELINE,
-                           {mode: target for mode in MODES}, make, device,
-                           notes=lambda mode, ms, density=density: {"active": density}))
+        result.append(
+            Case(
+                "sparse_masked_conv2d",
+                case_name(size, density),
+                BASELINE,
+                {mode: target for mode in MODES},
+                make,
+                device,
+                notes=lambda mode, ms, density=density: {"active": density},
+            )
+        )
     return result
 
 
@@ -88,11 +104,16 @@ def summary(results):
     sizes = sorted({r.case.rsplit(", ", 1)[0] for r in results if r.op == "sparse_masked_conv2d"})
     for size in sizes:
         for mode in MODES:
-            points = [(r.extra["active"], r.speedup) for r in results
-                      if r.op == "sparse_masked_conv2d" and r.case.rsplit(", ", 1)[0] == size and r.mode == mode]
+            points = [
+                (r.extra["active"], r.speedup)
+                for r in results
+                if r.op == "sparse_masked_conv2d" and r.case.rsplit(", ", 1)[0] == size and r.mode == mode
+            ]
             if len(points) < 3:
                 continue
             cross = crossover(points)
-            lines.append(f"crossover ({size}, {MODE_LABELS[mode]}): "
-                         f"{'none, faster at every density' if cross is None else f'{cross:.0%} active'}")
+            lines.append(
+                f"crossover ({size}, {MODE_LABELS[mode]}): "
+                f"{'none, faster at every density' if cross is None else f'{cross:.0%} active'}"
+            )
     return lines

@@ -89,7 +89,8 @@ VFI_HOST_DEVICE void adaptive_blend_weights(const AdaptiveWindow<acc_t, index_t>
 // w_t of tap (m, n) with kernel value k; bw_q is the blend weight of the tap's
 // quadrant (adaptive_blend_weights, adaptive_quadrant). O = sum_t w_t I[offset_t].
 template <typename acc_t, typename index_t>
-VFI_HOST_DEVICE acc_t adaptive_tap_weight(const AdaptiveWindow<acc_t, index_t>& win, acc_t bw_q, acc_t k, int m, int n) {
+VFI_HOST_DEVICE acc_t adaptive_tap_weight(const AdaptiveWindow<acc_t, index_t>& win, acc_t bw_q, acc_t k, int m,
+                                          int n) {
   const acc_t copy = (m == 0) & (n == 0) ? acc_t(1) : acc_t(0);
   // Computed unconditionally: a conditional floating-point operation would keep
   // compilers from turning the select into vector code (it might trap).

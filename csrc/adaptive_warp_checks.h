@@ -23,11 +23,11 @@ inline int check_adaptive_warp_args(const char* op, const at::Tensor& input, con
   const int64_t taps = kernel.size(1);
   const int64_t F = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(taps))));
   TORCH_CHECK_VALUE(F * F == taps && F >= 2 && F % 2 == 0, op,
-                    "(): expected kernel to have F*F channels with F even (4 for F=2, 16 for F=4, ...), but got ",
-                    taps, " channels");
+                    "(): expected kernel to have F*F channels with F even (4 for F=2, 16 for F=4, ...), but got ", taps,
+                    " channels");
   TORCH_CHECK_VALUE(kernel.size(0) == B && kernel.size(2) == H && kernel.size(3) == W, op,
-                    "(): expected kernel of shape [", B, ", ", taps, ", ", H, ", ", W,
-                    "] (B, H, W of input), but got ", kernel.sizes());
+                    "(): expected kernel of shape [", B, ", ", taps, ", ", H, ", ", W, "] (B, H, W of input), but got ",
+                    kernel.sizes());
   return static_cast<int>(F);
 }
 

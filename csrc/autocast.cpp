@@ -59,8 +59,7 @@ using FlowProjection = std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, con
 
 template <c10::DeviceType device>
 std::tuple<at::Tensor, at::Tensor> flow_projection_autocast(const at::Tensor& flow,
-                                                             const c10::optional<at::Tensor>& weight,
-                                                             bool fill_holes) {
+                                                            const c10::optional<at::Tensor>& weight, bool fill_holes) {
   const BelowAutocast<device> below;
   static const auto op = op_handle<FlowProjection>("vfi_ops::flow_projection");
   return op.call(to_float<device>(flow), to_float<device>(weight), fill_holes);
@@ -76,7 +75,7 @@ at::Tensor adaptive_warp_autocast(const at::Tensor& input, const at::Tensor& flo
 }
 
 using Softsplat = std::tuple<at::Tensor, at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&,
-                                                                   const c10::optional<at::Tensor>&, c10::string_view);
+                                                                 const c10::optional<at::Tensor>&, c10::string_view);
 
 template <c10::DeviceType device>
 std::tuple<at::Tensor, at::Tensor, at::Tensor> softsplat_autocast(const at::Tensor& input, const at::Tensor& flow,
@@ -87,9 +86,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> softsplat_autocast(const at::Tens
   return op.call(to_float<device>(input), to_float<device>(flow), to_float<device>(metric), mode);
 }
 
-using SparseMaskedConv2d =
-    at::Tensor(const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&, const at::Tensor&,
-               at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, int64_t, const c10::optional<at::Tensor>&);
+using SparseMaskedConv2d = at::Tensor(const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&,
+                                      const at::Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, int64_t,
+                                      const c10::optional<at::Tensor>&);
 
 template <c10::DeviceType device>
 at::Tensor sparse_masked_conv2d_autocast(const at::Tensor& input, const at::Tensor& weight,

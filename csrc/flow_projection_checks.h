@@ -11,7 +11,8 @@ namespace vfi_ops {
 // every flow dtype (the backward divides by them; see flow_projection.h).
 inline at::ScalarType den_dtype(at::ScalarType) { return at::kDouble; }
 
-inline void check_flow_projection_args(const char* op, const at::Tensor& flow, const std::optional<at::Tensor>& weight) {
+inline void check_flow_projection_args(const char* op, const at::Tensor& flow,
+                                       const std::optional<at::Tensor>& weight) {
   check_dim(op, "flow", flow, 4, "[B, 2, H, W]");
   check_floating(op, "flow", flow);
   TORCH_CHECK_VALUE(flow.size(1) == 2, op, "(): expected flow of shape [B, 2, H, W], but got ", flow.sizes());

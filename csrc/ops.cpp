@@ -77,8 +77,8 @@ std::string name_of(const char* schema) {
 // instead of the dispatcher's "could not run ... with arguments from the CUDA backend".
 void built_without_cuda(const c10::OperatorHandle& op, torch::jit::Stack*) {
   const auto& name = op.schema().operator_name();
-  TORCH_CHECK(false, "vfi_ops.", name.name.substr(name.name.find("::") + 2),
-              name.overload_name.empty() ? "" : ".", name.overload_name,
+  TORCH_CHECK(false, "vfi_ops.", name.name.substr(name.name.find("::") + 2), name.overload_name.empty() ? "" : ".",
+              name.overload_name,
               ": vfi_ops was built without CUDA support, so it cannot run on CUDA tensors. Reinstall it where a CUDA "
               "toolkit (nvcc) and a CUDA build of torch are present, or force it with FORCE_CUDA=1: "
               "FORCE_CUDA=1 pip install --no-build-isolation --force-reinstall --no-deps .");

@@ -34,9 +34,7 @@ enum class SplatMode : int { Sum = 0, Avg = 1, Linear = 2, Soft = 3 };
 VFI_HOST_DEVICE bool splat_normalized(SplatMode mode) { return mode != SplatMode::Sum; }
 
 // Whether the mode weighs the sources by a metric.
-VFI_HOST_DEVICE bool splat_uses_metric(SplatMode mode) {
-  return mode == SplatMode::Linear || mode == SplatMode::Soft;
-}
+VFI_HOST_DEVICE bool splat_uses_metric(SplatMode mode) { return mode == SplatMode::Linear || mode == SplatMode::Soft; }
 
 // The taps of source pixel (x, y) with flow (fx, fy): bilinear around
 // q = (x + fx, y + fy) in an H x W image, taps outside it dropped (mask 0).
@@ -46,9 +44,8 @@ VFI_HOST_DEVICE bool splat_uses_metric(SplatMode mode) {
 // has weight 0 but a derivative. Non-finite and far targets have no tap.
 template <typename acc_t, typename index_t>
 VFI_HOST_DEVICE BilinearTaps<acc_t, index_t> splat_taps(index_t x, index_t y, acc_t fx, acc_t fy, index_t H,
-                                                         index_t W) {
-  return bilinear_taps<acc_t, index_t>(static_cast<acc_t>(x) + fx, static_cast<acc_t>(y) + fy, H, W,
-                                       Padding::Zeros);
+                                                        index_t W) {
+  return bilinear_taps<acc_t, index_t>(static_cast<acc_t>(x) + fx, static_cast<acc_t>(y) + fy, H, W, Padding::Zeros);
 }
 
 // floor(qy), the row of the top taps (in [-1, H - 1]), of a source that lands

@@ -30,8 +30,8 @@ inline SplatMode check_softsplat_args(const char* op, const at::Tensor& input, c
   check_floating(op, "input", input);
   check_same_device_dtype(op, "flow", flow, "input", input);
   const int64_t B = input.size(0), H = input.size(2), W = input.size(3);
-  const bool flow_ok = flow.dim() == 4 && flow.size(0) == B && flow.size(1) == 2 && flow.size(2) == H &&
-                       flow.size(3) == W;
+  const bool flow_ok =
+      flow.dim() == 4 && flow.size(0) == B && flow.size(1) == 2 && flow.size(2) == H && flow.size(3) == W;
   TORCH_CHECK_VALUE(flow_ok, op, "(): expected flow of shape [", B, ", 2, ", H, ", ", W,
                     "] (B, H, W of input), but got ", flow.sizes());
   if (!splat_uses_metric(mode)) {
@@ -39,11 +39,11 @@ inline SplatMode check_softsplat_args(const char* op, const at::Tensor& input, c
                       "' (only 'linear' and 'soft' use it), but got a tensor of shape ", metric->sizes());
     return mode;
   }
-  TORCH_CHECK_VALUE(metric.has_value(), op, "(): mode '", mode_name, "' needs a metric of shape [", B, ", 1, ", H,
-                    ", ", W, "], but got None");
+  TORCH_CHECK_VALUE(metric.has_value(), op, "(): mode '", mode_name, "' needs a metric of shape [", B, ", 1, ", H, ", ",
+                    W, "], but got None");
   check_same_device_dtype(op, "metric", *metric, "input", input);
-  const bool metric_ok = metric->dim() == 4 && metric->size(0) == B && metric->size(1) == 1 &&
-                         metric->size(2) == H && metric->size(3) == W;
+  const bool metric_ok = metric->dim() == 4 && metric->size(0) == B && metric->size(1) == 1 && metric->size(2) == H &&
+                         metric->size(3) == W;
   TORCH_CHECK_VALUE(metric_ok, op, "(): expected metric of shape [", B, ", 1, ", H, ", ", W,
                     "] (B, H, W of input), but got ", metric->sizes());
   return mode;
@@ -60,8 +60,8 @@ inline SplatMode check_softsplat_backward_args(const at::Tensor& grad_output, co
   check_same_device_dtype(op, "output", output, "input", input);
   TORCH_CHECK_VALUE(grad_output.sizes() == input.sizes(), op, "(): expected grad_output of shape ", input.sizes(),
                     " (the output's), but got ", grad_output.sizes());
-  TORCH_CHECK_VALUE(output.sizes() == input.sizes(), op, "(): expected output of shape ", input.sizes(),
-                    ", but got ", output.sizes());
+  TORCH_CHECK_VALUE(output.sizes() == input.sizes(), op, "(): expected output of shape ", input.sizes(), ", but got ",
+                    output.sizes());
   const int64_t B = input.size(0), H = input.size(2), W = input.size(3);
   const at::ScalarType acc = splat_acc_dtype(input.scalar_type());
   TORCH_CHECK_VALUE(den.device() == input.device() && den.dim() == 4 && den.size(0) == B && den.size(1) == 1 &&

@@ -29,15 +29,27 @@ struct SparseConvShape {
 
   template <typename index_t>
   ConvGeometry<index_t> geometry() const {
-    return {static_cast<index_t>(C_in),  static_cast<index_t>(H),     static_cast<index_t>(W),
-            static_cast<index_t>(C_out), static_cast<index_t>(H_out), static_cast<index_t>(W_out),
-            static_cast<index_t>(C_in / groups), kh, kw, sh, sw, ph, pw, dh, dw, channels_last};
+    return {static_cast<index_t>(C_in),
+            static_cast<index_t>(H),
+            static_cast<index_t>(W),
+            static_cast<index_t>(C_out),
+            static_cast<index_t>(H_out),
+            static_cast<index_t>(W_out),
+            static_cast<index_t>(C_in / groups),
+            kh,
+            kw,
+            sh,
+            sw,
+            ph,
+            pw,
+            dh,
+            dw,
+            channels_last};
   }
 };
 
 // Reads a stride/padding/dilation pair, each value at least `min`.
-inline void read_pair(const char* op, const char* name, at::IntArrayRef values, int64_t min, int* first,
-                      int* second) {
+inline void read_pair(const char* op, const char* name, at::IntArrayRef values, int64_t min, int* first, int* second) {
   TORCH_CHECK_VALUE(values.size() == 2, op, "(): expected ", name, " to have 2 values (height, width), but got ",
                     values);
   for (int64_t v : values) {
@@ -49,9 +61,9 @@ inline void read_pair(const char* op, const char* name, at::IntArrayRef values, 
 }
 
 inline SparseConvShape check_sparse_masked_conv2d_args(const char* op, const at::Tensor& input,
-                                                      const at::Tensor& weight, const at::Tensor& mask,
-                                                      at::IntArrayRef stride, at::IntArrayRef padding,
-                                                      at::IntArrayRef dilation, int64_t groups) {
+                                                       const at::Tensor& weight, const at::Tensor& mask,
+                                                       at::IntArrayRef stride, at::IntArrayRef padding,
+                                                       at::IntArrayRef dilation, int64_t groups) {
   check_dim(op, "input", input, 4, "[B, C_in, H, W]");
   check_dim(op, "weight", weight, 4, "[C_out, C_in / groups, kh, kw]");
   check_dim(op, "mask", mask, 4, "[B, 1, H_out, W_out]");
@@ -77,27 +89,26 @@ inline SparseConvShape check_sparse_masked_conv2d_args(const char* op, const at:
   read_pair(op, "padding", padding, 0, &s.ph, &s.pw);
   read_pair(op, "dilation", dilation, 1, &s.dh, &s.dw);
   TORCH_CHECK_VALUE(groups >= 1, op, "(): expected groups >= 1, but got ", groups);
-  TORCH_CHECK_VALUE(s.C_in % groups == 0, op, "(): expected input channels (", s.C_in,
-                    ") to be divisible by groups (", groups, ")");
+  TORCH_CHECK_VALUE(s.C_in % groups == 0, op, "(): expected input channels (", s.C_in, ") to be divisible by groups (",
+                    groups, ")");
   TORCH_CHECK_VALUE(s.C_out % groups == 0, op, "(): expected weight's output channels (", s.C_out,
                     ") to be divisible by groups (", groups, ")");
   TORCH_CHECK_VALUE(weight.size(1) == s.C_in / groups, op, "(): expected weight of shape [", s.C_out, ", ",
                     s.C_in / groups, ", kh, kw] (input channels ", s.C_in, " / groups ", groups,
                     "), but got weight of shape ", weight.sizes());
-  TORCH_CHECK_VALUE(weight.size(2) >= 1 && weight.size(3) >= 1 && weight.size(2) <= (1 << 20) &&
-                        weight.size(3) <= (1 << 20),
-                    op, "(): expected a kernel of at least 1 x 1, but got weight of shape ", weight.sizes());
+  TORCH_CHECK_VALUE(
+      weight.size(2) >= 1 && weight.size(3) >= 1 && weight.size(2) <= (1 << 20) && weight.size(3) <= (1 << 20), op,
+      "(): expected a kernel of at least 1 x 1, but got weight of shape ", weight.sizes());
   s.kh = static_cast<int>(weight.size(2));
   s.kw = static_cast<int>(weight.size(3));
   s.H_out = (s.H + 2 * s.ph - int64_t(s.dh) * (s.kh - 1) - 1) / s.sh + 1;
   s.W_out = (s.W + 2 * s.pw - int64_t(s.dw) * (s.kw - 1) - 1) / s.sw + 1;
-  TORCH_CHECK_VALUE(s.H + 2 * s.ph >= int64_t(s.dh) * (s.kh - 1) + 1 &&
-                        s.W + 2 * s.pw >= int64_t(s.dw) * (s.kw - 1) + 1,
-                    op, "(): the padded input (", s.H + 2 * s.ph, " x ", s.W + 2 * s.pw,
-                    ") is smaller than the dilated kernel (", int64_t(s.dh) * (s.kh - 1) + 1, " x ",
-                    int64_t(s.dw) * (s.kw - 1) + 1, ")");
-  TORCH_CHECK_VALUE(mask.size(0) == s.B && mask.size(1) == 1 && mask.size(2) == s.H_out && mask.size(3) == s.W_out,
-                    op, "(): expected mask of shape [", s.B, ", 1, ", s.H_out, ", ", s.W_out,
+  TORCH_CHECK_VALUE(
+      s.H + 2 * s.ph >= int64_t(s.dh) * (s.kh - 1) + 1 && s.W + 2 * s.pw >= int64_t(s.dw) * (s.kw - 1) + 1, op,
+      "(): the padded input (", s.H + 2 * s.ph, " x ", s.W + 2 * s.pw, ") is smaller than the dilated kernel (",
+      int64_t(s.dh) * (s.kh - 1) + 1, " x ", int64_t(s.dw) * (s.kw - 1) + 1, ")");
+  TORCH_CHECK_VALUE(mask.size(0) == s.B && mask.size(1) == 1 && mask.size(2) == s.H_out && mask.size(3) == s.W_out, op,
+                    "(): expected mask of shape [", s.B, ", 1, ", s.H_out, ", ", s.W_out,
                     "] (the output's batch and size), but got ", mask.sizes());
   return s;
 }

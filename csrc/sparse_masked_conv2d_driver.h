@@ -76,8 +76,7 @@ void for_each_chunk(const at::Tensor& active, int64_t chunk, Fn&& fn) {
 // Never with no input channels: at::convolution then returns no output channels
 // either, where the definition (and the sparse route) gives the bias.
 inline bool dense_is_cheaper(const at::Tensor& active, const SparseConvShape& s, double dense_above) {
-  return s.C_in > 0 &&
-         static_cast<double>(active.size(0)) > dense_above * static_cast<double>(s.B * s.H_out * s.W_out);
+  return s.C_in > 0 && static_cast<double>(active.size(0)) > dense_above * static_cast<double>(s.B * s.H_out * s.W_out);
 }
 
 // A matrix of `rows` rows (patch rows or channels) by n positions at the front
@@ -134,9 +133,8 @@ inline at::Tensor weight_grad_in_weight_order(const at::Tensor& grad, const at::
 template <typename Kernels>
 at::Tensor sparse_masked_conv2d_forward_impl(const at::Tensor& input_, const at::Tensor& weight_,
                                              const c10::optional<at::Tensor>& bias_, const at::Tensor& mask,
-                                             at::IntArrayRef stride, at::IntArrayRef padding,
-                                             at::IntArrayRef dilation, int64_t groups,
-                                             const c10::optional<at::Tensor>& fill,
+                                             at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
+                                             int64_t groups, const c10::optional<at::Tensor>& fill,
                                              const c10::optional<at::Tensor>& out) {
   const char* op = "sparse_masked_conv2d";
   const SparseConvShape s =
@@ -152,8 +150,8 @@ at::Tensor sparse_masked_conv2d_forward_impl(const at::Tensor& input_, const at:
   }
   const at::Tensor active = active_positions(mask);
   if (dense_is_cheaper(active, s, Kernels::kDenseAbove)) {
-    at::Tensor conv = at::convolution(input_, weight_, bias_, stride, padding, dilation, false, {0, 0}, groups)
-                          .contiguous(format);
+    at::Tensor conv =
+        at::convolution(input_, weight_, bias_, stride, padding, dilation, false, {0, 0}, groups).contiguous(format);
     // In place on the fresh convolution output unless there is an out: no second full-size tensor.
     at::Tensor result = out.has_value() ? *out : conv;
     const at::Tensor other = fill.has_value() ? *fill : at::scalar_tensor(0, conv.options());
@@ -199,8 +197,8 @@ at::Tensor sparse_masked_conv2d_forward(const at::Tensor& input, const at::Tenso
                                         const c10::optional<at::Tensor>& bias, const at::Tensor& mask,
                                         at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
                                         int64_t groups, const c10::optional<at::Tensor>& fill) {
-  return sparse_masked_conv2d_forward_impl<Kernels>(input, weight, bias, mask, stride, padding, dilation, groups,
-                                                    fill, c10::nullopt);
+  return sparse_masked_conv2d_forward_impl<Kernels>(input, weight, bias, mask, stride, padding, dilation, groups, fill,
+                                                    c10::nullopt);
 }
 
 // The out= overload: returns out (ATen's convention). Inputs whose memory may
@@ -208,9 +206,8 @@ at::Tensor sparse_masked_conv2d_forward(const at::Tensor& input, const at::Tenso
 template <typename Kernels>
 at::Tensor& sparse_masked_conv2d_forward_out(const at::Tensor& input, const at::Tensor& weight,
                                              const c10::optional<at::Tensor>& bias, const at::Tensor& mask,
-                                             at::IntArrayRef stride, at::IntArrayRef padding,
-                                             at::IntArrayRef dilation, int64_t groups,
-                                             const c10::optional<at::Tensor>& fill, at::Tensor& out) {
+                                             at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
+                                             int64_t groups, const c10::optional<at::Tensor>& fill, at::Tensor& out) {
   const char* op = "sparse_masked_conv2d";
   const SparseConvShape s = check_sparse_masked_conv2d_args(op, input, weight, mask, stride, padding, dilation, groups);
   check_sparse_masked_conv2d_optional(op, s, input, bias, fill);
@@ -218,10 +215,9 @@ at::Tensor& sparse_masked_conv2d_forward_out(const at::Tensor& input, const at::
   const auto apart = [&](const char* name, const c10::optional<at::Tensor>& t, bool may_be_out = false) {
     return t.has_value() ? c10::optional<at::Tensor>(apart_from_out(op, name, out, *t, may_be_out)) : c10::nullopt;
   };
-  sparse_masked_conv2d_forward_impl<Kernels>(apart_from_out(op, "input", out, input),
-                                             apart_from_out(op, "weight", out, weight), apart("bias", bias),
-                                             apart_from_out(op, "mask", out, mask), stride, padding, dilation,
-                                             groups, apart("fill", fill, true), out);
+  sparse_masked_conv2d_forward_impl<Kernels>(
+      apart_from_out(op, "input", out, input), apart_from_out(op, "weight", out, weight), apart("bias", bias),
+      apart_from_out(op, "mask", out, mask), stride, padding, dilation, groups, apart("fill", fill, true), out);
   return out;
 }
 
@@ -247,7 +243,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> sparse_masked_conv2d_
   at::Tensor grad_fill = output_mask[3] ? at::where(on, 0, grad_output_).contiguous(format) : at::empty({0}, options);
   const bool conv_grads = output_mask[0] || output_mask[1] || output_mask[2];
   const at::Tensor active = conv_grads && grad_output_.numel() > 0 ? active_positions(mask) : at::Tensor();
-  const bool deterministic_input = Kernels::kAtomicInputGrad && output_mask[0] && at::globalContext().deterministicAlgorithms();
+  const bool deterministic_input =
+      Kernels::kAtomicInputGrad && output_mask[0] && at::globalContext().deterministicAlgorithms();
   const bool any_active = active.defined() && active.size(0) > 0;
   // (With no input channels the sparse route is the one that computes the definition.)
   if (any_active && s.C_in > 0 && (deterministic_input || dense_is_cheaper(active, s, Kernels::kDenseAbove))) {

@@ -51,8 +51,14 @@ def read_checkpoint(path: str, device="cpu") -> dict:
         detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
         # Never pass on advice to load with weights_only=False: that would run code from the file.
         reason = type(err).__name__ + (f": {detail}" if detail and "weights_only" not in str(err) else "")
-        raise ValueError(f"{path} is not a checkpoint written by vfi-train (torch.load cannot read it: {reason})") from None
-    if not isinstance(state, dict) or not isinstance(state.get("model"), dict) or not isinstance(state.get("config"), dict):
+        raise ValueError(
+            f"{path} is not a checkpoint written by vfi-train (torch.load cannot read it: {reason})"
+        ) from None
+    if (
+        not isinstance(state, dict)
+        or not isinstance(state.get("model"), dict)
+        or not isinstance(state.get("config"), dict)
+    ):
         raise ValueError(f"{path} is not a checkpoint written by vfi-train (no 'model' and 'config' entries)")
     return state
 
@@ -74,8 +80,11 @@ def check_weights_fit(model: nn.Module, weights: dict, path: str, what: str) -> 
     expected = model.state_dict()
     missing = [k for k in expected if k not in weights]
     unexpected = [k for k in weights if k not in expected]
-    shapes = [f"{k} is {tuple(weights[k].shape)}, expected {tuple(v.shape)}" for k, v in expected.items()
-              if k in weights and isinstance(weights[k], torch.Tensor) and weights[k].shape != v.shape]
+    shapes = [
+        f"{k} is {tuple(weights[k].shape)}, expected {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in weights and isinstance(weights[k], torch.Tensor) and weights[k].shape != v.shape
+    ]
     problems = []
     for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)):
         if items:

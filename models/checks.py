@@ -36,23 +36,31 @@ def check_frames(owner: str, I0: Tensor, I1: Tensor, t: Union[float, Tensor]) ->
     if I1.shape != I0.shape:
         raise ValueError(f"{owner}: expected I1 of I0's shape {tuple(I0.shape)}, but got {tuple(I1.shape)}")
     if not I0.is_floating_point():
-        raise TypeError(f"{owner}: expected floating-point frames with values in [0, 1], but got I0 of dtype "
-                        f"{I0.dtype} (for 8-bit frames: I0.float() / 255)")
+        raise TypeError(
+            f"{owner}: expected floating-point frames with values in [0, 1], but got I0 of dtype "
+            f"{I0.dtype} (for 8-bit frames: I0.float() / 255)"
+        )
     if I1.dtype != I0.dtype or I1.device != I0.device:
-        raise TypeError(f"{owner}: expected I1 with I0's dtype and device ({I0.dtype}, {I0.device}), "
-                        f"but got {I1.dtype}, {I1.device}")
+        raise TypeError(
+            f"{owner}: expected I1 with I0's dtype and device ({I0.dtype}, {I0.device}), "
+            f"but got {I1.dtype}, {I1.device}"
+        )
     if isinstance(t, Tensor):
         if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)) or t.is_complex():
             raise TypeError(f"{owner}: expected t to be a real number or a tensor of them, but got dtype {t.dtype}")
     elif isinstance(t, bool) or not isinstance(t, numbers.Real):
-        raise TypeError(f"{owner}: expected t to be a number in (0, 1) or a tensor of one per batch item, "
-                        f"but got {type(t).__name__}")
+        raise TypeError(
+            f"{owner}: expected t to be a number in (0, 1) or a tensor of one per batch item, "
+            f"but got {type(t).__name__}"
+        )
     t = torch.as_tensor(t, dtype=I0.dtype, device=I0.device)
     if t.dim() == 0:
         t = t.expand(I0.shape[0])
     t = t.reshape(-1, 1, 1, 1)
     if t.shape[0] != I0.shape[0]:
-        raise ValueError(f"{owner}: expected t to be a number or one per batch item ({I0.shape[0]}), but got {t.shape[0]}")
+        raise ValueError(
+            f"{owner}: expected t to be a number or one per batch item ({I0.shape[0]}), but got {t.shape[0]}"
+        )
     if not bool(((t > 0) & (t < 1)).all()):
         raise ValueError(f"{owner}: t must lie strictly between 0 and 1, but got {t.flatten().tolist()}")
     return t

@@ -68,8 +68,9 @@ class ClassicalFlow(nn.Module):
     and in vfi_ops (``"vfi_ops"``), and the number of flows estimated (``"flows"``).
     """
 
-    def __init__(self, preset: str = "medium", finest_scale: Optional[int] = 0, warp: str = "projection",
-                 alpha: float = 5.0):
+    def __init__(
+        self, preset: str = "medium", finest_scale: Optional[int] = 0, warp: str = "projection", alpha: float = 5.0
+    ):
         super().__init__()
         if not isinstance(preset, str) or preset not in PRESETS:
             raise ValueError(f"ClassicalFlow: preset must be one of {PRESETS}, but got {preset!r}")
@@ -95,8 +96,11 @@ class ClassicalFlow(nn.Module):
     def _estimator(self):
         if self._dis is None:
             cv2 = self.cv2
-            preset = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-                      "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}[self.preset]
+            preset = {
+                "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+                "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+                "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+            }[self.preset]
             self._dis = cv2.DISOpticalFlow_create(preset)
             if self.finest_scale is not None:
                 self._dis.setFinestScale(self.finest_scale)
@@ -136,8 +140,9 @@ class ClassicalFlow(nn.Module):
         else:
             flow_t0 = vfi_ops.flow_projection(t * flow_01, None, True)
             flow_t1 = flow_t0 * ((t - 1) / t)  # = -F_t0 (1 - t) / t
-            out = torch.lerp(vfi_ops.backward_warp(a, flow_t0, "border"), vfi_ops.backward_warp(b, flow_t1, "border"),
-                             t)
+            out = torch.lerp(
+                vfi_ops.backward_warp(a, flow_t0, "border"), vfi_ops.backward_warp(b, flow_t1, "border"), t
+            )
         if I0.is_cuda:
             torch.cuda.synchronize(I0.device)
         self.timings["vfi_ops"] += time.perf_counter() - started

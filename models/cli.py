@@ -9,6 +9,7 @@ import torch
 
 def integer(minimum: int):
     """An argparse type: an integer >= minimum."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -17,12 +18,14 @@ def integer(minimum: int):
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, but got {value}")
         return value
+
     parse.__name__ = "integer"
     return parse
 
 
 def real(low: float = -math.inf, high: float = math.inf, low_open: bool = False, high_open: bool = False):
     """An argparse type: a finite number in [low, high] (ends excluded where open)."""
+
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -34,6 +37,7 @@ def real(low: float = -math.inf, high: float = math.inf, low_open: bool = False,
             interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
             raise argparse.ArgumentTypeError(f"must be a number in {interval}, but got {text}")
         return value
+
     parse.__name__ = "number"
     return parse
 

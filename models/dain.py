@@ -173,7 +173,10 @@ class DAIN(nn.Module):
         warped = 3 + 1 + 3 * (width // 2)  # frame, depth, context
         taps = KERNEL_SIZE * KERNEL_SIZE
         self.synthesis = nn.Sequential(
-            conv(2 * warped + 2 * 2 + 2 * taps, width), ResBlock(width), ResBlock(width), ResBlock(width),
+            conv(2 * warped + 2 * 2 + 2 * taps, width),
+            ResBlock(width),
+            ResBlock(width),
+            ResBlock(width),
             small_conv(width, 3),
         )
 

@@ -23,7 +23,7 @@ def augment(frames: Sequence[Tensor], t: float, crop: Optional[int], rng: random
         if H < crop or W < crop:
             raise ValueError(f"frames of {H}x{W} are smaller than the crop {crop}")
         y, x = rng.randint(0, H - crop), rng.randint(0, W - crop)
-        frames = [f[:, y:y + crop, x:x + crop] for f in frames]
+        frames = [f[:, y : y + crop, x : x + crop] for f in frames]
     if rng.random() < 0.5:
         frames = [f.flip(2) for f in frames]
     if rng.random() < 0.5:
@@ -38,8 +38,9 @@ class VimeoTriplets(torch.utils.data.Dataset):
     ``<root>/sequences/a/b/im1.png, im2.png, im3.png`` (im2 is the middle frame).
     Items are (I0, It, I1, t) with t = 0.5 (1 - t after temporal reversal)."""
 
-    def __init__(self, root: str, list_file: str = "tri_trainlist.txt", crop: Optional[int] = 256,
-                 augment: bool = True):
+    def __init__(
+        self, root: str, list_file: str = "tri_trainlist.txt", crop: Optional[int] = 256, augment: bool = True
+    ):
         listing = os.path.join(root, list_file)
         if not os.path.isfile(listing):
             raise FileNotFoundError(f"VimeoTriplets: no list file {listing}")
@@ -91,8 +92,9 @@ class SyntheticTriplets(torch.utils.data.Dataset):
     Textures are crops of the images in ``sources`` (files or folders), or
     procedural ones. Item i is the same every time (seeded by ``seed`` and i)."""
 
-    def __init__(self, length: int = 1000, size: int = 64, max_motion: float = 6.0,
-                 sources: Sequence[str] = (), seed: int = 0):
+    def __init__(
+        self, length: int = 1000, size: int = 64, max_motion: float = 6.0, sources: Sequence[str] = (), seed: int = 0
+    ):
         self.length, self.size, self.max_motion, self.seed = length, size, max_motion, seed
         self.images = [read_image(p) for p in self._image_paths(sources)]
         self.margin = int(max_motion) + 2
@@ -102,7 +104,9 @@ class SyntheticTriplets(torch.utils.data.Dataset):
         paths = []
         for source in sources:
             if os.path.isdir(source):
-                paths += sorted(os.path.join(source, n) for n in os.listdir(source) if n.lower().endswith(IMAGE_EXTENSIONS))
+                paths += sorted(
+                    os.path.join(source, n) for n in os.listdir(source) if n.lower().endswith(IMAGE_EXTENSIONS)
+                )
             else:
                 paths.append(source)
         return paths
@@ -117,7 +121,7 @@ class SyntheticTriplets(torch.utils.data.Dataset):
             if H >= side and W >= side:
                 y = int(torch.randint(H - side + 1, (1,), generator=g))
                 x = int(torch.randint(W - side + 1, (1,), generator=g))
-                return image[:, y:y + side, x:x + side]
+                return image[:, y : y + side, x : x + side]
             return F.interpolate(image[None], size=(side, side), mode="bilinear", align_corners=False)[0]
         return procedural_texture(side, g)
 
@@ -130,13 +134,14 @@ class SyntheticTriplets(torch.utils.data.Dataset):
         centre = (0.25 + 0.5 * torch.rand(2, generator=g)) * size
         radii = (0.1 + 0.15 * torch.rand(2, generator=g)) * size
         t = float(0.1 + 0.8 * torch.rand(1, generator=g))
-        ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
-                                indexing="ij")
+        ys, xs = torch.meshgrid(
+            torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij"
+        )
         m = self.margin
 
         def frame(s: float) -> Tensor:
-            bg = shift(background, s * float(v_bg[0]), s * float(v_bg[1]))[:, m:m + size, m:m + size]
-            fg = shift(sprite, s * float(v_fg[0]), s * float(v_fg[1]))[:, m:m + size, m:m + size]
+            bg = shift(background, s * float(v_bg[0]), s * float(v_bg[1]))[:, m : m + size, m : m + size]
+            fg = shift(sprite, s * float(v_fg[0]), s * float(v_fg[1]))[:, m : m + size, m : m + size]
             cx, cy = centre[0] + s * v_fg[0], centre[1] + s * v_fg[1]
             # A soft edge (one pixel wide), so the motion of the edge is sub-pixel too.
             d = ((xs - cx) / radii[0]) ** 2 + ((ys - cy) / radii[1]) ** 2

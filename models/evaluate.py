@@ -45,19 +45,22 @@ def ssim(prediction: Tensor, target: Tensor) -> float:
     """Structural similarity (Wang et al. 2004): 11x11 Gaussian window with
     sigma 1.5, per channel over the valid region, averaged; values in [0, 1].
     Frames smaller than 11 pixels get the largest odd window that fits."""
-    x, y = prediction.double().reshape(-1, 1, *prediction.shape[-2:]), target.double().reshape(-1, 1, *target.shape[-2:])
+    x, y = (
+        prediction.double().reshape(-1, 1, *prediction.shape[-2:]),
+        target.double().reshape(-1, 1, *target.shape[-2:]),
+    )
     size = min(11, x.shape[-2], x.shape[-1])
     size -= 1 - size % 2
     coords = torch.arange(size, dtype=torch.float64) - size // 2
-    g = torch.exp(-coords ** 2 / (2 * 1.5 ** 2))
+    g = torch.exp(-(coords**2) / (2 * 1.5**2))
     g = (g / g.sum()).to(x.device)
     window = (g[:, None] * g[None, :])[None, None]
     blur = lambda z: F.conv2d(z, window)
     mu_x, mu_y = blur(x), blur(y)
-    var_x, var_y = blur(x * x) - mu_x ** 2, blur(y * y) - mu_y ** 2
+    var_x, var_y = blur(x * x) - mu_x**2, blur(y * y) - mu_y**2
     cov = blur(x * y) - mu_x * mu_y
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return s.mean().item()
 
 
@@ -99,7 +102,9 @@ def evaluate(triplets, methods: Dict[str, object], device="cpu"):
     for name, p0, p1, p_mid in triplets:
         I0, I1, target = (read_image(p)[None].to(device) for p in (p0, p1, p_mid))
         if I0.shape != I1.shape or I0.shape != target.shape:
-            raise ValueError(f"{name}: frames of different sizes ({tuple(I0.shape)}, {tuple(I1.shape)}, {tuple(target.shape)})")
+            raise ValueError(
+                f"{name}: frames of different sizes ({tuple(I0.shape)}, {tuple(I1.shape)}, {tuple(target.shape)})"
+            )
         for method, fn in methods.items():
             started = time.perf_counter()
             with torch.no_grad():
@@ -122,7 +127,10 @@ def format_scores(scores) -> str:
         cells = []
         for m in methods:
             values = list(scores[m].values()) if name == "mean" else [scores[m][name]]
-            cells += [f"{sum(v[0] for v in values) / len(values):.2f}", f"{sum(v[1] for v in values) / len(values):.4f}"]
+            cells += [
+                f"{sum(v[0] for v in values) / len(values):.2f}",
+                f"{sum(v[1] for v in values) / len(values):.4f}",
+            ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -133,25 +141,42 @@ def json_scores(scores) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[2:]))
-    parser.add_argument("--middlebury", metavar="DIR",
-                        help="folder of <sequence>/frame10.png, frame11.png, frame10i11.png")
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]),
+    )
+    parser.add_argument(
+        "--middlebury", metavar="DIR", help="folder of <sequence>/frame10.png, frame11.png, frame10i11.png"
+    )
     parser.add_argument("--vimeo", metavar="ROOT", help="root of a Vimeo90K-layout triplet set")
     parser.add_argument("--list", help="list file under --vimeo (default tri_testlist.txt)")
     parser.add_argument("--checkpoint", help="also score a model trained by vfi-train")
-    parser.add_argument("--keep", type=cli.real(0, 1), nargs="+",
-                        help="UGSP checkpoints: fractions S_t to score (besides its dense mode)")
+    parser.add_argument(
+        "--keep",
+        type=cli.real(0, 1),
+        nargs="+",
+        help="UGSP checkpoints: fractions S_t to score (besides its dense mode)",
+    )
     parser.add_argument("--no-classical", action="store_true", help="leave out the classical method")
     parser.add_argument("--dis-preset", choices=PRESETS, default="medium", help="classical: DIS preset")
-    parser.add_argument("--dis-finest-scale", type=cli.integer(0), default=0,
-                        help="classical: finest DIS pyramid level (0 = full resolution)")
-    parser.add_argument("--softsplat", action="store_true",
-                        help="also score the classical method's softmax-splatting variant (both flows, softsplat)")
+    parser.add_argument(
+        "--dis-finest-scale",
+        type=cli.integer(0),
+        default=0,
+        help="classical: finest DIS pyramid level (0 = full resolution)",
+    )
+    parser.add_argument(
+        "--softsplat",
+        action="store_true",
+        help="also score the classical method's softmax-splatting variant (both flows, softsplat)",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--json", help="also write the scores here ([PSNR, SSIM] per method and sequence; "
-                        "PSNR null for identical frames)")
+    parser.add_argument(
+        "--json",
+        help="also write the scores here ([PSNR, SSIM] per method and sequence; PSNR null for identical frames)",
+    )
     return parser
 
 
@@ -165,8 +190,9 @@ def main(argv=None) -> int:
     if args.keep and not args.checkpoint:
         parser.error("--keep applies with --checkpoint (a UGSP checkpoint)")
     if args.no_classical and (args.dis_preset != "medium" or args.dis_finest_scale != 0 or args.softsplat):
-        parser.error("--dis-preset, --dis-finest-scale and --softsplat apply to the classical method "
-                     "(without --no-classical)")
+        parser.error(
+            "--dis-preset, --dis-finest-scale and --softsplat apply to the classical method (without --no-classical)"
+        )
     try:
         device = cli.check_device(args.device)
         if args.json:
@@ -196,7 +222,9 @@ def main(argv=None) -> int:
                     methods[name] = lambda a, b, keep=keep: model(a, b, 0.5, keep=keep)
                 methods["model dense"] = lambda a, b: model(a, b, 0.5, mode="dense")
             elif args.keep:
-                raise ValueError(f"--keep applies to UGSP checkpoints; {args.checkpoint} holds a {type(model).__name__}")
+                raise ValueError(
+                    f"--keep applies to UGSP checkpoints; {args.checkpoint} holds a {type(model).__name__}"
+                )
             else:
                 methods["model"] = lambda a, b: model(a, b, 0.5)
         if args.json:
@@ -211,8 +239,10 @@ def main(argv=None) -> int:
     for i, name in enumerate(seconds):
         model = {"classical": classical, "classical softsplat": splatting}.get(name)
         if model is not None:
-            times[i] += (f" (flow {1000 * model.timings['flow'] / n:.0f} ms, "
-                         f"vfi_ops {1000 * model.timings['vfi_ops'] / n:.0f} ms)")
+            times[i] += (
+                f" (flow {1000 * model.timings['flow'] / n:.0f} ms, "
+                f"vfi_ops {1000 * model.timings['vfi_ops'] / n:.0f} ms)"
+            )
     print(f"\ntime per pair (mean of {n}, {device.type}, {torch.get_num_threads()} threads): " + "; ".join(times))
     if args.json:
         with open(args.json, "w") as f:

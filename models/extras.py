@@ -11,5 +11,7 @@ def require(module: str, feature: str):
     try:
         return importlib.import_module(module)
     except ImportError as err:
-        raise ImportError(f"{feature} needs {PACKAGES.get(module.split('.')[0], module)}, which is not installed "
-                          f"({err}); install it with the models extra: {EXTRA}") from None
+        raise ImportError(
+            f"{feature} needs {PACKAGES.get(module.split('.')[0], module)}, which is not installed "
+            f"({err}); install it with the models extra: {EXTRA}"
+        ) from None

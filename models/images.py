@@ -38,6 +38,7 @@ LUMA = (0.299, 0.587, 0.114)
 @dataclass(frozen=True)
 class ImageFormat:
     """How a frame was stored: the Pillow mode (or RGB;16 / RGBA;16), and a palette image's colours."""
+
     mode: str = "RGB"
     palette: Optional[Tuple[int, ...]] = None
 
@@ -92,7 +93,8 @@ def read_frame(path: str) -> Tuple[Tensor, ImageFormat]:
                 return _to_tensor(np.asarray(image.convert("RGB")), 255.0), ImageFormat("P", tuple(image.getpalette()))
             alpha = "A" in mode or "a" in mode
             return _to_tensor(np.asarray(image.convert("RGBA" if alpha else "RGB")), 255.0), ImageFormat(
-                "RGBA" if alpha else mode)
+                "RGBA" if alpha else mode
+            )
     except FileNotFoundError:
         raise FileNotFoundError(f"no such image: {path}") from None
     except IsADirectoryError:
@@ -177,7 +179,7 @@ def _nearest_colours(pixels: np.ndarray, palette: Tuple[int, ...]) -> np.ndarray
     flat = torch.from_numpy(pixels.reshape(-1, 3)).float()
     index = torch.empty(flat.shape[0], dtype=torch.uint8)
     for start in range(0, flat.shape[0], 65536):  # 65536 x 256 distances at a time
-        index[start:start + 65536] = torch.cdist(flat[start:start + 65536], colours).argmin(1).to(torch.uint8)
+        index[start : start + 65536] = torch.cdist(flat[start : start + 65536], colours).argmin(1).to(torch.uint8)
     return index.view(pixels.shape[:2]).numpy()
 
 
@@ -193,8 +195,9 @@ def write_frame(path: str, frame: Tensor, fmt: ImageFormat = ImageFormat()) -> s
     rgb, alpha = frame[:3].detach().float().cpu(), (frame[3] if frame.shape[0] == 4 else None)
     if mode in SIXTEEN_BIT_COLOUR:
         cv2 = require("cv2", "writing 16-bit colour images")
-        planes = [rgb[2], rgb[1], rgb[0]] + ([alpha if alpha is not None else torch.ones_like(rgb[0])]
-                                             if mode == "RGBA;16" else [])
+        planes = [rgb[2], rgb[1], rgb[0]] + (
+            [alpha if alpha is not None else torch.ones_like(rgb[0])] if mode == "RGBA;16" else []
+        )
         if not cv2.imwrite(path, _quantize(torch.stack(planes, 2), 65535.0, np.uint16)):
             raise ValueError(f"cannot write {path}")
         return mode

@@ -49,8 +49,11 @@ def frame_paths(folder: str) -> List[str]:
     """The image files of a folder, sorted by name; errors for a missing folder or fewer than two."""
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"no such folder: {folder}")
-    paths = sorted(os.path.join(folder, n) for n in os.listdir(folder)
-                   if n.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, n)))
+    paths = sorted(
+        os.path.join(folder, n)
+        for n in os.listdir(folder)
+        if n.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, n))
+    )
     if len(paths) < 2:
         raise ValueError(f"{folder} holds fewer than two frames ({', '.join(IMAGE_EXTENSIONS)})")
     return paths
@@ -62,8 +65,9 @@ def check_same_size(paths: List[str]) -> None:
     for path in paths[1:]:
         other = image_size(path)
         if other != size:
-            raise ValueError(f"frames of different sizes: {paths[0]} is {size[1]}x{size[0]}, "
-                             f"{path} is {other[1]}x{other[0]}")
+            raise ValueError(
+                f"frames of different sizes: {paths[0]} is {size[1]}x{size[0]}, {path} is {other[1]}x{other[0]}"
+            )
 
 
 class Interpolator:
@@ -75,11 +79,12 @@ class Interpolator:
     def _run(self, a: Tensor, b: Tensor, times: List[float]) -> Tensor:
         out = []
         for start in range(0, len(times), MAX_BATCH):
-            chunk = times[start:start + MAX_BATCH]
+            chunk = times[start : start + MAX_BATCH]
             I0 = a[None].to(self.device).expand(len(chunk), -1, -1, -1)  # one pair: one flow estimate
             I1 = b[None].to(self.device).expand(len(chunk), -1, -1, -1)
-            out.append(interpolate(self.model, I0, I1, torch.tensor(chunk, dtype=torch.float64), self.tile,
-                                   self.overlap).cpu())
+            out.append(
+                interpolate(self.model, I0, I1, torch.tensor(chunk, dtype=torch.float64), self.tile, self.overlap).cpu()
+            )
         return torch.cat(out)
 
     def __call__(self, A: Tensor, B: Tensor, times: List[float]) -> List[Tensor]:
@@ -105,40 +110,65 @@ def progress(total: Optional[int]):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[2:]))
-    parser.add_argument("inputs", nargs="*", metavar="INPUT",
-                        help="two images A B, a folder of frames, or a video file")
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]),
+    )
+    parser.add_argument(
+        "inputs", nargs="*", metavar="INPUT", help="two images A B, a folder of frames, or a video file"
+    )
     parser.add_argument("--frames", metavar="DIR", help="a folder of frames (the same as giving it as INPUT)")
-    parser.add_argument("-o", "--output", required=True,
-                        help="output image (for A B), folder (for a folder of frames) or video file")
-    parser.add_argument("--t", type=cli.real(0, 1, True, True), help="A B: time of the output frame in (0, 1) "
-                        "between A (0) and B (1); default 0.5")
-    parser.add_argument("--factor", type=cli.integer(2), help="sequences: multiply the frame rate by this "
-                        "integer >= 2 (default 2)")
+    parser.add_argument(
+        "-o", "--output", required=True, help="output image (for A B), folder (for a folder of frames) or video file"
+    )
+    parser.add_argument(
+        "--t",
+        type=cli.real(0, 1, True, True),
+        help="A B: time of the output frame in (0, 1) between A (0) and B (1); default 0.5",
+    )
+    parser.add_argument(
+        "--factor", type=cli.integer(2), help="sequences: multiply the frame rate by this integer >= 2 (default 2)"
+    )
     parser.add_argument("--fps", help="sequences: the output frame rate, e.g. 60, 59.94 or 60000/1001")
     parser.add_argument("--input-fps", help="folders with --fps: the frame rate of the input frames")
-    parser.add_argument("--method", choices=("classical", "model"),
-                        help="classical: DIS optical flow and vfi_ops (default without --checkpoint); "
-                        "model: the --checkpoint's model")
+    parser.add_argument(
+        "--method",
+        choices=("classical", "model"),
+        help="classical: DIS optical flow and vfi_ops (default without --checkpoint); model: the --checkpoint's model",
+    )
     parser.add_argument("--checkpoint", help="a model trained by vfi-train")
-    parser.add_argument("--dis-preset", choices=("ultrafast", "fast", "medium"), help="classical: DIS preset "
-                        "(default medium)")
-    parser.add_argument("--dis-finest-scale", type=cli.integer(0), help="classical: finest DIS pyramid level, "
-                        "0 = full resolution (default 0)")
-    parser.add_argument("--warp", choices=("projection", "softsplat"), help="classical: flow projection and "
-                        "backward warping (default), or softmax splatting of both frames")
-    parser.add_argument("--keep", type=cli.real(0, 1), help="UGSP checkpoints: fraction S_t of decoder "
-                        "positions computed")
+    parser.add_argument(
+        "--dis-preset", choices=("ultrafast", "fast", "medium"), help="classical: DIS preset (default medium)"
+    )
+    parser.add_argument(
+        "--dis-finest-scale",
+        type=cli.integer(0),
+        help="classical: finest DIS pyramid level, 0 = full resolution (default 0)",
+    )
+    parser.add_argument(
+        "--warp",
+        choices=("projection", "softsplat"),
+        help="classical: flow projection and backward warping (default), or softmax splatting of both frames",
+    )
+    parser.add_argument(
+        "--keep", type=cli.real(0, 1), help="UGSP checkpoints: fraction S_t of decoder positions computed"
+    )
     parser.add_argument("--dense", action="store_true", help="UGSP checkpoints: compute every position")
-    parser.add_argument("--tile", type=cli.integer(1), help="run on tiles of this size (frames that do not fit "
-                        "in memory)")
+    parser.add_argument(
+        "--tile", type=cli.integer(1), help="run on tiles of this size (frames that do not fit in memory)"
+    )
     parser.add_argument("--overlap", type=cli.integer(0), help="with --tile: tile overlap in pixels (default 64)")
     parser.add_argument("--codec", help="videos: the output codec (default: the input's), e.g. libx264")
     parser.add_argument("--pix-fmt", help="videos: the output pixel format (default: the input's), e.g. yuv420p")
-    parser.add_argument("--codec-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="videos: an encoder option, e.g. crf=18 (repeatable)")
+    parser.add_argument(
+        "--codec-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="videos: an encoder option, e.g. crf=18 (repeatable)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file or frames")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     return parser
@@ -159,17 +189,24 @@ def check_arguments(parser, args) -> str:
         if kind is None:
             if not os.path.exists(inputs[0]):
                 raise FileNotFoundError(f"no such file or folder: {inputs[0]}")
-            parser.error(f"one input must be a folder of frames or a video ({', '.join(VIDEO_EXTENSIONS)}); "
-                         f"for images give two, A B")
+            parser.error(
+                f"one input must be a folder of frames or a video ({', '.join(VIDEO_EXTENSIONS)}); "
+                f"for images give two, A B"
+            )
     else:
         parser.error("give two images A B, a folder of frames, or a video file")
     args.inputs = inputs
 
     sequence = kind != "pair"
-    for option, value, wanted in (("--t", args.t, not sequence), ("--factor", args.factor, sequence),
-                                  ("--fps", args.fps, sequence), ("--input-fps", args.input_fps, kind == "folder"),
-                                  ("--codec", args.codec, kind == "video"), ("--pix-fmt", args.pix_fmt, kind == "video"),
-                                  ("--codec-option", args.codec_option, kind == "video")):
+    for option, value, wanted in (
+        ("--t", args.t, not sequence),
+        ("--factor", args.factor, sequence),
+        ("--fps", args.fps, sequence),
+        ("--input-fps", args.input_fps, kind == "folder"),
+        ("--codec", args.codec, kind == "video"),
+        ("--pix-fmt", args.pix_fmt, kind == "video"),
+        ("--codec-option", args.codec_option, kind == "video"),
+    ):
         if value not in (None, []) and not wanted:
             parser.error(f"{option} does not apply to {'a pair of images' if kind == 'pair' else f'a {kind}'}")
     if args.factor is not None and args.fps is not None:
@@ -192,14 +229,21 @@ def check_arguments(parser, args) -> str:
 
     args.method = args.method or ("model" if args.checkpoint else "classical")
     if args.method == "classical":
-        for option, value in (("--checkpoint", args.checkpoint), ("--keep", args.keep), ("--dense", args.dense or None)):
+        for option, value in (
+            ("--checkpoint", args.checkpoint),
+            ("--keep", args.keep),
+            ("--dense", args.dense or None),
+        ):
             if value is not None:
                 parser.error(f"{option} applies to --method model")
     else:
         if not args.checkpoint:
             parser.error("--method model needs --checkpoint")
-        for option, value in (("--dis-preset", args.dis_preset), ("--dis-finest-scale", args.dis_finest_scale),
-                              ("--warp", args.warp)):
+        for option, value in (
+            ("--dis-preset", args.dis_preset),
+            ("--dis-finest-scale", args.dis_finest_scale),
+            ("--warp", args.warp),
+        ):
             if value is not None:
                 parser.error(f"{option} applies to --method classical")
         if args.keep is not None and args.dense:
@@ -243,8 +287,11 @@ def build_model(args):
     if args.method == "classical":
         from .classical import ClassicalFlow
 
-        return ClassicalFlow(args.dis_preset or "medium", 0 if args.dis_finest_scale is None else args.dis_finest_scale,
-                             args.warp or "projection")
+        return ClassicalFlow(
+            args.dis_preset or "medium",
+            0 if args.dis_finest_scale is None else args.dis_finest_scale,
+            args.warp or "projection",
+        )
     from .checkpoint import load_for_inference
 
     return load_for_inference(args.checkpoint, args.device, args.keep, args.dense)
@@ -308,8 +355,10 @@ def run_folder(args, model_factory) -> str:
     written = counts["source"] + counts["interpolated"]
     rate = f" at {output_rate} fps" if args.fps else f" (x{output_rate})"
     note = "" if mode == out_fmt.mode else f", mode {mode}"
-    return (f"wrote {written} frames ({counts['interpolated']} interpolated, {counts['source']} source{note}){rate} "
-            f"to {args.output} in {elapsed:.1f} s ({written / max(elapsed, 1e-9):.1f} frames/s)")
+    return (
+        f"wrote {written} frames ({counts['interpolated']} interpolated, {counts['source']} source{note}){rate} "
+        f"to {args.output} in {elapsed:.1f} s ({written / max(elapsed, 1e-9):.1f} frames/s)"
+    )
 
 
 def run_video(args, model_factory) -> str:
@@ -327,8 +376,9 @@ def run_video(args, model_factory) -> str:
         bit_rate = None
         if reader.bit_rate and not args.codec_option and codec == reader.codec:
             bit_rate = int(reader.bit_rate * output_rate / reader.rate)  # the input's bits per frame
-        writer = VideoWriter(args.output, codec, pix_fmt, output_rate, reader.width, reader.height, bit_rate,
-                             args.codec_option)
+        writer = VideoWriter(
+            args.output, codec, pix_fmt, output_rate, reader.width, reader.height, bit_rate, args.codec_option
+        )
         counts = {"source": 0, "interpolated": 0}
         started = time.perf_counter()
         total = output_count(reader.frames, reader.rate, output_rate) if reader.frames else None
@@ -360,9 +410,11 @@ def run_video(args, model_factory) -> str:
         reader.close()
     elapsed = time.perf_counter() - started
     written = counts["source"] + counts["interpolated"]
-    return (f"wrote {written} frames ({counts['interpolated']} interpolated, {counts['source']} source) at "
-            f"{output_rate} fps, {codec} {pix_fmt}, to {args.output} in {elapsed:.1f} s "
-            f"({written / max(elapsed, 1e-9):.1f} frames/s)")
+    return (
+        f"wrote {written} frames ({counts['interpolated']} interpolated, {counts['source']} source) at "
+        f"{output_rate} fps, {codec} {pix_fmt}, to {args.output} in {elapsed:.1f} s "
+        f"({written / max(elapsed, 1e-9):.1f} frames/s)"
+    )
 
 
 def main(argv=None) -> int:

@@ -63,7 +63,7 @@ def interpolate(model, I0: Tensor, I1: Tensor, t, tile: Optional[int] = None, ov
             window = (..., slice(y, y + h), slice(x, x + w))
             with torch.no_grad():
                 piece = model(I0[window], I1[window], t)
-            weight = (edge_weights(y, h, H, overlap)[:, None] * edge_weights(x, w, W, overlap)[None, :])
+            weight = edge_weights(y, h, H, overlap)[:, None] * edge_weights(x, w, W, overlap)[None, :]
             weight = weight.to(device=I0.device, dtype=I0.dtype)
             out[window] += piece * weight
             total[window] += weight

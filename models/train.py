@@ -76,15 +76,23 @@ def check_config(config: TrainConfig) -> None:
         raise ValueError(f"--model must be one of {MODELS}, but got {config.model!r}")
     if config.stage not in STAGES or (config.stage == "uen" and config.model != "ugsp"):
         raise ValueError(f"--stage must be 'main', or 'uen' with --model ugsp, but got {config.stage!r}")
-    for name, minimum in (("steps", 1), ("batch_size", 1), ("crop", 8), ("warmup", 0), ("workers", 0),
-                          ("save_every", 1), ("log_every", 1)):
+    for name, minimum in (
+        ("steps", 1),
+        ("batch_size", 1),
+        ("crop", 8),
+        ("warmup", 0),
+        ("workers", 0),
+        ("save_every", 1),
+        ("log_every", 1),
+    ):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError(f"--{name.replace('_', '-')} must be an integer >= {minimum}, but got {value!r}")
     for name, low, high in (("lr", 0.0, math.inf), ("weight_decay", 0.0, math.inf), ("sparsity", 0.0, 1.0)):
         value = getattr(config, name)
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high) or \
-                (name == "lr" and value == 0):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high) or (
+            name == "lr" and value == 0
+        ):
             bounds = "> 0" if name == "lr" else f"in [{low:g}, {high:g}]" if math.isfinite(high) else f">= {low:g}"
             raise ValueError(f"--{name.replace('_', '-')} must be a finite number {bounds}, but got {value!r}")
     try:
@@ -102,7 +110,7 @@ def check_config(config: TrainConfig) -> None:
     if config.data != "synthetic" and not config.data.startswith("vimeo:"):
         raise ValueError(f"--data must be 'synthetic' or 'vimeo:<root>', but got {config.data!r}")
     if config.data.startswith("vimeo:"):
-        listing = os.path.join(config.data[len("vimeo:"):], "tri_trainlist.txt")
+        listing = os.path.join(config.data[len("vimeo:") :], "tri_trainlist.txt")
         if not os.path.isfile(listing):
             raise FileNotFoundError(f"--data {config.data}: no list file {listing}")
     for source in config.sources:
@@ -131,10 +139,14 @@ def build_model(config: TrainConfig) -> torch.nn.Module:
 
 def make_dataset(config: TrainConfig) -> torch.utils.data.Dataset:
     if config.data == "synthetic":
-        return SyntheticTriplets(length=max(1000, config.steps * config.batch_size), size=config.crop,
-                                 sources=config.sources, seed=config.seed)
+        return SyntheticTriplets(
+            length=max(1000, config.steps * config.batch_size),
+            size=config.crop,
+            sources=config.sources,
+            seed=config.seed,
+        )
     if config.data.startswith("vimeo:"):
-        return VimeoTriplets(config.data[len("vimeo:"):], crop=config.crop)
+        return VimeoTriplets(config.data[len("vimeo:") :], crop=config.crop)
     raise ValueError(f"--data must be 'synthetic' or 'vimeo:<root>', but got {config.data!r}")
 
 
@@ -166,7 +178,8 @@ class Trainer:
         self.net = PrunedAndUnpruned(self.model) if self.uen is not None else self.model
         if dist.is_available() and dist.is_initialized():
             self.net = torch.nn.parallel.DistributedDataParallel(
-                self.net, device_ids=[device.index] if device.type == "cuda" else None)
+                self.net, device_ids=[device.index] if device.type == "cuda" else None
+            )
 
     def loss(self, I0, It, I1, t):
         if self.config.model == "dain":
@@ -180,9 +193,13 @@ class Trainer:
             _, log_u = self.uen(I0, I1, t)
         (out, aux), (full, aux_full) = self.net(I0, I1, t)
         census = sum(census_loss(a.float(), b.detach().float()) for a, b in zip(aux["features"], aux_full["features"]))
-        return (charbonnier(out.float(), It) + charbonnier(full.float(), It)
-                + 0.1 * sparsity_loss(aux["probs"], self.config.sparsity) + 0.1 * guidance_loss(aux["probs"], log_u)
-                + 0.1 * census / len(aux["features"]))
+        return (
+            charbonnier(out.float(), It)
+            + charbonnier(full.float(), It)
+            + 0.1 * sparsity_loss(aux["probs"], self.config.sparsity)
+            + 0.1 * guidance_loss(aux["probs"], log_u)
+            + 0.1 * census / len(aux["features"])
+        )
 
     def train_step(self, batch) -> float:
         """One optimiser step; raises FloatingPointError (before the step) if the loss is not finite."""
@@ -191,8 +208,10 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
             loss = self.loss(I0, It, I1, t)
         if not torch.isfinite(loss.detach()).all():
-            raise FloatingPointError(f"the loss is {loss.item()} at step {self.step + 1}; training stopped "
-                                     "without saving it (lower --lr, or check the data)")
+            raise FloatingPointError(
+                f"the loss is {loss.item()} at step {self.step + 1}; training stopped "
+                "without saving it (lower --lr, or check the data)"
+            )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -202,25 +221,34 @@ class Trainer:
         return loss.item()
 
     def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "schedule": self.schedule.state_dict(), "scaler": self.scaler.state_dict(), "step": self.step,
-                "config": asdict(self.config)}
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "config": asdict(self.config),
+        }
 
     def load_state_dict(self, state: dict, path: str = "the checkpoint") -> None:
         """Resumes from a checkpoint written by save; errors name the file and any option that differs."""
         stored = state.get("config", {})
         for name in ("model", "stage"):
             if stored.get(name, getattr(TrainConfig, name)) != getattr(self.config, name):
-                raise ValueError(f"{path} was trained with --{name} {stored.get(name)}, but this run has "
-                                 f"--{name} {getattr(self.config, name)}; use the same, or another --checkpoint")
+                raise ValueError(
+                    f"{path} was trained with --{name} {stored.get(name)}, but this run has "
+                    f"--{name} {getattr(self.config, name)}; use the same, or another --checkpoint"
+                )
         width = resolved_width(self.config.model, self.config.stage, self.config.width)
         try:
             stored_width = resolved_width(self.config.model, self.config.stage, stored.get("width"))
         except (TypeError, ValueError, RuntimeError) as err:
             raise ValueError(f"{path}: its stored configuration is invalid ({err})") from None
         if stored_width != width:
-            raise ValueError(f"{path} was trained with --width {stored_width}, but this run has --width {width}; "
-                             "use the same, or another --checkpoint")
+            raise ValueError(
+                f"{path} was trained with --width {stored_width}, but this run has --width {width}; "
+                "use the same, or another --checkpoint"
+            )
         check_weights_fit(self.model, state["model"], path, f"{type(self.model).__name__} of width {width}")
         missing = [k for k in ("optimizer", "schedule", "scaler", "step") if k not in state]
         if missing:
@@ -259,9 +287,16 @@ def train(config: TrainConfig, device: Optional[torch.device] = None, out=sys.st
             print(f"resumed from {config.checkpoint} at step {trainer.step}", file=out)
     dataset = make_dataset(config)
     sampler = torch.utils.data.DistributedSampler(dataset, seed=config.seed) if distributed else None
-    loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, shuffle=sampler is None,
-                                         sampler=sampler, num_workers=config.workers, drop_last=True,
-                                         pin_memory=device.type == "cuda", persistent_workers=config.workers > 0)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        num_workers=config.workers,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+        persistent_workers=config.workers > 0,
+    )
     losses, started, window = [], time.perf_counter(), []
     for batch in batches(loader, sampler):
         if trainer.step >= config.steps:
@@ -274,8 +309,13 @@ def train(config: TrainConfig, device: Optional[torch.device] = None, out=sys.st
             done = trainer.step / config.steps
             bar = "#" * int(30 * done) + "-" * (30 - int(30 * done))
             end = "\r" if out.isatty() and trainer.step < config.steps else "\n"
-            print(f"[{bar}] step {trainer.step}/{config.steps}  loss {sum(window) / len(window):.4f}  "
-                  f"{rate:.1f} triplets/s  lr {trainer.schedule.get_last_lr()[0]:.2e}", end=end, file=out, flush=True)
+            print(
+                f"[{bar}] step {trainer.step}/{config.steps}  loss {sum(window) / len(window):.4f}  "
+                f"{rate:.1f} triplets/s  lr {trainer.schedule.get_last_lr()[0]:.2e}",
+                end=end,
+                file=out,
+                flush=True,
+            )
             window = []
         if rank == 0 and config.checkpoint and (trainer.step % config.save_every == 0 or trainer.step == config.steps):
             trainer.save(config.checkpoint)
@@ -287,8 +327,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="vfi-train", description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=defaults.data, help="'synthetic' or 'vimeo:<root of vimeo_triplet>'")
     parser.add_argument("--sources", nargs="*", default=[], help="images or folders to texture synthetic triplets")
-    minimums = {"steps": 1, "batch_size": 1, "crop": 8, "width": 1, "warmup": 0, "workers": 0, "save_every": 1,
-                "log_every": 1}
+    minimums = {
+        "steps": 1,
+        "batch_size": 1,
+        "crop": 8,
+        "width": 1,
+        "warmup": 0,
+        "workers": 0,
+        "save_every": 1,
+        "log_every": 1,
+    }
     for name, minimum in minimums.items():
         parser.add_argument("--" + name.replace("_", "-"), type=cli.integer(minimum), default=getattr(defaults, name))
     parser.add_argument("--seed", type=cli.integer(0), default=defaults.seed)

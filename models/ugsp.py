@@ -69,7 +69,7 @@ class LayerBuffers:
         """The next buffer as the output the op gives for input x: [B, channels, H, W]
         in the layout the op computes x in."""
         B, _, H, W = x.shape
-        flat = self.flat[self.turn][:B * channels * H * W]
+        flat = self.flat[self.turn][: B * channels * H * W]
         self.turn = 1 - self.turn
         if output_memory_format(x) == torch.channels_last:
             return flat.view(B, H, W, channels).permute(0, 3, 1, 2)
@@ -167,14 +167,17 @@ class UGSP(nn.Module):
         self.encoder = Encoder(width)
         c = [width, 2 * width, 3 * width, 4 * width]
         # Coarsest decoder (dense): features of both frames and t -> flows, feature for 1/8, mask logit for 1/8.
-        self.coarsest = nn.Sequential(conv(2 * c[3] + 1, 2 * c[3]), conv(2 * c[3], c[3]),
-                                      nn.Conv2d(c[3], 4 + c[2] + 1, 3, 1, 1))
+        self.coarsest = nn.Sequential(
+            conv(2 * c[3] + 1, 2 * c[3]), conv(2 * c[3], c[3]), nn.Conv2d(c[3], 4 + c[2] + 1, 3, 1, 1)
+        )
         # Pruned decoders at 1/8, 1/4, 1/2: (feature, both warped features, flows) -> (flow residuals, next feature, next mask logit)
-        self.decoders = nn.ModuleList([
-            PrunedDecoder(3 * c[2] + 4, 4 * c[2], 4 + c[1] + 1),
-            PrunedDecoder(3 * c[1] + 4, 4 * c[1], 4 + c[0] + 1),
-            PrunedDecoder(3 * c[0] + 4, 5 * c[0], 4 + 1 + 3),  # finest: flow residuals, blend logit M, residual R
-        ])
+        self.decoders = nn.ModuleList(
+            [
+                PrunedDecoder(3 * c[2] + 4, 4 * c[2], 4 + c[1] + 1),
+                PrunedDecoder(3 * c[1] + 4, 4 * c[1], 4 + c[0] + 1),
+                PrunedDecoder(3 * c[0] + 4, 5 * c[0], 4 + 1 + 3),  # finest: flow residuals, blend logit M, residual R
+            ]
+        )
 
     def set_inference(self, mode: str = "sparse", keep: Optional[float] = None, threshold: float = 0.5) -> None:
         """The defaults of forward's mode, keep and threshold (e.g. for the command-line tools)."""
@@ -193,11 +196,21 @@ class UGSP(nn.Module):
         """Validates the frames ([B, 3, H, W], floating point) and t; returns t as a [B, 1, 1, 1] tensor."""
         return check_frames("UGSP", I0, I1, t)
 
-    def forward(self, I0: Tensor, I1: Tensor, t: Union[float, Tensor] = 0.5, mode: Optional[str] = None,
-                keep=_UNSET, threshold: Optional[float] = None, return_aux: bool = False):
-        options = self._check_options(self.inference["mode"] if mode is None else mode,
-                                      self.inference["keep"] if keep is _UNSET else keep,
-                                      self.inference["threshold"] if threshold is None else threshold)
+    def forward(
+        self,
+        I0: Tensor,
+        I1: Tensor,
+        t: Union[float, Tensor] = 0.5,
+        mode: Optional[str] = None,
+        keep=_UNSET,
+        threshold: Optional[float] = None,
+        return_aux: bool = False,
+    ):
+        options = self._check_options(
+            self.inference["mode"] if mode is None else mode,
+            self.inference["keep"] if keep is _UNSET else keep,
+            self.inference["threshold"] if threshold is None else threshold,
+        )
         mode, keep, threshold = options["mode"], options["keep"], options["threshold"]
         if not isinstance(return_aux, bool):
             raise TypeError(f"UGSP: return_aux must be True or False, but got {return_aux!r}")
@@ -214,7 +227,10 @@ class UGSP(nn.Module):
         layer_mode = "masked" if self.training and mode == "sparse" else mode
         buffers = None
         if layer_mode == "sparse" and not torch.is_grad_enabled():
-            hidden = [d.layers[0].out_channels * f.shape[0] * f.shape[2] * f.shape[3] for d, f in zip(self.decoders, f0[2::-1])]
+            hidden = [
+                d.layers[0].out_channels * f.shape[0] * f.shape[2] * f.shape[3]
+                for d, f in zip(self.decoders, f0[2::-1])
+            ]
             buffers = LayerBuffers(max(hidden), I0p)
         probs, masks, features = [], [], []
         for level, decoder in zip((2, 1, 0), self.decoders):
@@ -243,8 +259,9 @@ class UGSP(nn.Module):
         size = I0p.shape[2:]
         flows = 2 * up2(flows, size)
         M = torch.sigmoid(up2(blend_logit, size))
-        warped = M * vfi_ops.backward_warp(I0p, flows[:, :2], "border") + \
-            (1 - M) * vfi_ops.backward_warp(I1p, flows[:, 2:], "border")
+        warped = M * vfi_ops.backward_warp(I0p, flows[:, :2], "border") + (1 - M) * vfi_ops.backward_warp(
+            I1p, flows[:, 2:], "border"
+        )
         output = (warped + up2(residual, size))[..., :H, :W]
         if not return_aux:
             return output
@@ -266,8 +283,9 @@ class UncertaintyNet(nn.Module):
     def __init__(self, width: int = 16):
         super().__init__()
         self.width = width = check_int("UncertaintyNet", "width", width, 1)
-        self.down = nn.ModuleList([conv(7, width), conv(width, 2 * width, stride=2),
-                                   conv(2 * width, 4 * width, stride=2)])
+        self.down = nn.ModuleList(
+            [conv(7, width), conv(width, 2 * width, stride=2), conv(2 * width, 4 * width, stride=2)]
+        )
         self.up = nn.ModuleList([conv(4 * width + 2 * width, 2 * width), conv(2 * width + width, width)])
         self.out = nn.Conv2d(width, 4, 3, 1, 1)
 
@@ -291,7 +309,9 @@ def count_macs(model: UGSP, I0: Tensor, I1: Tensor, t=0.5, **kwargs) -> int:
 
     def hook(module, inputs, output):
         kh, kw = module.kernel_size
-        total[0] += output.numel() // output.shape[1] * module.out_channels * module.in_channels // module.groups * kh * kw
+        total[0] += (
+            output.numel() // output.shape[1] * module.out_channels * module.in_channels // module.groups * kh * kw
+        )
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
     try:
@@ -302,6 +322,8 @@ def count_macs(model: UGSP, I0: Tensor, I1: Tensor, t=0.5, **kwargs) -> int:
             h.remove()
     if kwargs.get("mode", model.inference["mode"]) == "sparse" and not model.training:
         for decoder, mask in zip(model.decoders, aux["masks"]):
-            per_position = sum(l.out_channels * l.in_channels * l.kernel_size[0] * l.kernel_size[1] for l in decoder.layers)
+            per_position = sum(
+                l.out_channels * l.in_channels * l.kernel_size[0] * l.kernel_size[1] for l in decoder.layers
+            )
             total[0] += int(mask.sum().item()) * per_position
     return total[0]

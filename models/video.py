@@ -18,8 +18,23 @@ from torch import Tensor
 
 from .extras import require
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".mts", ".flv",
-                    ".wmv", ".ogv", ".y4m", ".gif")
+VIDEO_EXTENSIONS = (
+    ".mp4",
+    ".mkv",
+    ".mov",
+    ".avi",
+    ".webm",
+    ".m4v",
+    ".mpg",
+    ".mpeg",
+    ".ts",
+    ".mts",
+    ".flv",
+    ".wmv",
+    ".ogv",
+    ".y4m",
+    ".gif",
+)
 
 
 def _av():
@@ -45,14 +60,18 @@ def check_encoder(codec: str, pix_fmt: Optional[str], option: str = "--codec") -
     try:
         encoder = av.Codec(codec, "w")
     except Exception:  # av raises its own error types for unknown codecs
-        raise ValueError(f"{option}: FFmpeg (in PyAV) has no encoder for codec {codec!r}; choose one with --codec "
-                         "(e.g. libx264, libx265, libvpx-vp9, ffv1, mpeg4)") from None
+        raise ValueError(
+            f"{option}: FFmpeg (in PyAV) has no encoder for codec {codec!r}; choose one with --codec "
+            "(e.g. libx264, libx265, libvpx-vp9, ffv1, mpeg4)"
+        ) from None
     if pix_fmt is None:
         return
     formats = [f.name for f in (encoder.video_formats or [])]
     if formats and pix_fmt not in formats:
-        raise ValueError(f"--pix-fmt: the {encoder.name} encoder cannot take pixel format {pix_fmt!r} "
-                         f"(it takes {', '.join(formats)})")
+        raise ValueError(
+            f"--pix-fmt: the {encoder.name} encoder cannot take pixel format {pix_fmt!r} "
+            f"(it takes {', '.join(formats)})"
+        )
 
 
 class VideoReader:
@@ -103,8 +122,17 @@ class VideoReader:
 class VideoWriter:
     """Encodes frames to a new file, at a constant rate."""
 
-    def __init__(self, path: str, codec: str, pix_fmt: str, rate: Fraction, width: int, height: int,
-                 bit_rate: Optional[int] = None, options: Optional[Dict[str, str]] = None):
+    def __init__(
+        self,
+        path: str,
+        codec: str,
+        pix_fmt: str,
+        rate: Fraction,
+        width: int,
+        height: int,
+        bit_rate: Optional[int] = None,
+        options: Optional[Dict[str, str]] = None,
+    ):
         av = _av()
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.path = path
@@ -125,8 +153,10 @@ class VideoWriter:
             self.container.close()
             if os.path.exists(path):
                 os.remove(path)
-            raise ValueError(f"cannot encode {codec} / {pix_fmt} at {width}x{height}, {rate} fps into {path} "
-                             f"({err}); choose others with --codec / --pix-fmt") from None
+            raise ValueError(
+                f"cannot encode {codec} / {pix_fmt} at {width}x{height}, {rate} fps into {path} "
+                f"({err}); choose others with --codec / --pix-fmt"
+            ) from None
         self.deep = deep_pixel_format(pix_fmt)
         self.count = 0
 

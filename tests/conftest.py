@@ -20,9 +20,11 @@ def pytest_configure(config):
     # Registered here rather than in pyproject.toml, so that runs without the
     # project's settings have them too (the CI runs the op tests against an
     # installed wheel that way).
-    for line in ("cuda: needs a CUDA GPU (skipped without one)",
-                 "emulated: runs the CUDA kernels emulated on the CPU (tests/cuda_emulation.py)",
-                 "slow: takes more than a few seconds"):
+    for line in (
+        "cuda: needs a CUDA GPU (skipped without one)",
+        "emulated: runs the CUDA kernels emulated on the CPU (tests/cuda_emulation.py)",
+        "slow: takes more than a few seconds",
+    ):
         config.addinivalue_line("markers", line)
 
 

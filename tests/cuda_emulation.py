@@ -46,8 +46,10 @@ def _sources(build_dir):
     for cu in sorted(glob.glob(os.path.join(CSRC, "cuda", "*.cu"))):
         name = os.path.splitext(os.path.basename(cu))[0]
         wrapper = os.path.join(build_dir, f"{name}_emulated.cpp")
-        text = f'// Generated: the CUDA kernels of {name}, compiled as C++ for the emulated backend.\n' \
-               f'#include "cuda/{name}.cu"\n'
+        text = (
+            f"// Generated: the CUDA kernels of {name}, compiled as C++ for the emulated backend.\n"
+            f'#include "cuda/{name}.cu"\n'
+        )
         if not os.path.exists(wrapper) or open(wrapper).read() != text:
             with open(wrapper, "w") as f:
                 f.write(text)
@@ -84,16 +86,26 @@ def load():
     if SANITIZE:
         preload = os.environ.get("LD_PRELOAD", "")
         if not all(p in preload for p in runtime_paths()):
-            raise RuntimeError("VFI_OPS_EMULATION_SANITIZE=1 needs the sanitizer runtimes preloaded: "
-                               "run the tests through `python tests/cuda_emulation.py sanitize`")
+            raise RuntimeError(
+                "VFI_OPS_EMULATION_SANITIZE=1 needs the sanitizer runtimes preloaded: "
+                "run the tests through `python tests/cuda_emulation.py sanitize`"
+            )
         cflags += [f"-fsanitize={SANITIZERS}", "-fno-sanitize=vptr", "-fno-omit-frame-pointer"]
         ldflags += [f"-fsanitize={SANITIZERS}"]
     # The compilers run without the preloaded runtimes; this process keeps them.
     preload = os.environ.pop("LD_PRELOAD", None)
     try:
-        load_extension(name=name, sources=_sources(build_dir), extra_cflags=cflags, extra_ldflags=ldflags,
-                       extra_include_paths=[CSRC], build_directory=build_dir, is_python_module=False,
-                       with_cuda=False, verbose=False)
+        load_extension(
+            name=name,
+            sources=_sources(build_dir),
+            extra_cflags=cflags,
+            extra_ldflags=ldflags,
+            extra_include_paths=[CSRC],
+            build_directory=build_dir,
+            is_python_module=False,
+            with_cuda=False,
+            verbose=False,
+        )
     finally:
         if preload is not None:
             os.environ["LD_PRELOAD"] = preload

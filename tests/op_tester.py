@@ -55,8 +55,8 @@ def num_threads(n):
 class OpTester:
     """Base of every op's test class; see the module docstring."""
 
-    op = None              # name in torch.ops.<library>
-    grad_rtol = 1e-9       # float64 agreement with the reference
+    op = None  # name in torch.ops.<library>
+    grad_rtol = 1e-9  # float64 agreement with the reference
     thread_bitwise = True  # CPU results bitwise equal for any thread count
     cuda_forward_atomic = False  # the CUDA forward sums with atomics (repeated runs differ in the last bits)
     # Maximum error against the CPU kernels in float32 on the same rounded
@@ -109,21 +109,26 @@ class OpTester:
     def run(self, backend, args, grad_output=None, seed=0):
         """Output and gradients (for grad_indices) of the op on `backend`, on detached
         copies of args; grad_output defaults to a fixed random tensor."""
-        args = tuple(a.detach().clone().requires_grad_(i in self.grad_indices(args)) if isinstance(a, torch.Tensor)
-                     else a for i, a in enumerate(args))
+        args = tuple(
+            a.detach().clone().requires_grad_(i in self.grad_indices(args)) if isinstance(a, torch.Tensor) else a
+            for i, a in enumerate(args)
+        )
         wanted = [args[i] for i in self.grad_indices(args)]
         with backend.count(self.op, args):
             out = self.call(backend.ops, *args)
             if grad_output is None:
-                grad_output = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed),
-                                          dtype=torch.float64).to(out)
+                grad_output = torch.randn(
+                    out.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+                ).to(out)
             grads = torch.autograd.grad(out, wanted, grad_output, allow_unused=True) if wanted else ()
         grads = tuple(torch.zeros_like(w) if g is None else g for g, w in zip(grads, wanted))
         return (out.detach(),) + grads
 
     def run_reference(self, args, grad_output):
-        args = tuple(a.detach().clone().requires_grad_(i in self.grad_indices(args)) if isinstance(a, torch.Tensor)
-                     else a for i, a in enumerate(args))
+        args = tuple(
+            a.detach().clone().requires_grad_(i in self.grad_indices(args)) if isinstance(a, torch.Tensor) else a
+            for i, a in enumerate(args)
+        )
         wanted = [args[i] for i in self.grad_indices(args)]
         out = self.reference(*args)
         grads = torch.autograd.grad(out, wanted, grad_output, allow_unused=True) if wanted else ()
@@ -169,14 +174,17 @@ class OpTester:
             for i, (a, b) in enumerate(zip(got, want)):
                 assert a.dtype == dtype, f"case {n}, result {i}: dtype {a.dtype}"
                 bound = self.reduced_tolerance[dtype] * max(1.0, b.abs().max().item() if b.numel() else 0.0)
-                torch.testing.assert_close(a.float().cpu(), b, rtol=0, atol=bound, equal_nan=True,
-                                           msg=lambda m: f"case {n}, result {i}: {m}")
+                torch.testing.assert_close(
+                    a.float().cpu(), b, rtol=0, atol=bound, equal_nan=True, msg=lambda m: f"case {n}, result {i}: {m}"
+                )
 
     def test_gradcheck(self, backend):
         for args in self.gradcheck_cases():
             args = convert(args, backend.device)
-            inputs = tuple(a.detach().clone().requires_grad_(i in self.grad_indices(args)) if isinstance(a, torch.Tensor)
-                           else a for i, a in enumerate(args))
+            inputs = tuple(
+                a.detach().clone().requires_grad_(i in self.grad_indices(args)) if isinstance(a, torch.Tensor) else a
+                for i, a in enumerate(args)
+            )
             with backend.count(self.op, inputs):
                 assert torch.autograd.gradcheck(lambda *xs: self.call(backend.ops, *xs), inputs)
 
@@ -191,6 +199,7 @@ class OpTester:
 
     def layout_variants(self, args):
         """(name, args) equal in value to args but laid out otherwise."""
+
         def each(fn):
             return tuple(fn(a) if isinstance(a, torch.Tensor) and a.dim() == 4 else a for a in args)
 
@@ -207,9 +216,13 @@ class OpTester:
         for name, variant in self.layout_variants(args):
             self.assert_close(self.run(backend, variant, g), want, name, rtol=1e-12, atol=1e-12)
         # An incoming gradient that is not contiguous (expanded, transposed).
-        for name, grad in [("expanded grad", g[:1, :1].expand_as(g)), ("transposed grad", g.transpose(2, 3).contiguous().transpose(2, 3))]:
-            self.assert_close(self.run(backend, args, grad), self.run(backend, args, grad.contiguous()), name,
-                              rtol=1e-12, atol=1e-12)
+        for name, grad in [
+            ("expanded grad", g[:1, :1].expand_as(g)),
+            ("transposed grad", g.transpose(2, 3).contiguous().transpose(2, 3)),
+        ]:
+            self.assert_close(
+                self.run(backend, args, grad), self.run(backend, args, grad.contiguous()), name, rtol=1e-12, atol=1e-12
+            )
 
     def test_bad_inputs(self, backend):
         for args, exc, match in self.bad_inputs(backend):
@@ -218,8 +231,10 @@ class OpTester:
 
     def test_opcheck(self, backend):
         args = convert(self.gradcheck_cases()[0], backend.device)
-        inputs = tuple(a.detach().clone().requires_grad_(i in self.grad_indices(args)) if isinstance(a, torch.Tensor)
-                       else a for i, a in enumerate(args))
+        inputs = tuple(
+            a.detach().clone().requires_grad_(i in self.grad_indices(args)) if isinstance(a, torch.Tensor) else a
+            for i, a in enumerate(args)
+        )
         forward = getattr(backend.ops, self.op).default
         backward = getattr(backend.ops, self.op + "_backward").default
         with backend.count(self.op, inputs):
@@ -254,8 +269,10 @@ class OpTester:
             return self.call(backend.ops, *xs).square().mean()
 
         compiled = torch.compile(loss_fn, fullgraph=True)
-        inputs = tuple(a.detach().clone().requires_grad_(i in idx) if isinstance(a, torch.Tensor) else a
-                       for i, a in enumerate(args))
+        inputs = tuple(
+            a.detach().clone().requires_grad_(i in idx) if isinstance(a, torch.Tensor) else a
+            for i, a in enumerate(args)
+        )
         loss = compiled(*inputs)
         grads = torch.autograd.grad(loss, [inputs[i] for i in idx])
         loss_ref = loss_fn(*inputs)
@@ -265,10 +282,13 @@ class OpTester:
     def test_double_backward_raises(self, backend):
         args = convert(self.cases()[0], backend.device)
         idx = self.grad_indices(args)
-        inputs = tuple(a.detach().clone().requires_grad_(i in idx) if isinstance(a, torch.Tensor) else a
-                       for i, a in enumerate(args))
-        grads = torch.autograd.grad(self.call(backend.ops, *inputs).square().sum(), [inputs[i] for i in idx],
-                                    create_graph=True)
+        inputs = tuple(
+            a.detach().clone().requires_grad_(i in idx) if isinstance(a, torch.Tensor) else a
+            for i, a in enumerate(args)
+        )
+        grads = torch.autograd.grad(
+            self.call(backend.ops, *inputs).square().sum(), [inputs[i] for i in idx], create_graph=True
+        )
         with pytest.raises(RuntimeError, match="double backward"):
             sum(g.sum() for g in grads).backward()
 
@@ -320,8 +340,12 @@ class OpTester:
         # the loops go round, and in-order and shuffled schedules must agree.
         for n, args in enumerate(self.cases()[:8]):
             want = self.run(emulated_backend, args, seed=n)
-            for config in ({"max_blocks": 2, "max_threads": 5}, {"in_order": True}, {"seed": 12345},
-                           {"patch_budget": 64}):
+            for config in (
+                {"max_blocks": 2, "max_threads": 5},
+                {"in_order": True},
+                {"seed": 12345},
+                {"patch_budget": 64},
+            ):
                 with emulated_backend.configure(**config):
                     got = self.run(emulated_backend, args, seed=n)
                 self.assert_close(got, want, f"case {n}, {config}", rtol=1e-12, atol=1e-12)

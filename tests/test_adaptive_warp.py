@@ -2,9 +2,9 @@ import pytest
 import torch
 
 import vfi_ops
-from vfi_ops import reference
 from helpers import DeterministicAlgorithms, off_integer_flow, smooth_flow, sprinkle_non_finite
 from op_tester import OpTester, convert
+from vfi_ops import reference
 
 WINDOWS = [2, 4]
 
@@ -43,36 +43,58 @@ class TestAdaptiveWarp(OpTester):
         return reference.adaptive_warp(input, flow, kernel)
 
     def cases(self):
-        typical = (torch.randn(2, 3, 10, 12, dtype=torch.float64), smooth_flow(2, 10, 12, 3.0, dtype=torch.float64),
-                   torch.randn(2, 16, 10, 12, dtype=torch.float64))
-        few_planes = (torch.randn(1, 3, 20, 24, dtype=torch.float64), smooth_flow(1, 20, 24, 3.0, dtype=torch.float64),
-                      torch.randn(1, 16, 20, 24, dtype=torch.float64))
+        typical = (
+            torch.randn(2, 3, 10, 12, dtype=torch.float64),
+            smooth_flow(2, 10, 12, 3.0, dtype=torch.float64),
+            torch.randn(2, 16, 10, 12, dtype=torch.float64),
+        )
+        few_planes = (
+            torch.randn(1, 3, 20, 24, dtype=torch.float64),
+            smooth_flow(1, 20, 24, 3.0, dtype=torch.float64),
+            torch.randn(1, 16, 20, 24, dtype=torch.float64),
+        )
         return [random_case(0), typical, few_planes] + [random_case(seed) for seed in range(1, 60)]
 
     def gradcheck_cases(self):
         # Even sizes: then |u| < W/2 never sits within a finite-difference step of its
         # boundary, since sampling positions keep 0.2 px away from integers.
-        return [(torch.randn(B, C, H, W, dtype=torch.float64), off_integer_flow(B, H, W, H, W, spread=0.8),
-                 torch.randn(B, F * F, H, W, dtype=torch.float64))
-                for F in WINDOWS for B, C, H, W in [(2, 2, 6, 8), (1, 3, 4, 6)]]
+        return [
+            (
+                torch.randn(B, C, H, W, dtype=torch.float64),
+                off_integer_flow(B, H, W, H, W, spread=0.8),
+                torch.randn(B, F * F, H, W, dtype=torch.float64),
+            )
+            for F in WINDOWS
+            for B, C, H, W in [(2, 2, 6, 8), (1, 3, 4, 6)]
+        ]
 
     def empty_cases(self):
-        return [(torch.randn(shape), torch.randn(shape[0], 2, *shape[2:]), torch.randn(shape[0], 16, *shape[2:]))
-                for shape in [(0, 3, 4, 5), (2, 0, 4, 5), (2, 3, 0, 5), (2, 3, 4, 0)]]
+        return [
+            (torch.randn(shape), torch.randn(shape[0], 2, *shape[2:]), torch.randn(shape[0], 16, *shape[2:]))
+            for shape in [(0, 3, 4, 5), (2, 0, 4, 5), (2, 3, 0, 5), (2, 3, 4, 0)]
+        ]
 
     def backward_args(self, ops, args, grad_output, output_mask):
         return (grad_output,) + tuple(args) + (output_mask,)
 
     def output_masks(self, args):
-        return [[True, True, True], [True, False, False], [False, True, False], [False, False, True],
-                [False, True, True]]
+        return [
+            [True, True, True],
+            [True, False, False],
+            [False, True, False],
+            [False, False, True],
+            [False, True, True],
+        ]
 
     def bad_inputs(self, backend):
         d = backend.device
 
         def inputs(B=1, C=3, H=8, W=8, taps=16, **over):
-            t = {"input": torch.randn(B, C, H, W, device=d), "flow": torch.randn(B, 2, H, W, device=d),
-                 "kernel": torch.randn(B, taps, H, W, device=d)}
+            t = {
+                "input": torch.randn(B, C, H, W, device=d),
+                "flow": torch.randn(B, 2, H, W, device=d),
+                "kernel": torch.randn(B, taps, H, W, device=d),
+            }
             t.update(over)
             return t["input"], t["flow"], t["kernel"]
 
@@ -94,8 +116,13 @@ class TestAdaptiveWarp(OpTester):
             (inputs(kernel=torch.randn(1, 16, 8, 8, device="meta")), ValueError, r"kernel on the same device as input"),
         ]
         if backend.name == "cpu":
-            bad.append(((rand(1, 3, 8, 8).half(), rand(1, 2, 8, 8).half(), rand(1, 16, 8, 8).half()), TypeError,
-                        r"CPU kernels support float32 and float64"))
+            bad.append(
+                (
+                    (rand(1, 3, 8, 8).half(), rand(1, 2, 8, 8).half(), rand(1, 16, 8, 8).half()),
+                    TypeError,
+                    r"CPU kernels support float32 and float64",
+                )
+            )
         return bad
 
     # ---------------------------------------------------------------- adaptive_warp only
@@ -105,8 +132,9 @@ class TestAdaptiveWarp(OpTester):
         flow = smooth_flow(2, 9, 12, 4.0, dtype=torch.float64)
         valid = validity(flow)
         assert 0.2 < valid.double().mean() < 1  # both kinds of pixel occur
-        out = self.call(backend.ops, *convert((input, flow, torch.ones(2, 4, 9, 12, dtype=torch.float64)),
-                                              backend.device))
+        out = self.call(
+            backend.ops, *convert((input, flow, torch.ones(2, 4, 9, 12, dtype=torch.float64)), backend.device)
+        )
         want = torch.where(valid, vfi_ops.backward_warp(input, flow), input)
         torch.testing.assert_close(out.cpu(), want)
 
@@ -146,8 +174,9 @@ class TestAdaptiveWarp(OpTester):
         kernel = torch.zeros(2, 4, 1, 4, dtype=torch.float64)
         kernel[:, 0], kernel[:, 1] = 1.0, 3.0
         g = torch.ones(2, 1, 1, 4, dtype=torch.float64)
-        out, gi, gf, gk = (t.cpu() for t in self.run(backend, convert((input, flow, kernel), backend.device),
-                                                     g.to(backend.device)))
+        out, gi, gf, gk = (
+            t.cpu() for t in self.run(backend, convert((input, flow, kernel), backend.device), g.to(backend.device))
+        )
         want_out = torch.tensor([[1.0, 14.0, 8.0, 8.0], [1.0, 2.0, 2.0, 8.0]], dtype=torch.float64)
         want_du = torch.tensor([[5.0, 20.0, 16.0, 0.0], [0.0, 0.0, 10.0, 0.0]], dtype=torch.float64)
         valid = torch.tensor([[1.0, 1.0, 1.0, 0.0], [0.0, 0.0, 1.0, 0.0]], dtype=torch.float64)
@@ -155,10 +184,12 @@ class TestAdaptiveWarp(OpTester):
         torch.testing.assert_close(gf[:, 0, 0], want_du, rtol=0, atol=0)
         torch.testing.assert_close(gf[:, 1, 0], -want_out * valid, rtol=0, atol=0)
         # Kernel gradient: TL (1-a) I[X], TR a I[X+1] at valid pixels, nothing elsewhere.
-        torch.testing.assert_close(gk[:, 0, 0], torch.tensor([[1.0, 2.0, 8.0, 0.0], [0.0, 0.0, 2.0, 0.0]],
-                                                             dtype=torch.float64), rtol=0, atol=0)
-        torch.testing.assert_close(gk[:, 1, 0], torch.tensor([[0.0, 4.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]],
-                                                             dtype=torch.float64), rtol=0, atol=0)
+        torch.testing.assert_close(
+            gk[:, 0, 0], torch.tensor([[1.0, 2.0, 8.0, 0.0], [0.0, 0.0, 2.0, 0.0]], dtype=torch.float64), rtol=0, atol=0
+        )
+        torch.testing.assert_close(
+            gk[:, 1, 0], torch.tensor([[0.0, 4.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]], dtype=torch.float64), rtol=0, atol=0
+        )
         assert gk[:, 2:].count_nonzero() == 0
         # Input gradient: the identity at invalid pixels, the taps' weights at valid ones.
         want_gi = torch.tensor([[1.0, 0.0, 0.5, 1.0 + 1.0 + 1.5], [1.0, 1.0, 0.0, 1.0]], dtype=torch.float64)
@@ -190,8 +221,9 @@ class TestAdaptiveWarp(OpTester):
         g = torch.zeros(1, 2, 3, 8, dtype=torch.float64)
         g[0, :, 0, 0] = 1.0
         g[0, :, 0, 7] = 2.0
-        out, gi, gf, gk = (t.cpu() for t in self.run(backend, convert((input, flow, kernel), backend.device),
-                                                     g.to(backend.device)))
+        out, gi, gf, gk = (
+            t.cpu() for t in self.run(backend, convert((input, flow, kernel), backend.device), g.to(backend.device))
+        )
         for x in (0, 7):
             torch.testing.assert_close(out[0, :, 0, x], input[0, :, 0, x])
         want_gi = torch.zeros_like(input)
@@ -222,24 +254,32 @@ class TestAdaptiveWarp(OpTester):
                 self.call(gpu_backend.ops, input.requires_grad_(), flow, kernel).sum().backward()
             # Flow and kernel gradients alone are owned by their pixel: available.
             gf, gk = torch.autograd.grad(self.call(gpu_backend.ops, input.detach(), flow, kernel).sum(), (flow, kernel))
-            gf2, gk2 = torch.autograd.grad(self.call(gpu_backend.ops, input.detach(), flow, kernel).sum(),
-                                           (flow, kernel))
+            gf2, gk2 = torch.autograd.grad(
+                self.call(gpu_backend.ops, input.detach(), flow, kernel).sum(), (flow, kernel)
+            )
         assert torch.equal(gf, gf2) and torch.equal(gk, gk2)
 
     def test_bad_grad_output(self, backend):
         d = backend.device
-        input, flow, kernel = torch.randn(1, 3, 8, 8, device=d), torch.randn(1, 2, 8, 8, device=d), torch.randn(
-            1, 16, 8, 8, device=d)
+        input, flow, kernel = (
+            torch.randn(1, 3, 8, 8, device=d),
+            torch.randn(1, 2, 8, 8, device=d),
+            torch.randn(1, 16, 8, 8, device=d),
+        )
         with pytest.raises(ValueError, match=r"grad_output of shape \[1, 3, 8, 8\]"):
-            backend.ops.adaptive_warp_backward(torch.randn(1, 3, 8, 7, device=d), input, flow, kernel,
-                                               [True, True, True])
+            backend.ops.adaptive_warp_backward(
+                torch.randn(1, 3, 8, 7, device=d), input, flow, kernel, [True, True, True]
+            )
 
 
 def test_public_function_and_module():
     input, flow, kernel = random_case(2)
-    torch.testing.assert_close(vfi_ops.adaptive_warp(input, flow, kernel),
-                               torch.ops.vfi_ops.adaptive_warp(input, flow, kernel))
-    torch.testing.assert_close(vfi_ops.nn.AdaptiveWarp()(input, flow, kernel), vfi_ops.adaptive_warp(input, flow, kernel))
+    torch.testing.assert_close(
+        vfi_ops.adaptive_warp(input, flow, kernel), torch.ops.vfi_ops.adaptive_warp(input, flow, kernel)
+    )
+    torch.testing.assert_close(
+        vfi_ops.nn.AdaptiveWarp()(input, flow, kernel), vfi_ops.adaptive_warp(input, flow, kernel)
+    )
 
 
 @pytest.mark.cuda
@@ -259,5 +299,7 @@ def test_cuda_64bit_indexing():
     flow[..., -6:, -6:] = local_flow
     kernel[..., -6:, -6:] = local_kernel
     out = vfi_ops.adaptive_warp(input, flow, kernel)
-    torch.testing.assert_close(out[..., -4:, -4:], vfi_ops.adaptive_warp(corner, local_flow, local_kernel)[..., -4:, -4:])
+    torch.testing.assert_close(
+        out[..., -4:, -4:], vfi_ops.adaptive_warp(corner, local_flow, local_kernel)[..., -4:, -4:]
+    )
     del input, flow, kernel, out

@@ -7,10 +7,10 @@ input's own dtype, as they do for grid_sample and conv2d."""
 import pytest
 import torch
 import torch.nn.functional as F
-
-import vfi_ops
 from vfi_ops.models import DAIN
 from vfi_ops.models.ugsp import UGSP
+
+import vfi_ops
 from helpers import frame_pair, smooth_flow
 
 B, H, W = 2, 12, 16
@@ -101,8 +101,9 @@ def check_conv(dtype, device, amp_dtype, want_dtype):
     assert [g.dtype for g in grads[:3]] == [g.dtype for g in conv_grads]
     # The same function, computed in want_dtype (float accumulation).
     same = [p.detach().to(want_dtype) for p in params]
-    want = torch.where(mask != 0, F.conv2d(same[0].float(), same[1].float(), same[2].float(), padding=1),
-                       same[3].float())
+    want = torch.where(
+        mask != 0, F.conv2d(same[0].float(), same[1].float(), same[2].float(), padding=1), same[3].float()
+    )
     tol = {} if want_dtype == torch.float32 else {"rtol": 2e-2, "atol": 2e-2}
     torch.testing.assert_close(out.float(), want, **tol)
     return conv
@@ -121,8 +122,9 @@ def test_out_overload_is_not_autocast():
     out = torch.empty(B, 5, H, W)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         assert vfi_ops.sparse_masked_conv2d(input, weight, bias, mask, padding=1, fill=fill, out=out) is out
-    torch.testing.assert_close(out, vfi_ops.sparse_masked_conv2d(input, weight, bias, mask, padding=1, fill=fill),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        out, vfi_ops.sparse_masked_conv2d(input, weight, bias, mask, padding=1, fill=fill), rtol=0, atol=0
+    )
 
 
 def train_step(model, device, amp_dtype, **kwargs):

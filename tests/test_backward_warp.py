@@ -2,9 +2,9 @@ import pytest
 import torch
 
 import vfi_ops
-from vfi_ops import reference
 from helpers import DeterministicAlgorithms, off_integer_flow, smooth_flow, sprinkle_non_finite
 from op_tester import OpTester, convert
+from vfi_ops import reference
 
 MODES = ["zeros", "border"]
 
@@ -35,19 +35,29 @@ class TestBackwardWarp(OpTester):
         return reference.backward_warp(input, flow, padding_mode)
 
     def cases(self):
-        typical = [(torch.randn(2, 5, 12, 10, dtype=torch.float64), smooth_flow(2, 9, 11, 3.0, dtype=torch.float64), m)
-                   for m in MODES]
-        few_planes = (torch.randn(1, 3, 20, 24, dtype=torch.float64), smooth_flow(1, 20, 24, 4.0, dtype=torch.float64),
-                      "zeros")
+        typical = [
+            (torch.randn(2, 5, 12, 10, dtype=torch.float64), smooth_flow(2, 9, 11, 3.0, dtype=torch.float64), m)
+            for m in MODES
+        ]
+        few_planes = (
+            torch.randn(1, 3, 20, 24, dtype=torch.float64),
+            smooth_flow(1, 20, 24, 4.0, dtype=torch.float64),
+            "zeros",
+        )
         return typical + [few_planes] + [random_case(seed) for seed in range(48)]
 
     def gradcheck_cases(self):
-        return [(torch.randn(B, C, h_in, w_in, dtype=torch.float64), off_integer_flow(B, H, W, h_in, w_in), mode)
-                for B, C, H, W, h_in, w_in in [(2, 3, 5, 6, 5, 6), (1, 2, 4, 7, 6, 3)] for mode in MODES]
+        return [
+            (torch.randn(B, C, h_in, w_in, dtype=torch.float64), off_integer_flow(B, H, W, h_in, w_in), mode)
+            for B, C, H, W, h_in, w_in in [(2, 3, 5, 6, 5, 6), (1, 2, 4, 7, 6, 3)]
+            for mode in MODES
+        ]
 
     def empty_cases(self):
-        return [(torch.randn(B, C, 6, 6), torch.randn(B, 2, H, W), "zeros")
-                for B, C, H, W in [(0, 3, 4, 5), (2, 0, 4, 5), (2, 3, 0, 5), (2, 3, 4, 0)]]
+        return [
+            (torch.randn(B, C, 6, 6), torch.randn(B, 2, H, W), "zeros")
+            for B, C, H, W in [(0, 3, 4, 5), (2, 0, 4, 5), (2, 3, 0, 5), (2, 3, 4, 0)]
+        ]
 
     def backward_args(self, ops, args, grad_output, output_mask):
         input, flow, padding_mode = args
@@ -61,21 +71,41 @@ class TestBackwardWarp(OpTester):
             ((rand(1, 3, 8, 8), rand(2, 8, 8), "zeros"), ValueError, r"flow of shape \[B, 2, H, W\]"),
             ((rand(1, 3, 8, 8), rand(1, 3, 8, 8), "zeros"), ValueError, r"flow of shape \[B, 2, H, W\] with B = 1"),
             ((rand(2, 3, 8, 8), rand(1, 2, 8, 8), "zeros"), ValueError, r"batch size of input"),
-            ((rand(1, 3, 8, 8), rand(1, 2, 8, 8, dtype=torch.float64), "zeros"), TypeError,
-             r"flow to have the dtype of input"),
-            ((torch.randint(0, 5, (1, 3, 8, 8), device=d), rand(1, 2, 8, 8), "zeros"), TypeError,
-             r"input to be a floating-point"),
-            ((rand(1, 3, 8, 8), torch.randint(0, 5, (1, 2, 8, 8), device=d), "zeros"), TypeError,
-             r"flow to have the dtype of input"),
-            ((rand(1, 3, 8, 8), rand(1, 2, 8, 8), "reflection"), ValueError,
-             r"padding_mode must be 'zeros' or 'border'"),
+            (
+                (rand(1, 3, 8, 8), rand(1, 2, 8, 8, dtype=torch.float64), "zeros"),
+                TypeError,
+                r"flow to have the dtype of input",
+            ),
+            (
+                (torch.randint(0, 5, (1, 3, 8, 8), device=d), rand(1, 2, 8, 8), "zeros"),
+                TypeError,
+                r"input to be a floating-point",
+            ),
+            (
+                (rand(1, 3, 8, 8), torch.randint(0, 5, (1, 2, 8, 8), device=d), "zeros"),
+                TypeError,
+                r"flow to have the dtype of input",
+            ),
+            (
+                (rand(1, 3, 8, 8), rand(1, 2, 8, 8), "reflection"),
+                ValueError,
+                r"padding_mode must be 'zeros' or 'border'",
+            ),
             ((rand(1, 3, 0, 8), rand(1, 2, 8, 8), "zeros"), ValueError, r"non-empty spatial size"),
-            ((rand(1, 3, 8, 8), torch.randn(1, 2, 8, 8, device="meta"), "zeros"), ValueError,
-             r"flow on the same device as input"),
+            (
+                (rand(1, 3, 8, 8), torch.randn(1, 2, 8, 8, device="meta"), "zeros"),
+                ValueError,
+                r"flow on the same device as input",
+            ),
         ]
         if backend.name == "cpu":
-            bad.append(((rand(1, 3, 8, 8).half(), rand(1, 2, 8, 8).half(), "zeros"), TypeError,
-                        r"CPU kernels support float32 and float64"))
+            bad.append(
+                (
+                    (rand(1, 3, 8, 8).half(), rand(1, 2, 8, 8).half(), "zeros"),
+                    TypeError,
+                    r"CPU kernels support float32 and float64",
+                )
+            )
         return bad
 
     # ---------------------------------------------------------------- backward_warp only
@@ -84,9 +114,9 @@ class TestBackwardWarp(OpTester):
         # 2x2 input; each output pixel samples a known position.
         input = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]], dtype=torch.float64, device=backend.device)
         flow = torch.zeros(1, 2, 1, 3, dtype=torch.float64, device=backend.device)
-        flow[0, :, 0, 0] = torch.tensor([0.5, 0.5])    # centre of the 4 pixels -> 2.5
+        flow[0, :, 0, 0] = torch.tensor([0.5, 0.5])  # centre of the 4 pixels -> 2.5
         flow[0, :, 0, 1] = torch.tensor([-0.75, 0.0])  # x = 0.25 -> 1.25
-        flow[0, :, 0, 2] = torch.tensor([-1.5, 1.0])   # x = 0.5, y = 1 -> 3.5
+        flow[0, :, 0, 2] = torch.tensor([-1.5, 1.0])  # x = 0.5, y = 1 -> 3.5
         out = self.call(backend.ops, input, flow, "zeros")
         torch.testing.assert_close(out.cpu(), torch.tensor([[[[2.5, 1.25, 3.5]]]], dtype=torch.float64))
         # Half a pixel beyond the right edge: "zeros" blends with 0, "border" clamps.
@@ -101,11 +131,15 @@ class TestBackwardWarp(OpTester):
         # border in "border" mode (clamped there, as grid_sample).
         image = torch.arange(5, dtype=torch.float64).repeat(5, 1).view(1, 1, 5, 5)
         values = torch.arange(5, dtype=torch.float64)
-        for mode, gx_row, gy_last in (("zeros", [1.0, 1.0, 1.0, 1.0, -4.0], -values),
-                                      ("border", [0.0, 1.0, 1.0, 1.0, 0.0], torch.zeros(5, dtype=torch.float64))):
+        for mode, gx_row, gy_last in (
+            ("zeros", [1.0, 1.0, 1.0, 1.0, -4.0], -values),
+            ("border", [0.0, 1.0, 1.0, 1.0, 0.0], torch.zeros(5, dtype=torch.float64)),
+        ):
             args = convert((image, torch.zeros(1, 2, 5, 5, dtype=torch.float64), mode), backend.device)
-            out, gi, gf = (t.cpu() for t in self.run(backend, args, torch.ones(1, 1, 5, 5, dtype=torch.float64,
-                                                                                  device=backend.device)))
+            out, gi, gf = (
+                t.cpu()
+                for t in self.run(backend, args, torch.ones(1, 1, 5, 5, dtype=torch.float64, device=backend.device))
+            )
             assert torch.equal(out, image)
             assert torch.equal(gi, torch.ones_like(image))
             torch.testing.assert_close(gf[0, 0], torch.tensor(gx_row, dtype=torch.float64).expand(5, 5), rtol=0, atol=0)
@@ -115,10 +149,26 @@ class TestBackwardWarp(OpTester):
 
     # (x, value, d value / dx) on the row [1, 2, 4, 8] (y = 0 of a 1-row input).
     EXACT = {
-        "zeros": [(2.0, 4.0, 4.0), (0.0, 1.0, 1.0), (1.5, 3.0, 2.0), (3.0, 8.0, -8.0), (-1.0, 0.0, 1.0),
-                  (3.0 + 2.0**-40, 8.0 * (1 - 2.0**-40), -8.0), (4.0, 0.0, 0.0), (-1.0 - 2.0**-40, 0.0, 0.0)],
-        "border": [(2.0, 4.0, 4.0), (0.0, 1.0, 0.0), (1.5, 3.0, 2.0), (3.0, 8.0, 0.0), (-1.0, 1.0, 0.0),
-                   (3.0 + 2.0**-40, 8.0, 0.0), (4.0, 8.0, 0.0), (-1.0 - 2.0**-40, 1.0, 0.0)],
+        "zeros": [
+            (2.0, 4.0, 4.0),
+            (0.0, 1.0, 1.0),
+            (1.5, 3.0, 2.0),
+            (3.0, 8.0, -8.0),
+            (-1.0, 0.0, 1.0),
+            (3.0 + 2.0**-40, 8.0 * (1 - 2.0**-40), -8.0),
+            (4.0, 0.0, 0.0),
+            (-1.0 - 2.0**-40, 0.0, 0.0),
+        ],
+        "border": [
+            (2.0, 4.0, 4.0),
+            (0.0, 1.0, 0.0),
+            (1.5, 3.0, 2.0),
+            (3.0, 8.0, 0.0),
+            (-1.0, 1.0, 0.0),
+            (3.0 + 2.0**-40, 8.0, 0.0),
+            (4.0, 8.0, 0.0),
+            (-1.0 - 2.0**-40, 1.0, 0.0),
+        ],
     }
 
     @pytest.mark.parametrize("padding_mode", MODES)
@@ -128,8 +178,9 @@ class TestBackwardWarp(OpTester):
         flow = torch.zeros(1, 2, 1, len(xs), dtype=torch.float64)
         flow[0, 0, 0] = xs - torch.arange(len(xs), dtype=torch.float64)
         g = torch.ones(1, 1, 1, len(xs), dtype=torch.float64)
-        out, _, gf = (t.cpu() for t in self.run(backend, convert((row, flow, padding_mode), backend.device),
-                                                g.to(backend.device)))
+        out, _, gf = (
+            t.cpu() for t in self.run(backend, convert((row, flow, padding_mode), backend.device), g.to(backend.device))
+        )
         torch.testing.assert_close(out[0, 0, 0], values, rtol=0, atol=0)
         torch.testing.assert_close(gf[0, 0, 0], slopes, rtol=0, atol=0)
         # y = 0 on a 1-row input is its last row: "zeros" takes the missing row
@@ -142,8 +193,9 @@ class TestBackwardWarp(OpTester):
         # Where grid_sample's grid normalisation is exact (sizes 2^k + 1), its values
         # and gradients at integer and half-integer positions are an independent check.
         input = torch.randn(2, 3, 9, 17, dtype=torch.float64)
-        flow = (torch.randint(-6, 24, (2, 2, 7, 8)) / 2).double() - torch.stack(torch.meshgrid(
-            torch.arange(7.0), torch.arange(8.0), indexing="ij")[::-1]).double()
+        flow = (torch.randint(-6, 24, (2, 2, 7, 8)) / 2).double() - torch.stack(
+            torch.meshgrid(torch.arange(7.0), torch.arange(8.0), indexing="ij")[::-1]
+        ).double()
         args = (input, flow, padding_mode)
         g = torch.randn(2, 3, 7, 8, dtype=torch.float64)
         want = [input.detach().clone().requires_grad_(), flow.detach().clone().requires_grad_()]
@@ -164,8 +216,9 @@ class TestBackwardWarp(OpTester):
         flow[:, 0, 0, 1] = W - 2.0 + 0.25
         out = self.call(backend.ops, input, flow, "zeros")
         assert (out[0] <= 1.0).all() and (out[0] >= 0.0).all() and (out[1] <= 7.0).all()
-        grad_input, grad_flow = backend.ops.backward_warp_backward(torch.ones_like(out), input, flow, "zeros",
-                                                                   [True, True])
+        grad_input, grad_flow = backend.ops.backward_warp_backward(
+            torch.ones_like(out), input, flow, "zeros", [True, True]
+        )
         assert grad_input.sum() <= out.numel() and torch.isfinite(grad_flow).all()
         assert grad_input[0, 0, 0, 0] == 0 and grad_input[1, 0, 0, 0] == 0  # nothing went to the next row
 
@@ -235,9 +288,9 @@ class TestBackwardWarp(OpTester):
     def test_bad_grad_output(self, backend):
         input, flow = torch.randn(1, 3, 8, 8, device=backend.device), torch.randn(1, 2, 6, 6, device=backend.device)
         with pytest.raises(ValueError, match=r"grad_output of shape \[1, 3, 6, 6\]"):
-            backend.ops.backward_warp_backward(torch.randn(1, 3, 8, 8, device=backend.device), input, flow, "zeros",
-                                               [True, True])
-
+            backend.ops.backward_warp_backward(
+                torch.randn(1, 3, 8, 8, device=backend.device), input, flow, "zeros", [True, True]
+            )
 
     @pytest.mark.parametrize("C", [1, 2, 3, 4, 5, 64])
     def test_channels_last(self, backend, C):
@@ -267,8 +320,10 @@ class TestBackwardWarp(OpTester):
         torch.library.opcheck(backend.ops.backward_warp.default, nhwc)
         out = self.call(backend.ops, *nhwc)
         for mask in ([True, True], [True, False], [False, True]):
-            torch.library.opcheck(backend.ops.backward_warp_backward.default,
-                                  (torch.randn_like(out), nhwc[0].detach(), nhwc[1], nhwc[2], mask))
+            torch.library.opcheck(
+                backend.ops.backward_warp_backward.default,
+                (torch.randn_like(out), nhwc[0].detach(), nhwc[1], nhwc[2], mask),
+            )
 
 
 def test_plain_grid_sample_path_agrees_on_finite_flows():
@@ -276,13 +331,16 @@ def test_plain_grid_sample_path_agrees_on_finite_flows():
     input = torch.randn(2, 3, 9, 11, dtype=torch.float64)
     flow = smooth_flow(2, 7, 8, 6.0, dtype=torch.float64)
     for mode in MODES:
-        torch.testing.assert_close(reference.grid_sample_warp(input, flow, mode), vfi_ops.backward_warp(input, flow, mode))
+        torch.testing.assert_close(
+            reference.grid_sample_warp(input, flow, mode), vfi_ops.backward_warp(input, flow, mode)
+        )
 
 
 def test_public_function_and_module():
     input, flow = torch.randn(1, 3, 8, 8), smooth_flow(1, 8, 8, 3.0)
-    torch.testing.assert_close(vfi_ops.backward_warp(input, flow, "border"),
-                               torch.ops.vfi_ops.backward_warp(input, flow, "border"))
+    torch.testing.assert_close(
+        vfi_ops.backward_warp(input, flow, "border"), torch.ops.vfi_ops.backward_warp(input, flow, "border")
+    )
     warp = vfi_ops.nn.BackwardWarp("border")
     assert "border" in repr(warp)
     torch.testing.assert_close(warp(input, flow), vfi_ops.backward_warp(input, flow, "border"))

@@ -38,12 +38,24 @@ def test_cpu_only_build_explains_cuda_tensors():
     # reached here by redispatching to the CUDA key (no GPU needed).
     x, flow = torch.randn(1, 1, 4, 4), torch.zeros(1, 2, 4, 4)
     cuda = torch._C.DispatchKeySet(torch._C.DispatchKey.CUDA)
-    with pytest.raises(RuntimeError, match=r"vfi_ops\.backward_warp: vfi_ops was built without CUDA support.*FORCE_CUDA=1"):
+    with pytest.raises(
+        RuntimeError, match=r"vfi_ops\.backward_warp: vfi_ops was built without CUDA support.*FORCE_CUDA=1"
+    ):
         torch.ops.vfi_ops.backward_warp.default.redispatch(cuda, x, flow, "zeros")
     with pytest.raises(RuntimeError, match=r"vfi_ops\.sparse_masked_conv2d\.out: vfi_ops was built without CUDA"):
         torch.ops.vfi_ops.sparse_masked_conv2d.out.redispatch(
-            cuda, x, torch.randn(1, 1, 1, 1), None, torch.ones(1, 1, 4, 4), [1, 1], [0, 0], [1, 1], 1, None,
-            out=torch.empty(1, 1, 4, 4))
+            cuda,
+            x,
+            torch.randn(1, 1, 1, 1),
+            None,
+            torch.ones(1, 1, 4, 4),
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            1,
+            None,
+            out=torch.empty(1, 1, 4, 4),
+        )
 
 
 def test_python_m_vfi_ops_prints_build_info():
@@ -53,7 +65,9 @@ def test_python_m_vfi_ops_prints_build_info():
 
 def test_torch_version_mismatch_is_explained():
     _ext.check_torch_version(torch.__version__, torch.__version__)  # same: fine
-    with pytest.raises(ImportError, match=r"built against torch 1\.0\.0, but torch 2\.9\.9 is installed.*--no-build-isolation"):
+    with pytest.raises(
+        ImportError, match=r"built against torch 1\.0\.0, but torch 2\.9\.9 is installed.*--no-build-isolation"
+    ):
         _ext.check_torch_version("1.0.0", "2.9.9")
 
 
@@ -68,9 +82,25 @@ def test_benchmark_harness_runs(tmp_path):
     # The numbers are not checked (benchmarks are not tests); the harness, its
     # table and its JSON are.
     path = tmp_path / "bench.json"
-    run = subprocess.run([sys.executable, "-m", "benchmarks", "--device", "cpu", "--quick", "--full",
-                          "--min-run-time", "0.01", "--json", str(path)], cwd=ROOT, check=True, capture_output=True,
-                         text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--device",
+            "cpu",
+            "--quick",
+            "--full",
+            "--min-run-time",
+            "0.01",
+            "--json",
+            str(path),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     payload = json.loads(path.read_text())
     results = payload["results"]
     assert {r["op"] for r in results} == OPS | {"DAIN model", "UGSP model"}
@@ -94,11 +124,14 @@ def test_readme_benchmark_table_uses_the_benchmarks_case_names():
         from benchmarks.__main__ import OPS as BENCH_OPS
     finally:
         sys.path.remove(ROOT)
-    measured = {(case.op, case.name) for module in BENCH_OPS.values()
-                for case in module.cases("cpu", quick=False, full=False, min_run_time=1.0)}
+    measured = {
+        (case.op, case.name)
+        for module in BENCH_OPS.values()
+        for case in module.cases("cpu", quick=False, full=False, min_run_time=1.0)
+    }
     with open(os.path.join(ROOT, "README.md")) as f:
         readme = f.read()
-    table = readme[readme.index("| op | case | mode |"):].split("\n\n")[0].splitlines()[2:]
+    table = readme[readme.index("| op | case | mode |") :].split("\n\n")[0].splitlines()[2:]
     rows = {tuple(cell.strip() for cell in line.strip("|").split("|")[:2]) for line in table}
     op_rows = {row for row in rows if row[0] in OPS}
     assert op_rows and op_rows <= measured, op_rows - measured

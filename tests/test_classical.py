@@ -17,7 +17,7 @@ DX, DY = 6.0, -3.5  # pixels from frame 0 to frame 1
 def translated(t: float, size=(112, 144)):
     texture = procedural_texture(200, torch.Generator().manual_seed(3))
     H, W = size
-    return shift(texture, DX * t, DY * t)[None, :, 30:30 + H, 30:30 + W]
+    return shift(texture, DX * t, DY * t)[None, :, 30 : 30 + H, 30 : 30 + W]
 
 
 def test_recovers_a_translation_and_beats_blending_by_far():
@@ -46,8 +46,13 @@ def test_softsplat_variant_recovers_a_translation_too():
         assert ours > 40 and ours > blend + 15, (t, ours, blend)
     assert model.timings["flows"] == 4  # F_01 and F_10 per call
     # Pixels neither frame reaches (all flows far out) take the blend.
-    far = model._splat(I0, I1, torch.tensor(0.25).view(1, 1, 1, 1), torch.full((1, 2, 112, 144), 1e4),
-                       torch.full((1, 2, 112, 144), 1e4))
+    far = model._splat(
+        I0,
+        I1,
+        torch.tensor(0.25).view(1, 1, 1, 1),
+        torch.full((1, 2, 112, 144), 1e4),
+        torch.full((1, 2, 112, 144), 1e4),
+    )
     torch.testing.assert_close(far, torch.lerp(I0, I1, 0.25))
 
 
@@ -58,7 +63,7 @@ def test_one_t_per_item_and_one_flow_per_pair():
     batch = model(I0.expand(3, -1, -1, -1), I1.expand(3, -1, -1, -1), ts)
     assert model.timings["flows"] == 1  # the expanded pair is estimated once
     for i, t in enumerate(ts.tolist()):
-        torch.testing.assert_close(batch[i:i + 1], model(I0, I1, t))
+        torch.testing.assert_close(batch[i : i + 1], model(I0, I1, t))
     other = model(torch.cat((I0, I1)), torch.cat((I1, I0)), 0.5)  # two different pairs
     assert other.shape == (2, 3, 112, 144) and model.timings["flows"] == 1 + 3 + 2
     assert model.timings["flow"] > 0 and model.timings["vfi_ops"] > 0

@@ -11,7 +11,6 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
-
 from vfi_ops.models import evaluate as evaluate_cli
 from vfi_ops.models import interpolate as interpolate_cli
 from vfi_ops.models.checkpoint import load_model
@@ -19,7 +18,8 @@ from vfi_ops.models.data import procedural_texture, shift
 from vfi_ops.models.evaluate import psnr, ssim
 from vfi_ops.models.images import ImageFormat, read_frame, read_image, write_frame, write_image
 from vfi_ops.models.interpolate import interpolate, tile_starts
-from vfi_ops.models.train import Trainer, TrainConfig
+from vfi_ops.models.train import TrainConfig, Trainer
+
 
 def run(main, args, capsys):
     """(exit code, stdout, stderr) of a command's main, whether it returns or exits."""
@@ -48,7 +48,7 @@ def smooth_image(H, W, seed):
 def moving(n, H=48, W=64, dx=2.0, dy=1.0):
     """n frames of a texture translating by (dx, dy) pixels per frame."""
     texture = procedural_texture(max(H, W) + 40, torch.Generator().manual_seed(7))
-    return [shift(texture, dx * i, dy * i)[:, 20:20 + H, 20:20 + W] for i in range(n)]
+    return [shift(texture, dx * i, dy * i)[:, 20 : 20 + H, 20 : 20 + W] for i in range(n)]
 
 
 def write_video(path, frames, codec="libx264", pix_fmt="yuv420p", rate=24):
@@ -117,8 +117,11 @@ def test_folder_to_a_frame_rate(tmp_path, checkpoint, capsys):
     for i in range(5):
         write_image(str(tmp_path / "in" / f"{i}.png"), smooth_image(24, 32, i))
     out = tmp_path / "60"
-    code, _, err = run(interpolate_cli.main, ["--frames", tmp_path / "in", "-o", out, "--fps", 60, "--input-fps", 24,
-                                              "--checkpoint", checkpoint], capsys)
+    code, _, err = run(
+        interpolate_cli.main,
+        ["--frames", tmp_path / "in", "-o", out, "--fps", 60, "--input-fps", 24, "--checkpoint", checkpoint],
+        capsys,
+    )
     assert code == 0, err
     assert len(os.listdir(out)) == 11  # 4/24 s at 60 fps: frames 0 .. 10
     for j, i in ((0, 0), (5, 2), (10, 4)):  # where source frames fall
@@ -130,8 +133,9 @@ def test_frame_rate_factor_with_a_checkpoint(tmp_path, checkpoint, capsys):
     for i in range(3):
         write_image(str(frames / f"f{i}.png"), smooth_image(24, 32, i))
     out = tmp_path / "x4"
-    code, _, err = run(interpolate_cli.main, ["--frames", frames, "-o", out, "--factor", 4, "--checkpoint", checkpoint],
-                       capsys)
+    code, _, err = run(
+        interpolate_cli.main, ["--frames", frames, "-o", out, "--factor", 4, "--checkpoint", checkpoint], capsys
+    )
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == [f"{i:06d}.png" for i in range(9)]
     torch.testing.assert_close(read_image(str(out / "000004.png")), read_image(str(frames / "f1.png")))
@@ -142,9 +146,10 @@ def test_alpha_is_interpolated_too(tmp_path, capsys):
     frames = moving(2, 40, 56)
     alpha = [torch.ones(1, 40, 56), torch.full((1, 40, 56), 0.5)]
     for i in range(2):
-        write_frame(str(tmp_path / f"{i}.png"), torch.cat((frames[i], alpha[i])),
-                    ImageFormat("RGBA"))
-    code, _, err = run(interpolate_cli.main, [tmp_path / "0.png", tmp_path / "1.png", "-o", tmp_path / "mid.png"], capsys)
+        write_frame(str(tmp_path / f"{i}.png"), torch.cat((frames[i], alpha[i])), ImageFormat("RGBA"))
+    code, _, err = run(
+        interpolate_cli.main, [tmp_path / "0.png", tmp_path / "1.png", "-o", tmp_path / "mid.png"], capsys
+    )
     assert code == 0, err
     middle, fmt = read_frame(str(tmp_path / "mid.png"))
     assert fmt.mode == "RGBA" and middle.shape == (4, 40, 56)
@@ -158,7 +163,9 @@ def test_video_to_60_fps(tmp_path, capsys):
     pytest.importorskip("cv2")
     source = moving(10, 48, 64)
     write_video(tmp_path / "clip.mp4", source)
-    code, stdout, err = run(interpolate_cli.main, [tmp_path / "clip.mp4", "--fps", 60, "-o", tmp_path / "out.mp4"], capsys)
+    code, stdout, err = run(
+        interpolate_cli.main, [tmp_path / "clip.mp4", "--fps", 60, "-o", tmp_path / "out.mp4"], capsys
+    )
     assert code == 0, err
     frames, rate, codec, pix_fmt = read_video(tmp_path / "out.mp4")
     assert len(frames) == 23 and rate == 60 and codec == "h264" and pix_fmt == "yuv420p"  # the input's codec and format
@@ -179,8 +186,21 @@ def test_video_factor_keeps_exact_frames_with_a_lossless_codec(tmp_path, capsys)
     assert len(frames) == 10 and rate == Fraction(90000, 1001) and codec == "ffv1" and pix_fmt == "yuv444p"
     for j, i in ((0, 0), (3, 1), (9, 3)):
         assert np.array_equal(frames[j], source[i])
-    code, _, err = run(interpolate_cli.main, [tmp_path / "clip.avi", "-o", tmp_path / "h.mp4", "--codec", "libx264",
-                                              "--pix-fmt", "yuv420p", "--codec-option", "crf=30"], capsys)
+    code, _, err = run(
+        interpolate_cli.main,
+        [
+            tmp_path / "clip.avi",
+            "-o",
+            tmp_path / "h.mp4",
+            "--codec",
+            "libx264",
+            "--pix-fmt",
+            "yuv420p",
+            "--codec-option",
+            "crf=30",
+        ],
+        capsys,
+    )
     assert code == 0, err
     frames, rate, codec, pix_fmt = read_video(tmp_path / "h.mp4")
     assert len(frames) == 7 and codec == "h264" and pix_fmt == "yuv420p"
@@ -237,7 +257,10 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path, checkpoint, capsys)
         ([frames, "-o", frames], "-o .*frames is the input folder"),
         (["--frames", frames, "-o", frames], "-o .*frames is the input folder"),
         ([frames, "-o", tmp_path / "x", "--tile", 64, "--overlap", -5], "argument --overlap: must be at least 0"),
-        ([frames, "-o", tmp_path / "x", "--tile", 32, "--overlap", 32], r"--overlap \(32\) must be smaller than --tile"),
+        (
+            [frames, "-o", tmp_path / "x", "--tile", 32, "--overlap", 32],
+            r"--overlap \(32\) must be smaller than --tile",
+        ),
         ([frames, "-o", tmp_path / "x", "--overlap", 8], "--overlap applies with --tile"),
         ([a, b, "-o", tmp_path], "-o .* is a folder; give a file name"),
         ([a, b, "-o", tmp_path / "noext"], "-o .*noext: give an image file name with an extension"),
@@ -251,10 +274,19 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path, checkpoint, capsys)
         ([frames, "-o", tmp_path / "x", "--fps", 60], "--fps on a folder of frames needs --input-fps"),
         ([frames, "-o", tmp_path / "x", "--fps", 0, "--input-fps", 24], "--fps must be positive"),
         ([frames, "-o", tmp_path / "x", "--fps", 60, "--factor", 2], "give --factor or --fps, not both"),
-        ([a, b, "-o", out, "--method", "classical", "--checkpoint", checkpoint], "--checkpoint applies to --method model"),
+        (
+            [a, b, "-o", out, "--method", "classical", "--checkpoint", checkpoint],
+            "--checkpoint applies to --method model",
+        ),
         ([a, b, "-o", out, "--method", "model"], "--method model needs --checkpoint"),
-        ([a, b, "-o", out, "--checkpoint", checkpoint, "--keep", 1.5], r"argument --keep: must be a number in \[0, 1\]"),
-        ([a, b, "-o", out, "--checkpoint", checkpoint, "--dis-preset", "fast"], "--dis-preset applies to --method classical"),
+        (
+            [a, b, "-o", out, "--checkpoint", checkpoint, "--keep", 1.5],
+            r"argument --keep: must be a number in \[0, 1\]",
+        ),
+        (
+            [a, b, "-o", out, "--checkpoint", checkpoint, "--dis-preset", "fast"],
+            "--dis-preset applies to --method classical",
+        ),
         ([a, b, "-o", out, "--checkpoint", tmp_path / "none.pt"], "--checkpoint: no such checkpoint"),
         ([a, b, "-o", out, "--device", "cuda:7"], "--device cuda:7: no such CUDA device"),
         ([a, b, "-o", out, "--device", "gpu"], "--device must be a torch device"),
@@ -278,24 +310,41 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path, checkpoint, capsys)
 def test_bad_inputs_are_named(tmp_path, checkpoint, capsys):
     write_image(str(tmp_path / "mixed" / "0.png"), smooth_image(24, 32, 0))
     write_image(str(tmp_path / "mixed" / "1.png"), smooth_image(26, 32, 1))
-    code, _, err = run(interpolate_cli.main, [tmp_path / "mixed", "-o", tmp_path / "o", "--checkpoint", checkpoint], capsys)
+    code, _, err = run(
+        interpolate_cli.main, [tmp_path / "mixed", "-o", tmp_path / "o", "--checkpoint", checkpoint], capsys
+    )
     assert code == 2 and "frames of different sizes" in err and "1.png is 32x26" in err
     write_image(str(tmp_path / "junk" / "0.png"), smooth_image(24, 32, 0))
     (tmp_path / "junk" / "1.png").write_text("junk")
-    code, _, err = run(interpolate_cli.main, [tmp_path / "junk", "-o", tmp_path / "o", "--checkpoint", checkpoint], capsys)
+    code, _, err = run(
+        interpolate_cli.main, [tmp_path / "junk", "-o", tmp_path / "o", "--checkpoint", checkpoint], capsys
+    )
     assert code == 2 and re.search("cannot read .*1.png as an image", err)
-    code, _, err = run(interpolate_cli.main, [tmp_path / "mixed" / "0.png", tmp_path / "mixed" / "1.png", "-o",
-                                              tmp_path / "o.png", "--checkpoint", checkpoint], capsys)
+    code, _, err = run(
+        interpolate_cli.main,
+        [
+            tmp_path / "mixed" / "0.png",
+            tmp_path / "mixed" / "1.png",
+            "-o",
+            tmp_path / "o.png",
+            "--checkpoint",
+            checkpoint,
+        ],
+        capsys,
+    )
     assert code == 2 and "frames of different sizes" in err
     assert not (tmp_path / "o").exists() and not (tmp_path / "o.png").exists()
     (tmp_path / "x" / "old.png").parent.mkdir()
     (tmp_path / "x" / "old.png").write_bytes(b"old")
     for i in range(2):
         write_image(str(tmp_path / "ok" / f"{i}.png"), smooth_image(24, 32, i))
-    code, _, err = run(interpolate_cli.main, [tmp_path / "ok", "-o", tmp_path / "x", "--checkpoint", checkpoint], capsys)
+    code, _, err = run(
+        interpolate_cli.main, [tmp_path / "ok", "-o", tmp_path / "x", "--checkpoint", checkpoint], capsys
+    )
     assert code == 2 and "is not empty; pass --overwrite" in err
-    code, _, err = run(interpolate_cli.main, [tmp_path / "ok", "-o", tmp_path / "x", "--checkpoint", checkpoint,
-                                              "--overwrite"], capsys)
+    code, _, err = run(
+        interpolate_cli.main, [tmp_path / "ok", "-o", tmp_path / "x", "--checkpoint", checkpoint, "--overwrite"], capsys
+    )
     assert code == 0 and (tmp_path / "x" / "000002.png").exists()
 
 
@@ -339,8 +388,9 @@ def test_evaluate_middlebury_layout(tmp_path, checkpoint, capsys):
     pytest.importorskip("cv2")
     middlebury_like(tmp_path / "mb", (("SeqA", 1), ("SeqB", 3)))
     json_path = tmp_path / "new" / "folder" / "scores.json"  # folders made as needed
-    code, table, err = run(evaluate_cli.main, ["--middlebury", tmp_path / "mb", "--checkpoint", checkpoint,
-                                               "--json", json_path], capsys)
+    code, table, err = run(
+        evaluate_cli.main, ["--middlebury", tmp_path / "mb", "--checkpoint", checkpoint, "--json", json_path], capsys
+    )
     assert code == 0, err
     assert "| SeqA |" in table and "| mean |" in table and "model PSNR" in table and "classical PSNR" in table
     assert "time per pair" in table and "(flow" in table
@@ -360,21 +410,38 @@ def test_evaluate_and_interpolate_with_the_softsplat_variant(tmp_path, capsys):
     for i in (0, 2):
         write_image(str(tmp_path / f"f{i}.png"), frames[i])
     out = tmp_path / "mid.png"
-    code, _, err = run(interpolate_cli.main, [tmp_path / "f0.png", tmp_path / "f2.png", "-o", out, "--warp", "softsplat"],
-                       capsys)
+    code, _, err = run(
+        interpolate_cli.main, [tmp_path / "f0.png", tmp_path / "f2.png", "-o", out, "--warp", "softsplat"], capsys
+    )
     assert code == 0, err
     inner = (..., slice(8, -8), slice(8, -8))
-    assert psnr(read_image(str(out))[inner], frames[1][inner]) > psnr(((frames[0] + frames[2]) / 2)[inner],
-                                                                        frames[1][inner])
-    code, _, err = run(interpolate_cli.main, [tmp_path / "f0.png", tmp_path / "f2.png", "-o", tmp_path / "x.png",
-                                              "--method", "model", "--checkpoint", out, "--warp", "softsplat"], capsys)
+    assert psnr(read_image(str(out))[inner], frames[1][inner]) > psnr(
+        ((frames[0] + frames[2]) / 2)[inner], frames[1][inner]
+    )
+    code, _, err = run(
+        interpolate_cli.main,
+        [
+            tmp_path / "f0.png",
+            tmp_path / "f2.png",
+            "-o",
+            tmp_path / "x.png",
+            "--method",
+            "model",
+            "--checkpoint",
+            out,
+            "--warp",
+            "softsplat",
+        ],
+        capsys,
+    )
     assert code == 2 and "--warp applies to --method classical" in err
 
 
 def test_evaluate_writes_valid_json_for_perfect_frames(tmp_path, capsys):
     middlebury_like(tmp_path / "mb", (("Still", 1),), H=9, W=10, perfect=True)  # also under SSIM's 11x11 window
-    code, table, err = run(evaluate_cli.main, ["--middlebury", tmp_path / "mb", "--no-classical",
-                                               "--json", tmp_path / "s.json"], capsys)
+    code, table, err = run(
+        evaluate_cli.main, ["--middlebury", tmp_path / "mb", "--no-classical", "--json", tmp_path / "s.json"], capsys
+    )
     assert code == 0, err
     assert "| Still | inf | 1.0000 |" in table
     scores = json.loads((tmp_path / "s.json").read_text(), parse_constant=lambda c: pytest.fail(f"invalid JSON: {c}"))
@@ -431,14 +498,18 @@ def test_ugsp_checkpoints_in_the_tools(tmp_path, checkpoint, ugsp_checkpoints, c
     code, _, err = run(interpolate_cli.main, [a, b, "-o", out, "--checkpoint", main, "--keep", 0.3], capsys)
     assert code == 0, err
     assert read_image(str(out)).shape == (3, 30, 41)
-    code, _, err = run(interpolate_cli.main, [a, b, "-o", tmp_path / "o2.png", "--checkpoint", checkpoint, "--keep", 0.3],
-                       capsys)
+    code, _, err = run(
+        interpolate_cli.main, [a, b, "-o", tmp_path / "o2.png", "--checkpoint", checkpoint, "--keep", 0.3], capsys
+    )
     assert code == 2 and "apply to UGSP checkpoints" in err
     code, _, err = run(interpolate_cli.main, [a, b, "-o", tmp_path / "o2.png", "--checkpoint", uen], capsys)
     assert code == 2 and "not an interpolation model" in err
 
     middlebury_like(tmp_path / "mb", (("SeqA", 1),))
-    code, table, err = run(evaluate_cli.main, ["--middlebury", tmp_path / "mb", "--checkpoint", main, "--keep", 0.1, 0.5,
-                                               "--no-classical"], capsys)
+    code, table, err = run(
+        evaluate_cli.main,
+        ["--middlebury", tmp_path / "mb", "--checkpoint", main, "--keep", 0.1, 0.5, "--no-classical"],
+        capsys,
+    )
     assert code == 0, err
     assert "model S_t=0.1 PSNR" in table and "model S_t=0.5 PSNR" in table and "model dense PSNR" in table

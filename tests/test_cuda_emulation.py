@@ -38,13 +38,22 @@ def test_every_emulated_thread_runs_once(emulated):
     assert threads == 5 * 256  # ceil(1200 / 256) blocks of 256
 
 
-@pytest.mark.skipif(not cuda_emulation.SANITIZE,
-                    reason="runs in the sanitizer build only (python tests/cuda_emulation.py sanitize)")
+@pytest.mark.skipif(
+    not cuda_emulation.SANITIZE, reason="runs in the sanitizer build only (python tests/cuda_emulation.py sanitize)"
+)
 @pytest.mark.parametrize("which,report", [(0, "AddressSanitizer"), (1, "runtime error")])
 def test_sanitizers_catch_faults(which, report):
     # In a child process with the same preloaded runtimes: a fault must stop it with a report.
-    code = ("import sys; sys.path.insert(0, 'tests'); import torch, cuda_emulation; "
-            f"cuda_emulation.load()._emulation_selftest({which}, torch.zeros(8))")
-    child = subprocess.run([sys.executable, "-c", code], cwd=cuda_emulation.ROOT, capture_output=True, text=True,
-                           env=dict(os.environ), timeout=600)
+    code = (
+        "import sys; sys.path.insert(0, 'tests'); import torch, cuda_emulation; "
+        f"cuda_emulation.load()._emulation_selftest({which}, torch.zeros(8))"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cuda_emulation.ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=600,
+    )
     assert child.returncode != 0 and report in child.stderr, child.stderr[-2000:]

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 import vfi_ops
-from vfi_ops import reference
 from helpers import DeterministicAlgorithms, assert_all_close, smooth_flow, sprinkle_non_finite
 from op_tester import OpTester, convert
+from vfi_ops import reference
 
 FILL = [False, True]
 
@@ -24,6 +24,7 @@ def off_integer_landing_flow(B, H, W, dtype=torch.float64, device="cpu", out_fra
     """A flow whose landing positions p + f keep 0.2 px away from integers (where
     the footprint jumps), so finite differences are valid; a fraction lands
     outside the image, clear of its border."""
+
     def landing(n, shape):
         cell = torch.randint(0, max(n - 1, 1), shape, device=device).to(dtype)
         out = torch.rand(shape, device=device) < out_fraction
@@ -66,10 +67,19 @@ class TestFlowProjection(OpTester):
         return reference.flow_projection(flow, weight, fill_holes)
 
     def cases(self):
-        typical = [(smooth_flow(2, 16, 20, 4.0, dtype=torch.float64),
-                    torch.rand(2, 1, 16, 20, dtype=torch.float64) + 0.1, fill) for fill in FILL]
-        larger = (smooth_flow(1, 40, 50, 6.0, dtype=torch.float64), torch.rand(1, 1, 40, 50, dtype=torch.float64) + 0.1,
-                  True)
+        typical = [
+            (
+                smooth_flow(2, 16, 20, 4.0, dtype=torch.float64),
+                torch.rand(2, 1, 16, 20, dtype=torch.float64) + 0.1,
+                fill,
+            )
+            for fill in FILL
+        ]
+        larger = (
+            smooth_flow(1, 40, 50, 6.0, dtype=torch.float64),
+            torch.rand(1, 1, 40, 50, dtype=torch.float64) + 0.1,
+            True,
+        )
         return typical + [larger] + [random_case(seed) for seed in range(40)]
 
     def gradcheck_cases(self):
@@ -81,8 +91,11 @@ class TestFlowProjection(OpTester):
         return cases
 
     def empty_cases(self):
-        return [(torch.randn(shape), torch.rand(shape[0], 1, shape[2], shape[3]), fill)
-                for shape in [(0, 2, 4, 5), (2, 2, 0, 5), (2, 2, 4, 0)] for fill in FILL]
+        return [
+            (torch.randn(shape), torch.rand(shape[0], 1, shape[2], shape[3]), fill)
+            for shape in [(0, 2, 4, 5), (2, 2, 0, 5), (2, 2, 4, 0)]
+            for fill in FILL
+        ]
 
     def backward_args(self, ops, args, grad_output, output_mask):
         flow, weight, fill_holes = args
@@ -103,10 +116,16 @@ class TestFlowProjection(OpTester):
             ((rand(1, 2, 8, 8), rand(1, 2, 8, 8), False), ValueError, r"weight of shape \[1, 1, 8, 8\]"),
             ((rand(2, 2, 8, 8), rand(1, 1, 8, 8), False), ValueError, r"weight of shape \[2, 1, 8, 8\]"),
             ((rand(1, 2, 8, 8), rand(1, 1, 8, 7), False), ValueError, r"weight of shape \[1, 1, 8, 8\]"),
-            ((rand(1, 2, 8, 8), rand(1, 1, 8, 8, dtype=torch.float64), False), TypeError,
-             r"weight to have the dtype of flow"),
-            ((rand(1, 2, 8, 8), torch.rand(1, 1, 8, 8, device="meta"), False), ValueError,
-             r"weight on the same device as flow"),
+            (
+                (rand(1, 2, 8, 8), rand(1, 1, 8, 8, dtype=torch.float64), False),
+                TypeError,
+                r"weight to have the dtype of flow",
+            ),
+            (
+                (rand(1, 2, 8, 8), torch.rand(1, 1, 8, 8, device="meta"), False),
+                ValueError,
+                r"weight on the same device as flow",
+            ),
         ]
         if backend.name == "cpu":
             bad.append(((rand(1, 2, 8, 8).half(), None, False), TypeError, r"CPU kernels support float32 and float64"))
@@ -157,10 +176,12 @@ class TestFlowProjection(OpTester):
         want_plain[3, 3] = -3.0
         # Each hole: the mean over the rays (left, right, up, down) that find a non-hole.
         want_filled = torch.tensor(
-            [[1, 1, 1, -1],  # (0,3): left 1, down -3
-             [1, 1, 1, -1],
-             [1, 1, -1, -3],  # (2,2): no ray finds a landed pixel; the second pass: (1 + 1 - 3 - 3) / 4
-             [-1, -1, -3, -3]],  # (3,0): up 1, right -3
+            [
+                [1, 1, 1, -1],  # (0,3): left 1, down -3
+                [1, 1, 1, -1],
+                [1, 1, -1, -3],  # (2,2): no ray finds a landed pixel; the second pass: (1 + 1 - 3 - 3) / 4
+                [-1, -1, -3, -3],
+            ],  # (3,0): up 1, right -3
             dtype=torch.float64,
         )
         filled, _ = self.project(backend, flow, None, True)
@@ -247,7 +268,9 @@ class TestFlowProjection(OpTester):
         weight = torch.ones(1, 1, 1, 3, dtype=torch.float64)
         out, den = self.project(backend, flow, weight)
         assert torch.equal(out, torch.zeros_like(out))
-        torch.testing.assert_close(den[0, 0, 0], torch.tensor([2.0, 4.0, 6.0], dtype=torch.float64) / 2)  # scaled by 2^-1
+        torch.testing.assert_close(
+            den[0, 0, 0], torch.tensor([2.0, 4.0, 6.0], dtype=torch.float64) / 2
+        )  # scaled by 2^-1
         g = torch.ones(1, 2, 1, 3, dtype=torch.float64, device=backend.device)
         _, gf, gw = (t.cpu() for t in self.run(backend, convert((flow, weight, False), backend.device), g))
         # dL/df_p = -w sum over its targets (repeated) of g / den: -(1/2 + 1/2 + 1/4 + 1/4), ...
@@ -262,8 +285,10 @@ class TestFlowProjection(OpTester):
         # unchanged (bitwise) when all weights are scaled by a power of two.
         g = torch.Generator().manual_seed(5)
         flow = torch.randn(1, 2, 12, 16, generator=g, dtype=torch.float64) * 3
-        for weight in ((torch.rand(1, 1, 12, 16, generator=g, dtype=torch.float64) * 8.5 + 80).exp(),
-                       torch.rand(1, 1, 12, 16, generator=g, dtype=torch.float64) * 3e38 + 1e37):
+        for weight in (
+            (torch.rand(1, 1, 12, 16, generator=g, dtype=torch.float64) * 8.5 + 80).exp(),
+            torch.rand(1, 1, 12, 16, generator=g, dtype=torch.float64) * 3e38 + 1e37,
+        ):
             want, _ = self.project(backend, flow, weight, True)
             got, _ = self.project(backend, flow.to(dtype), weight.to(dtype), True)
             assert torch.isfinite(got).all()
@@ -298,8 +323,9 @@ class TestFlowProjection(OpTester):
         out, den = backend.ops.flow_projection(flow, None, False)
         assert out[1].count_nonzero() == 0 and den[1].count_nonzero() == 0
         assert den[0, 0, 0, 0] == 2 and den[0, 0, 0, 1] == 2 and den[0, 0, 0, 2:].count_nonzero() == 0
-        grad_flow, _ = backend.ops.flow_projection_backward(torch.ones_like(out), flow, None, out, den, False,
-                                                            [True, False])
+        grad_flow, _ = backend.ops.flow_projection_backward(
+            torch.ones_like(out), flow, None, out, den, False, [True, False]
+        )
         assert grad_flow[0, 0, 0, 0] == -2.0 and grad_flow[0, :, 0, 1:].count_nonzero() == 0
 
     def test_mostly_holes_matches_reference(self, backend):
@@ -347,12 +373,14 @@ def test_deterministic_fallback_computes_the_same():
     flow = smooth_flow(2, 20, 24, 4.0, dtype=torch.float64)
     weight = torch.rand(2, 1, 20, 24, dtype=torch.float64) + 0.1
     g = torch.randn(2, 2, 20, 24, dtype=torch.float64)
-    assert_all_close(run(fallback, flow, weight, True, g), run(vfi_ops.flow_projection, flow, weight, True, g),
-                     rtol=1e-9, atol=1e-9)
+    assert_all_close(
+        run(fallback, flow, weight, True, g), run(vfi_ops.flow_projection, flow, weight, True, g), rtol=1e-9, atol=1e-9
+    )
     half = fallback(flow.half(), weight.half(), True)
     assert half.dtype == torch.float16
-    torch.testing.assert_close(half.double(), vfi_ops.flow_projection(flow.half().double(), weight.half().double(), True),
-                               rtol=2e-3, atol=2e-3)
+    torch.testing.assert_close(
+        half.double(), vfi_ops.flow_projection(flow.half().double(), weight.half().double(), True), rtol=2e-3, atol=2e-3
+    )
     with pytest.raises(ValueError, match=r"weight of shape \[2, 1, 20, 24\]"):
         fallback(flow, weight[:1], True)
 
@@ -372,8 +400,9 @@ def test_cuda_deterministic_mode_falls_back_to_the_reference():
 
 def test_public_function_and_module():
     flow, weight = smooth_flow(1, 12, 12, 3.0), torch.rand(1, 1, 12, 12) + 0.1
-    torch.testing.assert_close(vfi_ops.flow_projection(flow, weight, True),
-                               torch.ops.vfi_ops.flow_projection(flow, weight, True)[0])
+    torch.testing.assert_close(
+        vfi_ops.flow_projection(flow, weight, True), torch.ops.vfi_ops.flow_projection(flow, weight, True)[0]
+    )
     proj = vfi_ops.nn.FlowProjection(fill_holes=True)
     assert "fill_holes=True" in repr(proj)
     torch.testing.assert_close(proj(flow, weight), vfi_ops.flow_projection(flow, weight, True))

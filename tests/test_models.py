@@ -1,7 +1,7 @@
 import pytest
 import torch
-
 from vfi_ops.models import DAIN
+
 from helpers import assert_all_close, frame_pair
 
 
@@ -45,12 +45,15 @@ def test_custom_and_reference_ops_agree():
     assert_all_close(results[0][1], results[1][1], rtol=1e-7, atol=1e-9)
 
 
-@pytest.mark.parametrize("I1_shape,t,exc,match", [
-    ((1, 3, 32, 40), 0.5, ValueError, r"expected I1 of I0's shape \(1, 3, 32, 48\)"),
-    ((1, 3, 32, 48), 0.0, ValueError, r"t must lie strictly between 0 and 1"),
-    ((1, 3, 32, 48), 1.0, ValueError, r"t must lie strictly between 0 and 1"),
-    ((1, 3, 32, 48), torch.tensor([0.2, 0.4]), ValueError, r"one per batch item \(1\), but got 2"),
-])
+@pytest.mark.parametrize(
+    "I1_shape,t,exc,match",
+    [
+        ((1, 3, 32, 40), 0.5, ValueError, r"expected I1 of I0's shape \(1, 3, 32, 48\)"),
+        ((1, 3, 32, 48), 0.0, ValueError, r"t must lie strictly between 0 and 1"),
+        ((1, 3, 32, 48), 1.0, ValueError, r"t must lie strictly between 0 and 1"),
+        ((1, 3, 32, 48), torch.tensor([0.2, 0.4]), ValueError, r"one per batch item \(1\), but got 2"),
+    ],
+)
 def test_bad_inputs(I1_shape, t, exc, match):
     model = DAIN(width=8)
     with pytest.raises(exc, match=match):
@@ -69,9 +72,14 @@ def test_bad_frames_and_options():
 def test_constructor_arguments_are_checked():
     import numpy as np
 
-    for width, exc, match in ((0, ValueError, "DAIN: width must be at least 2"), (-3, ValueError, "at least 2"),
-                              (1, ValueError, "at least 2"), (8.0, TypeError, "DAIN: width must be an integer"),
-                              (True, TypeError, "width must be an integer"), ("16", TypeError, "width")):
+    for width, exc, match in (
+        (0, ValueError, "DAIN: width must be at least 2"),
+        (-3, ValueError, "at least 2"),
+        (1, ValueError, "at least 2"),
+        (8.0, TypeError, "DAIN: width must be an integer"),
+        (True, TypeError, "width must be an integer"),
+        ("16", TypeError, "width"),
+    ):
         with pytest.raises(exc, match=match):
             DAIN(width=width)
     assert DAIN(width=np.int64(4)).context.head[0].out_channels == 2  # any integer type

@@ -4,16 +4,23 @@ import os
 import subprocess
 import sys
 
-import vfi_ops
 import vfi_ops.models
 from vfi_ops.models import DAIN, UGSP
+
+import vfi_ops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_python(code, cwd):
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=300,
-                           env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),
+    )
 
 
 def test_models_package_is_the_models_folder():
@@ -24,16 +31,24 @@ def test_models_package_is_the_models_folder():
 
 
 def test_inference_tools_do_not_import_training(tmp_path):
-    done = run_python("import sys, vfi_ops.models.interpolate, vfi_ops.models.evaluate; "
-                      "print(sorted(m for m in sys.modules if m.startswith('vfi_ops.models')))", cwd=tmp_path)
+    done = run_python(
+        "import sys, vfi_ops.models.interpolate, vfi_ops.models.evaluate; "
+        "print(sorted(m for m in sys.modules if m.startswith('vfi_ops.models')))",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert "vfi_ops.models.interpolate" in done.stdout and "vfi_ops.models.train" not in done.stdout
 
 
 def test_tools_run_as_modules(tmp_path):
     for tool in ("train", "interpolate", "evaluate"):
-        done = subprocess.run([sys.executable, "-m", f"vfi_ops.models.{tool}", "--help"], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=300,
-                              env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
+        done = subprocess.run(
+            [sys.executable, "-m", f"vfi_ops.models.{tool}", "--help"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),
+        )
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith(f"usage: vfi-{tool}")

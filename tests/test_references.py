@@ -5,8 +5,8 @@ contiguous tensors."""
 import pytest
 import torch
 
-from vfi_ops import reference
 from helpers import smooth_flow
+from vfi_ops import reference
 
 B, H, W = 2, 9, 11
 
@@ -39,9 +39,11 @@ def cases():
         "flow_projection": (reference.flow_projection, [flow, rand(B, 1, H, W) + 0.1], {"fill_holes": True}),
         "adaptive_warp": (reference.adaptive_warp, [rand(B, 3, H, W), flow, rand(B, 16, H, W)], {}),
         "softsplat": (reference.softsplat, [rand(B, 3, H, W), flow, -10 * rand(B, 1, H, W)], {"mode": "soft"}),
-        "sparse_masked_conv2d": (reference.sparse_masked_conv2d,
-                                 [rand(B, 3, H, W), rand(4, 3, 3, 3), rand(4), rand(B, 1, H, W) < 0.4],
-                                 {"padding": 1, "fill": rand(B, 4, H, W)}),
+        "sparse_masked_conv2d": (
+            reference.sparse_masked_conv2d,
+            [rand(B, 3, H, W), rand(4, 3, 3, 3), rand(4), rand(B, 1, H, W) < 0.4],
+            {"padding": 1, "fill": rand(B, 4, H, W)},
+        ),
     }
 
 
@@ -52,8 +54,9 @@ def grads(fn, args, kwargs):
     return [out.detach()] + list(torch.autograd.grad(out, [a for a in args if a.requires_grad], g))
 
 
-@pytest.mark.parametrize("name", ["backward_warp", "flow_projection", "adaptive_warp", "softsplat",
-                                  "sparse_masked_conv2d"])
+@pytest.mark.parametrize(
+    "name", ["backward_warp", "flow_projection", "adaptive_warp", "softsplat", "sparse_masked_conv2d"]
+)
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_reference_accepts_every_layout(name, layout):
     fn, args, kwargs = cases()[name]
@@ -72,5 +75,7 @@ def test_reference_accepts_expanded_inputs():
     shared = flow[:1].expand(B, 2, H, W)
     torch.testing.assert_close(fn(input, shared, kernel), fn(input, shared.contiguous(), kernel))
     fn, (flow, weight), kwargs = cases()["flow_projection"]
-    torch.testing.assert_close(fn(flow[:1].expand(B, 2, H, W), weight, **kwargs),
-                               fn(flow[:1].expand(B, 2, H, W).contiguous(), weight, **kwargs))
+    torch.testing.assert_close(
+        fn(flow[:1].expand(B, 2, H, W), weight, **kwargs),
+        fn(flow[:1].expand(B, 2, H, W).contiguous(), weight, **kwargs),
+    )

@@ -36,8 +36,13 @@ def flows(dtype, B, H, W, h_in, w_in):
     xs = torch.arange(W, dtype=dtype).view(1, 1, W)
     ys = torch.arange(H, dtype=dtype).view(1, H, 1)
     smooth = torch.randn(B, 2, H, W, dtype=dtype) * max(h_in, w_in) / 2
-    special = torch.stack([special_positions(B * H * W, w_in, dtype).view(B, H, W) - xs,
-                           special_positions(B * H * W, h_in, dtype).view(B, H, W) - ys], dim=1)
+    special = torch.stack(
+        [
+            special_positions(B * H * W, w_in, dtype).view(B, H, W) - xs,
+            special_positions(B * H * W, h_in, dtype).view(B, H, W) - ys,
+        ],
+        dim=1,
+    )
     return [smooth, smooth.round(), special]
 
 
@@ -49,7 +54,9 @@ def bits(t):
 def assert_bitwise(vectorised, scalar, what):
     for i, (a, b) in enumerate(zip(vectorised, scalar)):
         mismatched = (bits(a) != bits(b)).nonzero()
-        assert len(mismatched) == 0, f"{what}, result {i}: {len(mismatched)} elements differ, first at {mismatched[0].tolist()}"
+        assert len(mismatched) == 0, (
+            f"{what}, result {i}: {len(mismatched)} elements differ, first at {mismatched[0].tolist()}"
+        )
 
 
 @needs_vector_isa
@@ -57,8 +64,16 @@ def assert_bitwise(vectorised, scalar, what):
 @pytest.mark.parametrize("padding_mode", ["zeros", "border"])
 def test_bilinear_row_taps_are_bitwise_the_scalar_ones(dtype, padding_mode):
     # Rows of 1 to 19 pixels (partial vectors) and a wide one; planes as small as 1 x 1.
-    for H, W, h_in, w_in in [(3, 1, 1, 1), (2, 5, 4, 3), (4, 7, 9, 2), (3, 8, 8, 8), (2, 11, 1, 13), (5, 16, 7, 16),
-                             (2, 19, 19, 1), (2, 203, 61, 207)]:
+    for H, W, h_in, w_in in [
+        (3, 1, 1, 1),
+        (2, 5, 4, 3),
+        (4, 7, 9, 2),
+        (3, 8, 8, 8),
+        (2, 11, 1, 13),
+        (5, 16, 7, 16),
+        (2, 19, 19, 1),
+        (2, 203, 61, 207),
+    ]:
         for flow in flows(dtype, 2, H, W, h_in, w_in):
             vectorised = torch.ops.vfi_ops._row_taps(flow, h_in, w_in, padding_mode, True)
             scalar = torch.ops.vfi_ops._row_taps(flow, h_in, w_in, padding_mode, False)

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import vfi_ops
-from vfi_ops import reference
 from helpers import DeterministicAlgorithms, assert_all_close, smooth_flow, sprinkle_non_finite
 from op_tester import OpTester, convert, num_threads
+from vfi_ops import reference
 
 MODES = ["sum", "avg", "linear", "soft"]
 NORMALIZED = ["avg", "linear", "soft"]
@@ -30,6 +30,7 @@ def off_integer_landing_flow(B, H, W, dtype=torch.float64, out_fraction=0.2):
     """A flow whose targets p + f keep 0.2 px away from integers (where the taps
     change), so finite differences are valid: in cells from -1 (partly inside) to
     the last one, and a fraction far outside."""
+
     def target(n, shape):
         cell = torch.randint(-1, n, shape).to(dtype)
         cell = torch.where(torch.rand(shape) < out_fraction, cell + 2 * n + 3, cell)
@@ -84,23 +85,42 @@ class TestSoftSplat(OpTester):
     def cases(self):
         typical = []
         for mode in ["soft", "linear", "avg", "sum"]:
-            typical.append((torch.randn(2, 3, 16, 20, dtype=torch.float64), smooth_flow(2, 16, 20, 4.0, dtype=torch.float64),
-                            make_metric(mode, 2, 16, 20), mode))
-        larger = (torch.rand(1, 5, 40, 50, dtype=torch.float64), smooth_flow(1, 40, 50, 6.0, dtype=torch.float64),
-                  make_metric("soft", 1, 40, 50), "soft")
+            typical.append(
+                (
+                    torch.randn(2, 3, 16, 20, dtype=torch.float64),
+                    smooth_flow(2, 16, 20, 4.0, dtype=torch.float64),
+                    make_metric(mode, 2, 16, 20),
+                    mode,
+                )
+            )
+        larger = (
+            torch.rand(1, 5, 40, 50, dtype=torch.float64),
+            smooth_flow(1, 40, 50, 6.0, dtype=torch.float64),
+            make_metric("soft", 1, 40, 50),
+            "soft",
+        )
         return typical + [larger] + [random_case(seed) for seed in range(40)]
 
     def gradcheck_cases(self):
         cases = []
         for mode in MODES:
             for B, C, H, W in [(2, 2, 5, 6), (1, 3, 4, 3)]:
-                cases.append((torch.randn(B, C, H, W, dtype=torch.float64), off_integer_landing_flow(B, H, W),
-                              make_metric(mode, B, H, W), mode))
+                cases.append(
+                    (
+                        torch.randn(B, C, H, W, dtype=torch.float64),
+                        off_integer_landing_flow(B, H, W),
+                        make_metric(mode, B, H, W),
+                        mode,
+                    )
+                )
         return cases
 
     def empty_cases(self):
-        return [(torch.randn(B, C, H, W), torch.randn(B, 2, H, W), make_metric(mode, B, H, W, dtype=torch.float32), mode)
-                for B, C, H, W in [(0, 3, 4, 5), (2, 0, 4, 5), (2, 3, 0, 5), (2, 3, 4, 0)] for mode in ["soft", "sum"]]
+        return [
+            (torch.randn(B, C, H, W), torch.randn(B, 2, H, W), make_metric(mode, B, H, W, dtype=torch.float32), mode)
+            for B, C, H, W in [(0, 3, 4, 5), (2, 0, 4, 5), (2, 3, 0, 5), (2, 3, 4, 0)]
+            for mode in ["soft", "sum"]
+        ]
 
     def backward_args(self, ops, args, grad_output, output_mask):
         input, flow, metric, mode = args
@@ -117,13 +137,21 @@ class TestSoftSplat(OpTester):
         rand = lambda *shape, **kw: torch.rand(*shape, device=d, **kw)
         x, f, m = rand(1, 3, 8, 8), rand(1, 2, 8, 8), rand(1, 1, 8, 8)
         bad = [
-            ((x, f, m, "max"), ValueError, r"softsplat\(\): expected mode to be one of 'sum', 'avg', 'linear', 'soft', but got 'max'"),
+            (
+                (x, f, m, "max"),
+                ValueError,
+                r"softsplat\(\): expected mode to be one of 'sum', 'avg', 'linear', 'soft', but got 'max'",
+            ),
             ((x, f, None, "soft"), ValueError, r"mode 'soft' needs a metric of shape \[1, 1, 8, 8\], but got None"),
             ((x, f, None, "linear"), ValueError, r"mode 'linear' needs a metric"),
             ((x, f, m, "sum"), ValueError, r"expected metric to be None for mode 'sum'"),
             ((x, f, m, "avg"), ValueError, r"expected metric to be None for mode 'avg'"),
             ((rand(3, 8, 8), f, m, "soft"), ValueError, r"expected input of shape \[B, C, H, W\]"),
-            ((x, rand(1, 3, 8, 8), m, "soft"), ValueError, r"expected flow of shape \[1, 2, 8, 8\] \(B, H, W of input\)"),
+            (
+                (x, rand(1, 3, 8, 8), m, "soft"),
+                ValueError,
+                r"expected flow of shape \[1, 2, 8, 8\] \(B, H, W of input\)",
+            ),
             ((x, rand(2, 2, 8, 8), m, "soft"), ValueError, r"expected flow of shape \[1, 2, 8, 8\]"),
             ((x, rand(1, 2, 8, 7), m, "soft"), ValueError, r"expected flow of shape \[1, 2, 8, 8\]"),
             ((x, rand(2, 8, 8), m, "soft"), ValueError, r"expected flow of shape \[1, 2, 8, 8\]"),
@@ -152,8 +180,10 @@ class TestSoftSplat(OpTester):
         metric = make_metric(mode, B, H, W)
         flow = torch.zeros(B, 2, H, W, dtype=torch.float64)
         g = torch.randn(B, C, H, W, dtype=torch.float64)
-        out, gi, gf, *gm = (t.cpu() for t in self.run(backend, convert((input, flow, metric, mode), backend.device),
-                                                      g.to(backend.device)))
+        out, gi, gf, *gm = (
+            t.cpu()
+            for t in self.run(backend, convert((input, flow, metric, mode), backend.device), g.to(backend.device))
+        )
         if mode in ("sum", "avg"):
             assert torch.equal(out, input) and torch.equal(gi, g)
         else:
@@ -163,7 +193,9 @@ class TestSoftSplat(OpTester):
         if mode == "soft":
             ratio = lambda dim: torch.exp(metric[:, 0] - shift_left(metric[:, 0], dim))
         elif mode == "linear":
-            ratio = lambda dim: metric[:, 0] / torch.where(shift_left(metric[:, 0], dim) > 0, shift_left(metric[:, 0], dim), 1)
+            ratio = lambda dim: (
+                metric[:, 0] / torch.where(shift_left(metric[:, 0], dim) > 0, shift_left(metric[:, 0], dim), 1)
+            )
         else:
             ratio = lambda dim: torch.ones(B, H, W, dtype=torch.float64)
         # x moves towards the right neighbour, y towards the lower one; at the last
@@ -186,12 +218,15 @@ class TestSoftSplat(OpTester):
         flow = torch.zeros(1, 2, 2, 4, dtype=torch.float64)
         flow[:, 0] = 1.0
         g = torch.tensor([[[[0.5, -1.0, 2.0, 3.0], [1.5, 0.25, -2.0, 1.0]]]], dtype=torch.float64)
-        out, gi, gf = (t.cpu() for t in self.run(backend, convert((input, flow, None, mode), backend.device),
-                                                 g.to(backend.device)))
-        torch.testing.assert_close(out, torch.tensor([[[[0.0, 1.0, 2.0, 4.0], [0.0, 3.0, 5.0, 7.0]]]], dtype=torch.float64),
-                                   rtol=0, atol=0)
-        torch.testing.assert_close(gi, torch.tensor([[[[-1.0, 2.0, 3.0, 0.0], [0.25, -2.0, 1.0, 0.0]]]],
-                                                    dtype=torch.float64), rtol=0, atol=0)
+        out, gi, gf = (
+            t.cpu() for t in self.run(backend, convert((input, flow, None, mode), backend.device), g.to(backend.device))
+        )
+        torch.testing.assert_close(
+            out, torch.tensor([[[[0.0, 1.0, 2.0, 4.0], [0.0, 3.0, 5.0, 7.0]]]], dtype=torch.float64), rtol=0, atol=0
+        )
+        torch.testing.assert_close(
+            gi, torch.tensor([[[[-1.0, 2.0, 3.0, 0.0], [0.25, -2.0, 1.0, 0.0]]]], dtype=torch.float64), rtol=0, atol=0
+        )
         if mode == "sum":
             # d/dqx: -input[p] g[x+1] + input[p] g[x+2] (the tap at x+2 only if inside).
             want_x = [[1 * (2 - -1), 2 * (3 - 2), 4 * (0 - 3), 0], [3 * (-2 - 0.25), 5 * (1 + 2), 7 * (0 - 1), 0]]
@@ -213,19 +248,21 @@ class TestSoftSplat(OpTester):
         flow = torch.tensor([[[[1.0, 0.0], [0.5, 1e6]], [[0.0, 0.0], [0.0, 0.0]]]], dtype=torch.float64)
         metric = torch.tensor([[[[0.0, math.log(3.0)], [-5.0, 1e4]]]], dtype=torch.float64)
         out, den, metric_max = splat(backend, input, flow, metric, "soft")
-        torch.testing.assert_close(out[0, 0], torch.tensor([[0.0, (1 * 2 + 3 * 6) / 4], [10.0, 10.0]],
-                                                           dtype=torch.float64), rtol=1e-14, atol=0)
+        torch.testing.assert_close(
+            out[0, 0], torch.tensor([[0.0, (1 * 2 + 3 * 6) / 4], [10.0, 10.0]], dtype=torch.float64), rtol=1e-14, atol=0
+        )
         # metric_max: the largest metric among the sources that land (not 1e4).
         assert metric_max.tolist() == [math.log(3.0)]
         s = math.exp(-5.0 - math.log(3.0))
-        torch.testing.assert_close(den[0, 0], torch.tensor([[0.0, 4 / 3], [s / 2, s / 2]], dtype=torch.float64),
-                                   rtol=1e-14, atol=0)
+        torch.testing.assert_close(
+            den[0, 0], torch.tensor([[0.0, 4 / 3], [s / 2, s / 2]], dtype=torch.float64), rtol=1e-14, atol=0
+        )
 
     @pytest.mark.parametrize("mode", MODES)
     def test_edges_and_just_outside(self, backend, mode):
         # One source, at (0, 1) of a 3x4 image, value 3, sent to hand-picked targets;
         # every other source lands far away.
-        tiny = 2.0 ** -40
+        tiny = 2.0**-40
         cases = [  # (qx, qy) -> {(row, col): bilinear weight}
             ((3.0, 2.0), {(2, 3): 1.0}),  # exactly on the last column and row: inside
             ((0.0, 0.0), {(0, 0): 1.0}),
@@ -249,7 +286,9 @@ class TestSoftSplat(OpTester):
             want_den = torch.zeros(3, 4, dtype=torch.float64)
             for (row, col), w in taps.items():
                 want_den[row, col] = w
-            want_out = 3.0 * want_den if mode == "sum" else torch.where(want_den > 0, torch.full_like(want_den, 3.0), 0.0)
+            want_out = (
+                3.0 * want_den if mode == "sum" else torch.where(want_den > 0, torch.full_like(want_den, 3.0), 0.0)
+            )
             torch.testing.assert_close(den[0, 0], want_den, rtol=0, atol=0, msg=f"target {(qx, qy)}")
             torch.testing.assert_close(out[0, 0], want_out, rtol=0, atol=0, msg=f"target {(qx, qy)}")
 
@@ -262,8 +301,10 @@ class TestSoftSplat(OpTester):
         g = torch.zeros(1, 1, 3, 4, dtype=torch.float64)
         g[0, 0, 2, 3] = 1.5
         g[0, 0, 2, 2] = 100.0  # a neighbour outside the cell: never read
-        _, gi, gf = (t.cpu() for t in self.run(backend, convert((input, flow, None, "sum"), backend.device),
-                                               g.to(backend.device)))
+        _, gi, gf = (
+            t.cpu()
+            for t in self.run(backend, convert((input, flow, None, "sum"), backend.device), g.to(backend.device))
+        )
         assert gf[0, :, 0, 0].tolist() == [-3.0, -3.0]
         assert gi[0, 0, 0, 0].item() == 1.5
         assert torch.count_nonzero(gf) == 2 and torch.count_nonzero(gi) == 1
@@ -271,8 +312,10 @@ class TestSoftSplat(OpTester):
         # 0 and d out/dqx = +2 (a grows); nothing is splatted.
         flow[0, :, 0, 0] = torch.tensor([-1.0, 1.0], dtype=torch.float64)
         g[0, 0, 1, 0] = 0.25
-        out, gi, gf = (t.cpu() for t in self.run(backend, convert((input, flow, None, "sum"), backend.device),
-                                                 g.to(backend.device)))
+        out, gi, gf = (
+            t.cpu()
+            for t in self.run(backend, convert((input, flow, None, "sum"), backend.device), g.to(backend.device))
+        )
         assert torch.count_nonzero(out) == 0
         assert gf[0, :, 0, 0].tolist() == [0.5, 0.0] and gi[0, 0, 0, 0].item() == 0.0
         assert torch.count_nonzero(gf) == 1 and torch.count_nonzero(gi) == 0
@@ -305,14 +348,20 @@ class TestSoftSplat(OpTester):
         flow = (smooth_flow(B, H, W, 3.0) * 64).round() / 64  # targets and weights exact in float32
         base = make_metric(mode, B, H, W, dtype=torch.float32)
         g = torch.randn(B, C, H, W)
-        variants = [(base + 1000, 1000.0), (base - 1000, -1000.0)] if mode == "soft" else [(base * 1e37, 1e37),
-                                                                                             (base * 1e-37, 1e-37)]
+        variants = (
+            [(base + 1000, 1000.0), (base - 1000, -1000.0)]
+            if mode == "soft"
+            else [(base * 1e37, 1e37), (base * 1e-37, 1e-37)]
+        )
         for metric, k in variants:
             ours = self.run(backend, convert((input, flow, metric, mode), backend.device), g.to(backend.device))
             # The float64 equivalent of the float32 metric actually used.
             plain = metric.double() - k if mode == "soft" else metric.double() / k
-            want = self.run(backend, convert((input, flow, plain, mode), backend.device, torch.float64),
-                            g.double().to(backend.device))
+            want = self.run(
+                backend,
+                convert((input, flow, plain, mode), backend.device, torch.float64),
+                g.double().to(backend.device),
+            )
             for t in ours:
                 assert torch.isfinite(t).all()
             scale = 1.0 if mode == "soft" else k  # d/dZ of Z / k
@@ -358,8 +407,11 @@ class TestSoftSplat(OpTester):
         qy = flow[:, 1] + torch.arange(H, dtype=torch.float64).view(H, 1)
 
         def inside_fraction(q, n):
-            return torch.where((q >= 0) & (q <= n - 1), 1.0,
-                               torch.where((q > -1) & (q < 0), q + 1, torch.where((q > n - 1) & (q < n), n - q, 0.0)))
+            return torch.where(
+                (q >= 0) & (q <= n - 1),
+                1.0,
+                torch.where((q > -1) & (q < 0), q + 1, torch.where((q > n - 1) & (q < n), n - q, 0.0)),
+            )
 
         fraction = inside_fraction(qx, W) * inside_fraction(qy, H)
         assert 0.5 < (fraction == 1).float().mean() < 1 and ((fraction > 0) & (fraction < 1)).any()
@@ -395,9 +447,12 @@ class TestSoftSplat(OpTester):
         # from every source row; each pixel still sums them in source order.
         g = torch.Generator().manual_seed(3)
         B, C, H, W = 2, 3, 23, 17
-        args = (torch.randn(B, C, H, W, dtype=torch.float64, generator=g),
-                torch.randn(B, 2, H, W, dtype=torch.float64, generator=g) * 12,
-                make_metric(mode, B, H, W, generator=g), mode)
+        args = (
+            torch.randn(B, C, H, W, dtype=torch.float64, generator=g),
+            torch.randn(B, 2, H, W, dtype=torch.float64, generator=g) * 12,
+            make_metric(mode, B, H, W, generator=g),
+            mode,
+        )
         results = []
         for threads in (1, 2, 3, 4, 7):
             with num_threads(threads):
@@ -415,7 +470,11 @@ class TestSoftSplat(OpTester):
 
     def test_bad_backward_inputs(self, backend):
         d = backend.device
-        input, flow, metric = torch.randn(1, 3, 6, 6, device=d), torch.randn(1, 2, 6, 6, device=d), torch.randn(1, 1, 6, 6, device=d)
+        input, flow, metric = (
+            torch.randn(1, 3, 6, 6, device=d),
+            torch.randn(1, 2, 6, 6, device=d),
+            torch.randn(1, 1, 6, 6, device=d),
+        )
         out, den, metric_max = backend.ops.softsplat(input, flow, metric, "soft")
         backward = backend.ops.softsplat_backward
         mask = [True, True, True]
@@ -450,8 +509,12 @@ def test_deterministic_fallback_computes_the_same():
         assert_all_close(grads(fallback), grads(vfi_ops.softsplat), rtol=1e-9, atol=1e-9)
     half = fallback(input.half(), flow.half(), metric.half(), "soft")
     assert half.dtype == torch.float16
-    torch.testing.assert_close(half.double(), vfi_ops.softsplat(input.half().double(), flow.half().double(),
-                                                                metric.half().double(), "soft"), rtol=2e-3, atol=2e-3)
+    torch.testing.assert_close(
+        half.double(),
+        vfi_ops.softsplat(input.half().double(), flow.half().double(), metric.half().double(), "soft"),
+        rtol=2e-3,
+        atol=2e-3,
+    )
     with pytest.raises(ValueError, match=r"metric of shape \[2, 1, 20, 24\]"):
         fallback(input, flow, metric[:1], "soft")
 
@@ -475,11 +538,14 @@ def test_cuda_deterministic_mode_falls_back_to_the_reference():
 
 def test_public_function_and_module():
     input, flow, metric = torch.randn(1, 3, 12, 12), smooth_flow(1, 12, 12, 3.0), torch.randn(1, 1, 12, 12)
-    torch.testing.assert_close(vfi_ops.softsplat(input, flow, metric),
-                               torch.ops.vfi_ops.softsplat(input, flow, metric, "soft")[0])
+    torch.testing.assert_close(
+        vfi_ops.softsplat(input, flow, metric), torch.ops.vfi_ops.softsplat(input, flow, metric, "soft")[0]
+    )
     splat_module = vfi_ops.nn.SoftSplat("linear")
     assert "mode='linear'" in repr(splat_module)
-    torch.testing.assert_close(splat_module(input, flow, metric.exp()), vfi_ops.softsplat(input, flow, metric.exp(), "linear"))
+    torch.testing.assert_close(
+        splat_module(input, flow, metric.exp()), vfi_ops.softsplat(input, flow, metric.exp(), "linear")
+    )
     torch.testing.assert_close(vfi_ops.nn.SoftSplat("avg")(input, flow), vfi_ops.softsplat(input, flow, None, "avg"))
     with pytest.raises(ValueError, match="mode must be one of"):
         vfi_ops.nn.SoftSplat("max")
@@ -521,6 +587,8 @@ def test_cuda_64bit_indexing():
     small = torch.full((1, 2, 3, 3), 1e7, device="cuda")
     small[0, :, 0, 0] = local[0]
     small[0, :, 1, 0] = local[1]
-    torch.testing.assert_close(out[..., -3:, -3:], vfi_ops.softsplat(input[..., -3:, -3:].contiguous(), small, None, "avg"))
+    torch.testing.assert_close(
+        out[..., -3:, -3:], vfi_ops.softsplat(input[..., -3:, -3:].contiguous(), small, None, "avg")
+    )
     assert torch.count_nonzero(out[..., :-3, :]) == 0
     del flow, out

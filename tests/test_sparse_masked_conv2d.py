@@ -3,17 +3,19 @@ import torch
 import torch.nn.functional as F
 
 import vfi_ops
-from vfi_ops import reference
 from helpers import DeterministicAlgorithms, assert_all_close, strided
 from op_tester import OpTester, convert
+from vfi_ops import reference
 
 op = vfi_ops.sparse_masked_conv2d
 
 
 def output_size(H, W, k, stride, padding, dilation):
     kh, kw = k
-    return ((H + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1,
-            (W + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1)
+    return (
+        (H + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1,
+        (W + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1,
+    )
 
 
 def random_case(seed, dtype=torch.float64, device="cpu"):
@@ -37,15 +39,27 @@ def random_case(seed, dtype=torch.float64, device="cpu"):
         weight=t(C_out, C_in // groups, *k),
         bias=t(C_out) if seed % 3 else None,
         mask=(torch.rand(B, 1, H_out, W_out, generator=g) < density).to(device),
-        stride=stride, padding=padding, dilation=dilation, groups=groups,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
         fill=t(B, C_out, H_out, W_out) if seed % 2 else None,
     )
 
 
 def as_args(case):
     """A case as the raw op's arguments, in schema order."""
-    return (case["input"], case["weight"], case["bias"], case["mask"], list(case["stride"]), list(case["padding"]),
-            list(case["dilation"]), case["groups"], case["fill"])
+    return (
+        case["input"],
+        case["weight"],
+        case["bias"],
+        case["mask"],
+        list(case["stride"]),
+        list(case["padding"]),
+        list(case["dilation"]),
+        case["groups"],
+        case["fill"],
+    )
 
 
 def run(fn, case, grad_out):
@@ -69,9 +83,17 @@ def is_channels_last(t):
 
 def raw_args(**over):
     """Arguments of the raw op, a 4 -> 6 channel 3x3 convolution of an 8x8 input, with some replaced."""
-    a = dict(input=torch.randn(1, 4, 8, 8), weight=torch.randn(6, 4, 3, 3), bias=None,
-             mask=torch.ones(1, 1, 8, 8, dtype=torch.bool), stride=[1, 1], padding=[1, 1], dilation=[1, 1], groups=1,
-             fill=None)
+    a = dict(
+        input=torch.randn(1, 4, 8, 8),
+        weight=torch.randn(6, 4, 3, 3),
+        bias=None,
+        mask=torch.ones(1, 1, 8, 8, dtype=torch.bool),
+        stride=[1, 1],
+        padding=[1, 1],
+        dilation=[1, 1],
+        groups=1,
+        fill=None,
+    )
     a.update(over)
     return tuple(a.values())
 
@@ -99,9 +121,20 @@ class TestSparseMaskedConv2d(OpTester):
 
     def empty_cases(self):
         # No batch items, or no output channels: empty outputs, zero gradients.
-        return [(torch.randn(B, 3, 6, 6), torch.randn(C_out, 3, 3, 3), torch.randn(C_out),
-                 torch.ones(B, 1, 4, 4, dtype=torch.bool), [1, 1], [0, 0], [1, 1], 1, None)
-                for B, C_out in [(0, 4), (2, 0)]]
+        return [
+            (
+                torch.randn(B, 3, 6, 6),
+                torch.randn(C_out, 3, 3, 3),
+                torch.randn(C_out),
+                torch.ones(B, 1, 4, 4, dtype=torch.bool),
+                [1, 1],
+                [0, 0],
+                [1, 1],
+                1,
+                None,
+            )
+            for B, C_out in [(0, 4), (2, 0)]
+        ]
 
     def backward_args(self, ops, args, grad_output, output_mask):
         input, weight, bias, mask, stride, padding, dilation, groups, fill = args
@@ -121,37 +154,64 @@ class TestSparseMaskedConv2d(OpTester):
             (args(mask=torch.ones(1, 8, 8, dtype=torch.bool)), ValueError, r"mask of shape \[B, 1, H_out, W_out\]"),
             (args(mask=torch.ones(2, 1, 8, 8)), ValueError, r"mask of shape \[1, 1, 8, 8\]"),
             (args(mask=torch.ones(1, 2, 8, 8)), ValueError, r"mask of shape \[1, 1, 8, 8\]"),
-            (args(mask=torch.ones(1, 1, 8, 8, dtype=torch.complex64)), TypeError,
-             r"mask to be a bool, integer or floating"),
+            (
+                args(mask=torch.ones(1, 1, 8, 8, dtype=torch.complex64)),
+                TypeError,
+                r"mask to be a bool, integer or floating",
+            ),
             (args(weight=torch.randn(6, 3, 3, 3)), ValueError, r"weight of shape \[6, 4, kh, kw\]"),
             (args(groups=2), ValueError, r"weight of shape \[6, 2, kh, kw\]"),
-            (args(weight=torch.randn(6, 1, 3, 3), groups=3), ValueError,
-             r"input channels \(4\) to be divisible by groups"),
-            (args(weight=torch.randn(5, 2, 3, 3), groups=2), ValueError,
-             r"output channels \(5\) to be divisible by groups"),
+            (
+                args(weight=torch.randn(6, 1, 3, 3), groups=3),
+                ValueError,
+                r"input channels \(4\) to be divisible by groups",
+            ),
+            (
+                args(weight=torch.randn(5, 2, 3, 3), groups=2),
+                ValueError,
+                r"output channels \(5\) to be divisible by groups",
+            ),
             (args(weight=torch.randn(6, 4, 3)), ValueError, r"weight of shape \[C_out, C_in / groups, kh, kw\]"),
-            (args(weight=torch.randn(6, 4, 3, 3, dtype=torch.float64)), TypeError, r"weight to have the dtype of input"),
+            (
+                args(weight=torch.randn(6, 4, 3, 3, dtype=torch.float64)),
+                TypeError,
+                r"weight to have the dtype of input",
+            ),
             (args(bias=torch.randn(5)), ValueError, r"bias of shape \[6\]"),
             (args(bias=torch.randn(6, dtype=torch.float64)), TypeError, r"bias to have the dtype of input"),
             (args(fill=torch.randn(1, 6, 8, 7)), ValueError, r"fill of shape \[1, 6, 8, 8\]"),
             (args(fill=torch.randn(1, 6, 8, 8, dtype=torch.float64)), TypeError, r"fill to have the dtype of input"),
             (args(input=torch.randn(4, 8, 8)), ValueError, r"input of shape \[B, C_in, H, W\]"),
             (args(input=torch.randint(0, 3, (1, 4, 8, 8))), TypeError, r"input to be a floating-point"),
-            (args(input=torch.randn(1, 4, 2, 2), padding=[0, 0], mask=torch.ones(1, 1, 1, 1)), ValueError,
-             r"padded input \(2 x 2\) is smaller than the dilated kernel \(3 x 3\)"),
+            (
+                args(input=torch.randn(1, 4, 2, 2), padding=[0, 0], mask=torch.ones(1, 1, 1, 1)),
+                ValueError,
+                r"padded input \(2 x 2\) is smaller than the dilated kernel \(3 x 3\)",
+            ),
             (args(stride=[0, 1]), ValueError, r"stride value in \[1, 2\^20\]"),
             (args(padding=[-1, 0]), ValueError, r"padding value in \[0, 2\^20\]"),
             (args(dilation=[1, 0]), ValueError, r"dilation value in \[1, 2\^20\]"),
             (args(stride=[1, 2, 3]), ValueError, r"stride to have 2 values"),
             (args(groups=0), ValueError, r"groups >= 1"),
-            (convert(raw_args(), d)[:1] + (torch.randn(6, 4, 3, 3, device="meta"),) + convert(raw_args(), d)[2:],
-             ValueError, r"weight on the same device as input"),
-            (convert(raw_args(), d)[:3] + (torch.ones(1, 1, 8, 8, device="meta"),) + convert(raw_args(), d)[4:],
-             ValueError, r"mask on the same device as input"),
+            (
+                convert(raw_args(), d)[:1] + (torch.randn(6, 4, 3, 3, device="meta"),) + convert(raw_args(), d)[2:],
+                ValueError,
+                r"weight on the same device as input",
+            ),
+            (
+                convert(raw_args(), d)[:3] + (torch.ones(1, 1, 8, 8, device="meta"),) + convert(raw_args(), d)[4:],
+                ValueError,
+                r"mask on the same device as input",
+            ),
         ]
         if backend.name == "cpu":
-            bad.append((args(input=torch.randn(1, 4, 8, 8).half(), weight=torch.randn(6, 4, 3, 3).half()), TypeError,
-                        r"CPU kernels support float32 and float64"))
+            bad.append(
+                (
+                    args(input=torch.randn(1, 4, 8, 8).half(), weight=torch.randn(6, 4, 3, 3).half()),
+                    TypeError,
+                    r"CPU kernels support float32 and float64",
+                )
+            )
         return bad
 
     # ---------------------------------------------------------------- sparse_masked_conv2d only
@@ -167,8 +227,9 @@ class TestSparseMaskedConv2d(OpTester):
             out, grad_input, _ = self.run(backend, convert(as_args(channels_last(case)), backend.device), grad_out)
             assert is_channels_last(out) and not out.is_contiguous()
             assert is_channels_last(grad_input) and not grad_input.is_contiguous()
-            out, grad_input, _ = self.run(backend, convert(as_args(case), backend.device),
-                                          grad_out.contiguous(memory_format=torch.channels_last))
+            out, grad_input, _ = self.run(
+                backend, convert(as_args(case), backend.device), grad_out.contiguous(memory_format=torch.channels_last)
+            )
             assert out.is_contiguous() and grad_input.is_contiguous()
 
     @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
@@ -177,8 +238,17 @@ class TestSparseMaskedConv2d(OpTester):
         input = torch.randn(2, 64, 40, 56)
         if layout == "nhwc":
             input = input.contiguous(memory_format=torch.channels_last)
-        args = (input, torch.randn(48, 64, 3, 3) / 24, torch.randn(48), torch.rand(2, 1, 40, 56) < 0.45, [1, 1],
-                [1, 1], [1, 1], 1, torch.randn(2, 48, 40, 56))
+        args = (
+            input,
+            torch.randn(48, 64, 3, 3) / 24,
+            torch.randn(48),
+            torch.rand(2, 1, 40, 56) < 0.45,
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            1,
+            torch.randn(2, 48, 40, 56),
+        )
         g = torch.randn(2, 48, 40, 56)
         ours = self.run(backend, convert(args, backend.device), g.to(backend.device))
         for a, b in zip(ours, self.run_reference(args, g)):
@@ -188,8 +258,9 @@ class TestSparseMaskedConv2d(OpTester):
         input, weight, bias = torch.randn(2, 4, 9, 9), torch.randn(5, 4, 3, 3), torch.randn(5)
         fill = torch.randn(2, 5, 9, 9)
         none = torch.zeros(2, 1, 9, 9, dtype=torch.bool)
-        call = lambda mask, fill: self.call(backend.ops, *convert((input, weight, bias, mask, [1, 1], [1, 1], [1, 1],
-                                                                   1, fill), backend.device)).cpu()
+        call = lambda mask, fill: self.call(
+            backend.ops, *convert((input, weight, bias, mask, [1, 1], [1, 1], [1, 1], 1, fill), backend.device)
+        ).cpu()
         out = call(none, fill)
         assert torch.equal(out, fill)
         assert torch.equal(call(none, None), torch.zeros(2, 5, 9, 9))
@@ -223,20 +294,28 @@ class TestSparseMaskedConv2d(OpTester):
     def test_mask_dtypes(self, backend, mask_dtype):
         input, weight = torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 3)
         active = torch.rand(1, 1, 8, 8) < 0.5
-        values = torch.randint(1, 5, active.shape).to(mask_dtype) if mask_dtype != torch.bool else torch.ones_like(active)
+        values = (
+            torch.randint(1, 5, active.shape).to(mask_dtype) if mask_dtype != torch.bool else torch.ones_like(active)
+        )
         if mask_dtype.is_floating_point:
             values = values * -0.25  # any nonzero value is active
         mask = torch.where(active, values, torch.zeros((), dtype=mask_dtype))
-        call = lambda m: self.call(backend.ops, *convert(raw_args(input=input, weight=weight, mask=m)[:1] + (weight,)
-                                                         + raw_args()[2:3] + (m,) + raw_args()[4:], backend.device))
+        call = lambda m: self.call(
+            backend.ops,
+            *convert(
+                raw_args(input=input, weight=weight, mask=m)[:1] + (weight,) + raw_args()[2:3] + (m,) + raw_args()[4:],
+                backend.device,
+            ),
+        )
         torch.testing.assert_close(call(mask), call(active))
 
     def test_nan_mask_entries_are_active(self, backend):
         input, weight = torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 3)
         mask = torch.zeros(1, 1, 8, 8)
         mask[..., 2, 3] = float("nan")
-        call = lambda m: self.call(backend.ops, *convert((input, weight, None, m, [1, 1], [1, 1], [1, 1], 1, None),
-                                                         backend.device)).cpu()
+        call = lambda m: self.call(
+            backend.ops, *convert((input, weight, None, m, [1, 1], [1, 1], [1, 1], 1, None), backend.device)
+        ).cpu()
         torch.testing.assert_close(call(mask), call(mask != 0))
         assert call(mask)[..., 2, 3].abs().sum() > 0
 
@@ -253,14 +332,20 @@ class TestSparseMaskedConv2d(OpTester):
         mask[torch.randperm(mask.numel(), generator=g)[: round(density * mask.numel())]] = True
         args = (input, weight, bias, mask.view(2, 1, 8, 9), [2, 2], [1, 1], [1, 1], 2, fill)
         grad_out = torch.randn(2, 8, 8, 9, dtype=torch.float64, generator=g)
-        self.assert_close(self.run(backend, convert(args, backend.device), grad_out.to(backend.device)),
-                          self.run_reference(args, grad_out), f"{density}", rtol=1e-10, atol=1e-10)
+        self.assert_close(
+            self.run(backend, convert(args, backend.device), grad_out.to(backend.device)),
+            self.run_reference(args, grad_out),
+            f"{density}",
+            rtol=1e-10,
+            atol=1e-10,
+        )
 
     def test_bad_grad_output(self, backend):
         a = convert(raw_args(), backend.device)
         with pytest.raises(ValueError, match=r"grad_output of shape \[1, 6, 8, 8\]"):
-            backend.ops.sparse_masked_conv2d_backward(torch.randn(1, 6, 8, 7, device=backend.device), a[0], a[1], a[3],
-                                                      [1, 1], [1, 1], [1, 1], 1, [True] * 4)
+            backend.ops.sparse_masked_conv2d_backward(
+                torch.randn(1, 6, 8, 7, device=backend.device), a[0], a[1], a[3], [1, 1], [1, 1], [1, 1], 1, [True] * 4
+            )
 
     def test_out_overload(self, backend):
         # The raw .out overload writes what the functional op returns, on every route.
@@ -291,8 +376,9 @@ class TestSparseMaskedConv2d(OpTester):
 def test_reference_is_where_of_conv():
     # The reference itself, against the definition written out.
     case = random_case(7)
-    conv = F.conv2d(case["input"], case["weight"], case["bias"], case["stride"], case["padding"], case["dilation"],
-                    case["groups"])
+    conv = F.conv2d(
+        case["input"], case["weight"], case["bias"], case["stride"], case["padding"], case["dilation"], case["groups"]
+    )
     fill = case["fill"] if case["fill"] is not None else torch.zeros_like(conv)
     want = torch.where(case["mask"].expand_as(conv), conv, fill)
     assert torch.equal(reference.sparse_masked_conv2d(**case), want)
@@ -391,8 +477,10 @@ def test_output_memory_format_names_the_layout_out_must_have():
     x = torch.randn(1, 4, 8, 8)
     assert output_memory_format(x) == torch.contiguous_format
     assert output_memory_format(x.contiguous(memory_format=torch.channels_last)) == torch.channels_last
-    assert output_memory_format(torch.randn(1, 1, 8, 8).contiguous(memory_format=torch.channels_last)) \
-        == torch.contiguous_format  # both layouts at once: computed NCHW
+    assert (
+        output_memory_format(torch.randn(1, 1, 8, 8).contiguous(memory_format=torch.channels_last))
+        == torch.contiguous_format
+    )  # both layouts at once: computed NCHW
     assert output_memory_format(strided(x)) == torch.contiguous_format
     for t in (x, x.contiguous(memory_format=torch.channels_last)):
         args = _args(input=t)
@@ -446,8 +534,9 @@ def test_out_opcheck_and_compile():
         args = [case[n] for n in ("input", "weight", "bias", "mask")]
         conv = [list(case["stride"]), list(case["padding"]), list(case["dilation"]), case["groups"]]
         out = torch.empty_like(op(**case))
-        torch.library.opcheck(torch.ops.vfi_ops.sparse_masked_conv2d.out, (*args, *conv, case["fill"]), {"out": out},
-                              test_utils=utils)
+        torch.library.opcheck(
+            torch.ops.vfi_ops.sparse_masked_conv2d.out, (*args, *conv, case["fill"]), {"out": out}, test_utils=utils
+        )
 
     def twice(x, w, mask, fill):
         out = torch.empty_like(fill)
@@ -473,8 +562,17 @@ def test_out_opcheck_and_compile():
 
 
 def _args(**over):
-    a = dict(input=torch.randn(1, 4, 8, 8), weight=torch.randn(6, 4, 3, 3), bias=None,
-             mask=torch.ones(1, 1, 8, 8, dtype=torch.bool), stride=1, padding=1, dilation=1, groups=1, fill=None)
+    a = dict(
+        input=torch.randn(1, 4, 8, 8),
+        weight=torch.randn(6, 4, 3, 3),
+        bias=None,
+        mask=torch.ones(1, 1, 8, 8, dtype=torch.bool),
+        stride=1,
+        padding=1,
+        dilation=1,
+        groups=1,
+        fill=None,
+    )
     a.update(over)
     return a
 
@@ -483,8 +581,11 @@ BAD_OUTS = [
     (torch.empty(1, 6, 8, 7), ValueError, r"out of shape \[1, 6, 8, 8\]"),
     (torch.empty(1, 6, 8, 8, dtype=torch.float64), TypeError, r"out to have the dtype of input"),
     (torch.empty(1, 6, 8, 8, device="meta"), ValueError, r"out on the same device as input"),
-    (torch.empty(1, 6, 8, 8).contiguous(memory_format=torch.channels_last), ValueError,
-     r"out to be contiguous \(as the input\)"),
+    (
+        torch.empty(1, 6, 8, 8).contiguous(memory_format=torch.channels_last),
+        ValueError,
+        r"out to be contiguous \(as the input\)",
+    ),
     (torch.empty(1, 8, 8, 6).transpose(1, 3), ValueError, r"out to be contiguous"),
 ]
 
@@ -512,8 +613,9 @@ def test_raw_out_overload_returns_out():
     # ATen's convention: the out= overload returns its out argument.
     a = _args(mask=torch.rand(1, 1, 8, 8) < 0.3)
     out = torch.empty(1, 6, 8, 8)
-    got = torch.ops.vfi_ops.sparse_masked_conv2d.out(a["input"], a["weight"], None, a["mask"], [1, 1], [1, 1],
-                                                     [1, 1], 1, None, out=out)
+    got = torch.ops.vfi_ops.sparse_masked_conv2d.out(
+        a["input"], a["weight"], None, a["mask"], [1, 1], [1, 1], [1, 1], 1, None, out=out
+    )
     assert got is out
     torch.testing.assert_close(out, op(**a), rtol=0, atol=0)
 
@@ -543,7 +645,7 @@ def test_out_next_to_its_arguments_in_one_storage(density):
     with torch.no_grad():
         base = torch.randn(8 * 256)
         out = base[256:512].view(1, 4, 8, 8)
-        x_after = base[512:512 + 192].view(1, 3, 8, 8)
+        x_after = base[512 : 512 + 192].view(1, 3, 8, 8)
         want = op(x_after.clone(), w, None, mask, padding=1)
         assert op(x_after, w, None, mask, padding=1, out=out) is out
         torch.testing.assert_close(out, want, rtol=0, atol=0)
@@ -556,7 +658,7 @@ def test_out_next_to_its_arguments_in_one_storage(density):
             torch.testing.assert_close(out, want, rtol=0, atol=0)
 
         with pytest.raises(ValueError, match="out to share no memory with input"):
-            op(base[256 + 64:256 + 64 + 192].view(1, 3, 8, 8), w, None, mask, padding=1, out=out)
+            op(base[256 + 64 : 256 + 64 + 192].view(1, 3, 8, 8), w, None, mask, padding=1, out=out)
 
 
 def test_raw_out_overload_refuses_autograd():
@@ -564,15 +666,22 @@ def test_raw_out_overload_refuses_autograd():
     a = _args(mask=torch.rand(1, 1, 8, 8) < 0.5)
     conv = ([1, 1], [1, 1], [1, 1], 1)
     for grad_arg in ("input", "weight", "bias", "fill", "out"):
-        args = dict(input=a["input"], weight=a["weight"], bias=torch.randn(6), fill=torch.randn(1, 6, 8, 8),
-                    out=torch.empty(1, 6, 8, 8))
+        args = dict(
+            input=a["input"],
+            weight=a["weight"],
+            bias=torch.randn(6),
+            fill=torch.randn(1, 6, 8, 8),
+            out=torch.empty(1, 6, 8, 8),
+        )
         args[grad_arg] = args[grad_arg].clone().requires_grad_()
         with pytest.raises(RuntimeError, match="out= does not support autograd"):
-            torch.ops.vfi_ops.sparse_masked_conv2d.out(args["input"], args["weight"], args["bias"], a["mask"], *conv,
-                                                       args["fill"], out=args["out"])
+            torch.ops.vfi_ops.sparse_masked_conv2d.out(
+                args["input"], args["weight"], args["bias"], a["mask"], *conv, args["fill"], out=args["out"]
+            )
         with torch.no_grad():
-            got = torch.ops.vfi_ops.sparse_masked_conv2d.out(args["input"], args["weight"], args["bias"], a["mask"],
-                                                             *conv, args["fill"], out=args["out"])
+            got = torch.ops.vfi_ops.sparse_masked_conv2d.out(
+                args["input"], args["weight"], args["bias"], a["mask"], *conv, args["fill"], out=args["out"]
+            )
         assert got is args["out"]
 
 

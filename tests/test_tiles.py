@@ -5,7 +5,6 @@ from fractions import Fraction
 import pytest
 import torch
 import torch.nn.functional as F
-
 from vfi_ops.models.tiles import edge_weights, interpolate, tile_starts
 from vfi_ops.models.timeline import between, ends_on_source, output_count, parse_rate
 
@@ -24,12 +23,14 @@ class BlendThenBlur(torch.nn.Module):
         t = self.check_inputs(I0, I1, t)
         k = 2 * self.context + 1
         blend = (1 - t) * I0 + t * I1
-        return F.conv2d(blend, torch.ones(3, 1, k, k, dtype=I0.dtype) / k ** 2, padding=self.context, groups=3)
+        return F.conv2d(blend, torch.ones(3, 1, k, k, dtype=I0.dtype) / k**2, padding=self.context, groups=3)
 
 
 def frames(H=200, W=300):
     g = torch.Generator().manual_seed(0)
-    return torch.rand(1, 3, H, W, generator=g, dtype=torch.float64), torch.rand(1, 3, H, W, generator=g, dtype=torch.float64)
+    return torch.rand(1, 3, H, W, generator=g, dtype=torch.float64), torch.rand(
+        1, 3, H, W, generator=g, dtype=torch.float64
+    )
 
 
 def test_tiles_without_seams():
@@ -75,7 +76,9 @@ def test_timeline():
     assert sum(len(between(i, 24, 60)) for i in range(23)) == 58
     # Slowing down: 60 -> 24 keeps some frames, interpolates others, skips the rest.
     assert between(0, 60, 24) == [(0, 0)] and between(1, 60, 24) == [] and between(2, 60, 24) == [(1, Fraction(1, 2))]
-    assert parse_rate("60000/1001", "--fps") == Fraction(60000, 1001) and parse_rate("59.94", "--fps") == Fraction(2997, 50)
+    assert parse_rate("60000/1001", "--fps") == Fraction(60000, 1001) and parse_rate("59.94", "--fps") == Fraction(
+        2997, 50
+    )
     for bad in ("0", "-24", "fast", "1/0"):
         with pytest.raises(ValueError, match="--fps must be"):
             parse_rate(bad, "--fps")

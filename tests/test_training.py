@@ -1,15 +1,13 @@
 import io
-import re
 import os
+import re
 
 import pytest
 import torch
-
+from vfi_ops.models.checkpoint import load_model
 from vfi_ops.models.data import SyntheticTriplets, VimeoTriplets
 from vfi_ops.models.images import read_image, write_image
-from vfi_ops.models.losses import charbonnier
-from vfi_ops.models.checkpoint import load_model
-from vfi_ops.models.train import Trainer, TrainConfig, train
+from vfi_ops.models.train import TrainConfig, Trainer, train
 
 
 def small_config(**over):
@@ -100,12 +98,35 @@ def test_torchrun_two_processes(tmp_path):
     import sys
 
     path = tmp_path / "ddp.pt"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
-           "-m", "vfi_ops.models.train", "--data", "synthetic", "--steps", "2", "--batch-size", "2", "--crop", "32",
-           "--width", "8", "--workers", "0", "--checkpoint", str(path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29531",
+        "-m",
+        "vfi_ops.models.train",
+        "--data",
+        "synthetic",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--crop",
+        "32",
+        "--width",
+        "8",
+        "--workers",
+        "0",
+        "--checkpoint",
+        str(path),
+    ]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    done = subprocess.run(
+        cmd, cwd=root, capture_output=True, text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1")
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "step 2/2" in done.stdout
     assert torch.load(path, weights_only=True)["step"] == 2
@@ -117,8 +138,9 @@ def test_ugsp_two_stage_training(tmp_path):
     uen_losses = train(small_config(model="ugsp", stage="uen", steps=3, checkpoint=uen_path, save_every=3), out=out)
     assert len(uen_losses) == 3
     assert type(load_model(uen_path)).__name__ == "UncertaintyNet"
-    losses = train(small_config(model="ugsp", uen=uen_path, sparsity=0.2, steps=3, checkpoint=main_path,
-                                save_every=3), out=out)
+    losses = train(
+        small_config(model="ugsp", uen=uen_path, sparsity=0.2, steps=3, checkpoint=main_path, save_every=3), out=out
+    )
     assert len(losses) == 3 and all(l == l for l in losses)
     model = load_model(main_path)
     assert type(model).__name__ == "UGSP" and not model.training
@@ -128,13 +150,16 @@ def test_ugsp_two_stage_training(tmp_path):
         train(small_config(stage="uen"), out=out)
 
 
-@pytest.mark.parametrize("args,match", [
-    (["--save-every", "0"], "argument --save-every: must be at least 1"),
-    (["--steps", "-1"], "argument --steps: must be at least 1"),
-    (["--lr", "nan"], "argument --lr: must be a number in"),
-    (["--sparsity", "1.5"], r"argument --sparsity: must be a number in \[0, 1\]"),
-    (["--batch-size", "two"], "argument --batch-size: expected an integer"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["--save-every", "0"], "argument --save-every: must be at least 1"),
+        (["--steps", "-1"], "argument --steps: must be at least 1"),
+        (["--lr", "nan"], "argument --lr: must be a number in"),
+        (["--sparsity", "1.5"], r"argument --sparsity: must be a number in \[0, 1\]"),
+        (["--batch-size", "two"], "argument --batch-size: expected an integer"),
+    ],
+)
 def test_cli_refuses_bad_numbers(args, match, capsys):
     from vfi_ops.models.train import main
 
@@ -187,9 +212,11 @@ def test_stored_configuration_is_checked(tmp_path):
     path = str(tmp_path / "dain.pt")
     Trainer(small_config(), torch.device("cpu")).save(path)
     state = torch.load(path, weights_only=True)
-    for change, match in (({"width": -4}, "stored configuration is invalid .*width must be at least 2"),
-                          ({"width": 10 ** 6}, r"weights do not fit a DAIN of width 1000000 .*shape mismatch"),
-                          ({"model": "resnet"}, "stored configuration is invalid .*model must be one of")):
+    for change, match in (
+        ({"width": -4}, "stored configuration is invalid .*width must be at least 2"),
+        ({"width": 10**6}, r"weights do not fit a DAIN of width 1000000 .*shape mismatch"),
+        ({"model": "resnet"}, "stored configuration is invalid .*model must be one of"),
+    ):
         bad = str(tmp_path / "bad.pt")
         torch.save(dict(state, config=dict(state["config"], **change)), bad)
         with pytest.raises(ValueError, match=re.escape(bad) + ": .*" + match):

@@ -1,9 +1,9 @@
 import pytest
 import torch
-
 from vfi_ops.models.data import SyntheticTriplets
 from vfi_ops.models.losses import census_loss, charbonnier, guidance_loss, sparsity_loss, uncertainty_loss
 from vfi_ops.models.ugsp import UGSP, UncertaintyNet, active_fraction, hard_mask
+
 from helpers import frame_pair
 
 
@@ -43,8 +43,9 @@ def test_sparse_equals_dense_masked(keep, threshold):
         masked = model(I0, I1, 0.4, mode="masked", keep=keep, threshold=threshold)
     torch.testing.assert_close(sparse, masked, rtol=1e-10, atol=1e-10)
     # Under no_grad the hidden layers reuse two buffers (the op's out=); with autograd on they cannot.
-    torch.testing.assert_close(model(I0, I1, 0.4, mode="sparse", keep=keep, threshold=threshold), sparse,
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        model(I0, I1, 0.4, mode="sparse", keep=keep, threshold=threshold), sparse, rtol=0, atol=0
+    )
     if keep is not None:
         assert active_fraction(aux["masks"]) == pytest.approx(keep, abs=0.05)
 
@@ -94,8 +95,12 @@ def test_training_steps_reduce_the_loss():
     for _ in range(20):
         estimate, log_u = uen(I0, I1, t)
         out, aux = model(I0, I1, t, return_aux=True)
-        loss = (charbonnier(out, It) + 0.1 * sparsity_loss(aux["probs"], 0.3)
-                + 0.1 * guidance_loss(aux["probs"], log_u) + uncertainty_loss(estimate, It, log_u))
+        loss = (
+            charbonnier(out, It)
+            + 0.1 * sparsity_loss(aux["probs"], 0.3)
+            + 0.1 * guidance_loss(aux["probs"], log_u)
+            + uncertainty_loss(estimate, It, log_u)
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

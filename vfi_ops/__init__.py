@@ -18,18 +18,27 @@ vfi-train, vfi-interpolate and vfi-evaluate commands) are in ``vfi_ops.models``.
 
 import os as _os
 
-from . import _ext, _source_checkout
-from ._ext import build_info
+from . import _ext, _source_checkout, nn, reference  # noqa: F401 (_ext first: it loads the compiled operators)
 from ._build_info import VERSION as __version__
+from ._ext import build_info
+from ._layout import output_memory_format
 from .adaptive_warp import adaptive_warp
 from .backward_warp import backward_warp
 from .flow_projection import flow_projection
 from .softsplat import softsplat
-from ._layout import output_memory_format
 from .sparse_masked_conv2d import sparse_masked_conv2d
-from . import nn, reference
 
 _source_checkout.install(_os.path.dirname(_os.path.abspath(__file__)))
 
-__all__ = ["adaptive_warp", "backward_warp", "flow_projection", "softsplat", "sparse_masked_conv2d",
-           "output_memory_format", "build_info", "nn", "reference", "__version__"]
+__all__ = [
+    "adaptive_warp",
+    "backward_warp",
+    "flow_projection",
+    "softsplat",
+    "sparse_masked_conv2d",
+    "output_memory_format",
+    "build_info",
+    "nn",
+    "reference",
+    "__version__",
+]

@@ -6,8 +6,12 @@ from torch import Tensor
 
 def check_like(op: str, name: str, t: Tensor, ref_name: str, ref: Tensor, same_dtype: bool = True) -> None:
     """`t` must be on `ref`'s device (ValueError) and, if same_dtype, of its dtype (TypeError)."""
-    torch._check_value(t.device == ref.device,
-                       lambda: f"{op}(): expected {name} on the same device as {ref_name} ({ref.device}), but got {t.device}")
+    torch._check_value(
+        t.device == ref.device,
+        lambda: f"{op}(): expected {name} on the same device as {ref_name} ({ref.device}), but got {t.device}",
+    )
     if same_dtype:
-        torch._check_type(t.dtype == ref.dtype,
-                          lambda: f"{op}(): expected {name} to have the dtype of {ref_name} ({ref.dtype}), but got {t.dtype}")
+        torch._check_type(
+            t.dtype == ref.dtype,
+            lambda: f"{op}(): expected {name} to have the dtype of {ref_name} ({ref.dtype}), but got {t.dtype}",
+        )

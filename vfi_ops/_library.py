@@ -47,5 +47,6 @@ def register_backward(ns: str, op: str, backward, setup_context) -> None:
         raise RuntimeError(f"vfi_ops.{op}: double backward (gradients of gradients) is not supported")
 
     torch.library.register_autograd(f"{ns}::{op}", backward, setup_context=setup)
-    torch.library.register_autograd(f"{ns}::{op}_backward", no_double_backward,
-                                    setup_context=lambda ctx, inputs, output: None)
+    torch.library.register_autograd(
+        f"{ns}::{op}_backward", no_double_backward, setup_context=lambda ctx, inputs, output: None
+    )

@@ -23,15 +23,19 @@ class _ModelsFinder:
         if fullname != NAME:
             return None
         return importlib.util.spec_from_file_location(
-            NAME, os.path.join(self.folder, "__init__.py"), submodule_search_locations=[self.folder])
+            NAME, os.path.join(self.folder, "__init__.py"), submodule_search_locations=[self.folder]
+        )
 
 
 def install(package_dir: str) -> None:
     """Map vfi_ops.models to <checkout>/models if package_dir is vfi_ops/ of a source checkout."""
     root = os.path.dirname(package_dir)
     folder = os.path.join(root, "models")
-    if (os.path.isdir(os.path.join(package_dir, "models")) or not os.path.isfile(os.path.join(root, "setup.py"))
-            or not os.path.isfile(os.path.join(folder, "__init__.py"))):
+    if (
+        os.path.isdir(os.path.join(package_dir, "models"))
+        or not os.path.isfile(os.path.join(root, "setup.py"))
+        or not os.path.isfile(os.path.join(folder, "__init__.py"))
+    ):
         return
     if not any(isinstance(f, _ModelsFinder) for f in sys.meta_path):
         sys.meta_path.append(_ModelsFinder(folder))

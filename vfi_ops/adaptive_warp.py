@@ -10,8 +10,8 @@ import math
 import torch
 from torch import Tensor
 
-from ._library import for_each_library, register_backward
 from ._checks import check_like
+from ._library import for_each_library, register_backward
 
 
 def adaptive_warp(input: Tensor, flow: Tensor, kernel: Tensor) -> Tensor:
@@ -59,15 +59,23 @@ def adaptive_warp(input: Tensor, flow: Tensor, kernel: Tensor) -> Tensor:
 
 def _check_fake_args(input: Tensor, flow: Tensor, kernel: Tensor) -> None:
     # What shape inference under torch.compile needs; the compiled kernels check the rest.
-    torch._check_value(input.dim() == 4, lambda: f"adaptive_warp(): expected input of shape [B, C, H, W], got {tuple(input.shape)}")
+    torch._check_value(
+        input.dim() == 4, lambda: f"adaptive_warp(): expected input of shape [B, C, H, W], got {tuple(input.shape)}"
+    )
     B, _, H, W = input.shape
-    torch._check_value(tuple(flow.shape) == (B, 2, H, W),
-                       lambda: f"adaptive_warp(): expected flow of shape {[B, 2, H, W]}, got {tuple(flow.shape)}")
-    torch._check_value(kernel.dim() == 4 and (kernel.shape[0], kernel.shape[2], kernel.shape[3]) == (B, H, W),
-                       lambda: f"adaptive_warp(): expected kernel of shape [{B}, F*F, {H}, {W}], got {tuple(kernel.shape)}")
+    torch._check_value(
+        tuple(flow.shape) == (B, 2, H, W),
+        lambda: f"adaptive_warp(): expected flow of shape {[B, 2, H, W]}, got {tuple(flow.shape)}",
+    )
+    torch._check_value(
+        kernel.dim() == 4 and (kernel.shape[0], kernel.shape[2], kernel.shape[3]) == (B, H, W),
+        lambda: f"adaptive_warp(): expected kernel of shape [{B}, F*F, {H}, {W}], got {tuple(kernel.shape)}",
+    )
     F = math.isqrt(kernel.shape[1])
-    torch._check_value(F * F == kernel.shape[1] and F >= 2 and F % 2 == 0,
-                       lambda: f"adaptive_warp(): expected kernel to have F*F channels with F even, got {kernel.shape[1]}")
+    torch._check_value(
+        F * F == kernel.shape[1] and F >= 2 and F % 2 == 0,
+        lambda: f"adaptive_warp(): expected kernel to have F*F channels with F even, got {kernel.shape[1]}",
+    )
     check_like("adaptive_warp", "flow", flow, "input", input)
     check_like("adaptive_warp", "kernel", kernel, "input", input)
 
@@ -79,8 +87,9 @@ def _adaptive_warp_fake(input, flow, kernel):
 
 def _adaptive_warp_backward_fake(grad_output, input, flow, kernel, output_mask):
     _check_fake_args(input, flow, kernel)
-    return tuple(t.new_empty(t.shape) if needed else t.new_empty((0,))
-                 for t, needed in zip((input, flow, kernel), output_mask))
+    return tuple(
+        t.new_empty(t.shape) if needed else t.new_empty((0,)) for t, needed in zip((input, flow, kernel), output_mask)
+    )
 
 
 def _setup_context(ctx, inputs, output):

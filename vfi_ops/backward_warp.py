@@ -8,9 +8,9 @@ its autograd formula (the hand-written ``vfi_ops::backward_warp_backward`` op).
 import torch
 from torch import Tensor
 
-from ._library import for_each_library, register_backward
 from ._checks import check_like
 from ._layout import empty_in_layout
+from ._library import for_each_library, register_backward
 
 PADDING_MODES = ("zeros", "border")
 
@@ -58,14 +58,20 @@ def backward_warp(input: Tensor, flow: Tensor, padding_mode: str = "zeros") -> T
 
 def _check_fake_args(input: Tensor, flow: Tensor, padding_mode: str) -> None:
     # What shape inference under torch.compile needs; the compiled kernels check the rest.
-    torch._check_value(input.dim() == 4, lambda: f"backward_warp(): expected input of shape [B, C, Hin, Win], got {tuple(input.shape)}")
+    torch._check_value(
+        input.dim() == 4, lambda: f"backward_warp(): expected input of shape [B, C, Hin, Win], got {tuple(input.shape)}"
+    )
     torch._check_value(
         flow.dim() == 4 and flow.shape[1] == 2 and flow.shape[0] == input.shape[0],
-        lambda: f"backward_warp(): expected flow of shape [B, 2, H, W] with B = {input.shape[0]}, got {tuple(flow.shape)}",
+        lambda: (
+            f"backward_warp(): expected flow of shape [B, 2, H, W] with B = {input.shape[0]}, got {tuple(flow.shape)}"
+        ),
     )
     check_like("backward_warp", "flow", flow, "input", input)
-    torch._check_value(padding_mode in PADDING_MODES,
-                       lambda: f"backward_warp(): padding_mode must be 'zeros' or 'border', but got {padding_mode!r}")
+    torch._check_value(
+        padding_mode in PADDING_MODES,
+        lambda: f"backward_warp(): padding_mode must be 'zeros' or 'border', but got {padding_mode!r}",
+    )
 
 
 def _backward_warp_fake(input, flow, padding_mode="zeros"):

@@ -11,8 +11,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ._library import for_each_library, register_backward
 from ._checks import check_like
+from ._library import for_each_library, register_backward
 from .reference.flow_projection import flow_projection as _reference_flow_projection
 
 
@@ -82,8 +82,10 @@ def flow_projection(flow: Tensor, weight: Optional[Tensor] = None, fill_holes: b
 
 def _deterministic_fallback(flow: Tensor, weight: Optional[Tensor], fill_holes: bool) -> Tensor:
     _check_fake_args(flow, weight)
-    torch._check_type(flow.is_floating_point(),
-                      lambda: f"flow_projection(): expected flow to be a floating-point tensor, but got dtype {flow.dtype}")
+    torch._check_type(
+        flow.is_floating_point(),
+        lambda: f"flow_projection(): expected flow to be a floating-point tensor, but got dtype {flow.dtype}",
+    )
     return _reference_flow_projection(flow, weight, fill_holes)
 
 
@@ -99,7 +101,9 @@ def _check_fake_args(flow: Tensor, weight: Optional[Tensor]) -> None:
     expected = (flow.shape[0], 1, flow.shape[2], flow.shape[3])
     torch._check_value(
         weight.dim() == 4 and tuple(weight.shape) == expected,
-        lambda: f"flow_projection(): expected weight of shape {list(expected)} (B, 1, H, W of flow), but got {tuple(weight.shape)}",
+        lambda: (
+            f"flow_projection(): expected weight of shape {list(expected)} (B, 1, H, W of flow), but got {tuple(weight.shape)}"
+        ),
     )
 
 

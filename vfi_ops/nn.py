@@ -7,7 +7,8 @@ from torch import Tensor, nn
 from .adaptive_warp import adaptive_warp
 from .backward_warp import PADDING_MODES, backward_warp
 from .flow_projection import flow_projection
-from .softsplat import MODES as SPLAT_MODES, softsplat
+from .softsplat import MODES as SPLAT_MODES
+from .softsplat import softsplat
 from .sparse_masked_conv2d import sparse_masked_conv2d
 
 
@@ -33,8 +34,10 @@ class FlowProjection(nn.Module):
     def __init__(self, fill_holes: bool = False):
         super().__init__()
         if not isinstance(fill_holes, bool):  # bool("False") would be True
-            raise TypeError(f"FlowProjection: expected fill_holes to be a bool, but got {fill_holes!r} "
-                            f"({type(fill_holes).__name__})")
+            raise TypeError(
+                f"FlowProjection: expected fill_holes to be a bool, but got {fill_holes!r} "
+                f"({type(fill_holes).__name__})"
+            )
         self.fill_holes = fill_holes
 
     def forward(self, flow: Tensor, weight: Optional[Tensor] = None) -> Tensor:
@@ -76,13 +79,27 @@ class SparseMaskedConv2d(nn.Conv2d):
     ``fill`` (zeros if None) elsewhere. Zero padding only.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device=None,
+        dtype=None,
+    ):
         if padding_mode != "zeros":
             raise ValueError(f"SparseMaskedConv2d: only padding_mode='zeros' is supported, but got {padding_mode!r}")
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, device, dtype)
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype
+        )
 
     def forward(self, input: Tensor, mask: Tensor, fill: Optional[Tensor] = None) -> Tensor:
-        return sparse_masked_conv2d(input, self.weight, self.bias, mask, self.stride, self.padding, self.dilation,
-                                    self.groups, fill)
+        return sparse_masked_conv2d(
+            input, self.weight, self.bias, mask, self.stride, self.padding, self.dilation, self.groups, fill
+        )

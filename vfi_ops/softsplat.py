@@ -11,8 +11,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ._library import for_each_library, register_backward
 from ._checks import check_like
+from ._library import for_each_library, register_backward
 from .reference.softsplat import softsplat as _reference_softsplat
 
 MODES = ("sum", "avg", "linear", "soft")
@@ -102,8 +102,10 @@ def softsplat(input: Tensor, flow: Tensor, metric: Optional[Tensor] = None, mode
 
 def _deterministic_fallback(input: Tensor, flow: Tensor, metric: Optional[Tensor], mode: str) -> Tensor:
     _check_fake_args(input, flow, metric, mode)
-    torch._check_type(input.is_floating_point(),
-                      lambda: f"softsplat(): expected input to be a floating-point tensor, but got dtype {input.dtype}")
+    torch._check_type(
+        input.is_floating_point(),
+        lambda: f"softsplat(): expected input to be a floating-point tensor, but got dtype {input.dtype}",
+    )
     # Accumulate in float for float16/bfloat16, as the kernels do.
     acc = _acc_dtype(input.dtype)
     out = _reference_softsplat(input.to(acc), flow.to(acc), None if metric is None else metric.to(acc), mode)
@@ -112,10 +114,14 @@ def _deterministic_fallback(input: Tensor, flow: Tensor, metric: Optional[Tensor
 
 def _check_fake_args(input: Tensor, flow: Tensor, metric: Optional[Tensor], mode: str) -> None:
     # What shape inference under torch.compile needs; the compiled kernels check the rest.
-    torch._check_value(mode in MODES,
-                       lambda: f"softsplat(): expected mode to be one of 'sum', 'avg', 'linear', 'soft', but got {mode!r}")
-    torch._check_value(input.dim() == 4,
-                       lambda: f"softsplat(): expected input of shape [B, C, H, W] (4-D), but got {tuple(input.shape)}")
+    torch._check_value(
+        mode in MODES,
+        lambda: f"softsplat(): expected mode to be one of 'sum', 'avg', 'linear', 'soft', but got {mode!r}",
+    )
+    torch._check_value(
+        input.dim() == 4,
+        lambda: f"softsplat(): expected input of shape [B, C, H, W] (4-D), but got {tuple(input.shape)}",
+    )
     B, _, H, W = input.shape
     check_like("softsplat", "flow", flow, "input", input)
     torch._check_value(
@@ -123,16 +129,23 @@ def _check_fake_args(input: Tensor, flow: Tensor, metric: Optional[Tensor], mode
         lambda: f"softsplat(): expected flow of shape {[B, 2, H, W]} (B, H, W of input), but got {tuple(flow.shape)}",
     )
     if mode not in METRIC_MODES:
-        torch._check_value(metric is None, lambda: (
-            f"softsplat(): expected metric to be None for mode '{mode}' (only 'linear' and 'soft' use it), "
-            f"but got a tensor of shape {tuple(metric.shape)}"))
+        torch._check_value(
+            metric is None,
+            lambda: (
+                f"softsplat(): expected metric to be None for mode '{mode}' (only 'linear' and 'soft' use it), "
+                f"but got a tensor of shape {tuple(metric.shape)}"
+            ),
+        )
         return
-    torch._check_value(metric is not None,
-                       lambda: f"softsplat(): mode '{mode}' needs a metric of shape {[B, 1, H, W]}, but got None")
+    torch._check_value(
+        metric is not None, lambda: f"softsplat(): mode '{mode}' needs a metric of shape {[B, 1, H, W]}, but got None"
+    )
     check_like("softsplat", "metric", metric, "input", input)
     torch._check_value(
         tuple(metric.shape) == (B, 1, H, W),
-        lambda: f"softsplat(): expected metric of shape {[B, 1, H, W]} (B, H, W of input), but got {tuple(metric.shape)}",
+        lambda: (
+            f"softsplat(): expected metric of shape {[B, 1, H, W]} (B, H, W of input), but got {tuple(metric.shape)}"
+        ),
     )
 
 

@@ -12,9 +12,9 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from ._library import for_each_library, register_backward
 from ._checks import check_like
 from ._layout import empty_in_layout
+from ._library import for_each_library, register_backward
 
 IntPair = Union[int, Sequence[int]]
 
@@ -24,8 +24,9 @@ def _int(name: str, value) -> int:
     try:
         return operator.index(value)
     except TypeError:
-        raise TypeError(f"sparse_masked_conv2d(): expected {name} to be an integer, but got {value!r} "
-                        f"({type(value).__name__})") from None
+        raise TypeError(
+            f"sparse_masked_conv2d(): expected {name} to be an integer, but got {value!r} ({type(value).__name__})"
+        ) from None
 
 
 def _pair(name: str, value: IntPair) -> Tuple[int, int]:
@@ -35,8 +36,10 @@ def _pair(name: str, value: IntPair) -> Tuple[int, int]:
     except TypeError:
         pass
     if isinstance(value, str) or not hasattr(value, "__len__"):
-        raise TypeError(f"sparse_masked_conv2d(): expected {name} to be an int or 2 ints, but got {value!r} "
-                        f"({type(value).__name__})")
+        raise TypeError(
+            f"sparse_masked_conv2d(): expected {name} to be an int or 2 ints, but got {value!r} "
+            f"({type(value).__name__})"
+        )
     value = tuple(value)
     if len(value) != 2:
         raise ValueError(f"sparse_masked_conv2d(): expected {name} to be an int or 2 ints, but got {value!r}")
@@ -50,7 +53,9 @@ def _padding(padding: Union[str, IntPair], weight: Tensor, stride, dilation) -> 
     if padding == "valid":
         return 0, 0
     if padding != "same":
-        raise ValueError(f"sparse_masked_conv2d(): padding must be an int, 2 ints, 'valid' or 'same', but got {padding!r}")
+        raise ValueError(
+            f"sparse_masked_conv2d(): padding must be an int, 2 ints, 'valid' or 'same', but got {padding!r}"
+        )
     if stride != (1, 1):
         raise ValueError("sparse_masked_conv2d(): padding='same' needs stride 1, as in F.conv2d")
     pads = []
@@ -145,60 +150,91 @@ def _compiled_out(args, out: Tensor) -> Tensor:
     plans the memory anyway). torch.compile cannot functionalize a custom out=
     overload that returns its out (see csrc/ops.cpp)."""
     if torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in (*args, out)):
-        raise RuntimeError("sparse_masked_conv2d(): out= does not support autograd, but an argument requires grad "
-                           "(call it under torch.no_grad(), or without out=)")
+        raise RuntimeError(
+            "sparse_masked_conv2d(): out= does not support autograd, but an argument requires grad "
+            "(call it under torch.no_grad(), or without out=)"
+        )
     return out.copy_(torch.ops.vfi_ops.sparse_masked_conv2d.default(*args))
 
 
 def _output_size(input, weight, stride, padding, dilation):
-    return tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
-                 for n, k, s, p, d in zip(input.shape[2:], weight.shape[2:], stride, padding, dilation))
+    return tuple(
+        (n + 2 * p - d * (k - 1) - 1) // s + 1
+        for n, k, s, p, d in zip(input.shape[2:], weight.shape[2:], stride, padding, dilation)
+    )
 
 
 def _check_fake_args(input, weight, mask, stride, padding, dilation, groups):
     # What shape inference under torch.compile needs; the compiled kernels check the rest.
     op = "sparse_masked_conv2d()"
-    torch._check_value(input.dim() == 4, lambda: f"{op}: expected input of shape [B, C_in, H, W], got {tuple(input.shape)}")
-    torch._check_value(weight.dim() == 4, lambda: f"{op}: expected weight of shape [C_out, C_in / groups, kh, kw], got {tuple(weight.shape)}")
-    torch._check_value(groups >= 1 and input.shape[1] % groups == 0 and weight.shape[0] % groups == 0
-                       and weight.shape[1] * groups == input.shape[1],
-                       lambda: f"{op}: weight of shape {tuple(weight.shape)} does not match {input.shape[1]} input channels and groups={groups}")
+    torch._check_value(
+        input.dim() == 4, lambda: f"{op}: expected input of shape [B, C_in, H, W], got {tuple(input.shape)}"
+    )
+    torch._check_value(
+        weight.dim() == 4,
+        lambda: f"{op}: expected weight of shape [C_out, C_in / groups, kh, kw], got {tuple(weight.shape)}",
+    )
+    torch._check_value(
+        groups >= 1
+        and input.shape[1] % groups == 0
+        and weight.shape[0] % groups == 0
+        and weight.shape[1] * groups == input.shape[1],
+        lambda: (
+            f"{op}: weight of shape {tuple(weight.shape)} does not match {input.shape[1]} input channels and groups={groups}"
+        ),
+    )
     check_like("sparse_masked_conv2d", "weight", weight, "input", input)
     check_like("sparse_masked_conv2d", "mask", mask, "input", input, same_dtype=False)
     H_out, W_out = _output_size(input, weight, stride, padding, dilation)
     torch._check_value(H_out >= 1 and W_out >= 1, lambda: f"{op}: the padded input is smaller than the dilated kernel")
     expected = (input.shape[0], 1, H_out, W_out)
-    torch._check_value(tuple(mask.shape) == expected, lambda: f"{op}: expected mask of shape {list(expected)}, got {tuple(mask.shape)}")
+    torch._check_value(
+        tuple(mask.shape) == expected, lambda: f"{op}: expected mask of shape {list(expected)}, got {tuple(mask.shape)}"
+    )
     return H_out, W_out
 
 
-def _sparse_masked_conv2d_fake(input, weight, bias, mask, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1,
-                               fill=None):
+def _sparse_masked_conv2d_fake(
+    input, weight, bias, mask, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, fill=None
+):
     # The dispatcher drops trailing arguments equal to their schema defaults.
     H_out, W_out = _check_fake_args(input, weight, mask, stride, padding, dilation, groups)
     shape = (input.shape[0], weight.shape[0], H_out, W_out)
     if bias is not None:
-        torch._check_value(tuple(bias.shape) == shape[1:2], lambda: f"sparse_masked_conv2d(): expected bias of shape [{shape[1]}], got {tuple(bias.shape)}")
+        torch._check_value(
+            tuple(bias.shape) == shape[1:2],
+            lambda: f"sparse_masked_conv2d(): expected bias of shape [{shape[1]}], got {tuple(bias.shape)}",
+        )
     if fill is not None:
-        torch._check_value(tuple(fill.shape) == shape, lambda: f"sparse_masked_conv2d(): expected fill of shape {list(shape)}, got {tuple(fill.shape)}")
+        torch._check_value(
+            tuple(fill.shape) == shape,
+            lambda: f"sparse_masked_conv2d(): expected fill of shape {list(shape)}, got {tuple(fill.shape)}",
+        )
     return empty_in_layout(input, shape)
 
 
-def _sparse_masked_conv2d_out_fake(input, weight, bias, mask, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
-                                   groups=1, fill=None, *, out):
+def _sparse_masked_conv2d_out_fake(
+    input, weight, bias, mask, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, fill=None, *, out
+):
     expected = _sparse_masked_conv2d_fake(input, weight, bias, mask, stride, padding, dilation, groups, fill)
     check_like("sparse_masked_conv2d", "out", out, "input", input)
-    torch._check_value(tuple(out.shape) == tuple(expected.shape),
-                       lambda: f"sparse_masked_conv2d(): expected out of shape {list(expected.shape)}, got {tuple(out.shape)}")
+    torch._check_value(
+        tuple(out.shape) == tuple(expected.shape),
+        lambda: f"sparse_masked_conv2d(): expected out of shape {list(expected.shape)}, got {tuple(out.shape)}",
+    )
     return out
 
 
-def _sparse_masked_conv2d_backward_fake(grad_output, input, weight, mask, stride, padding, dilation, groups, output_mask):
+def _sparse_masked_conv2d_backward_fake(
+    grad_output, input, weight, mask, stride, padding, dilation, groups, output_mask
+):
     _check_fake_args(input, weight, mask, stride, padding, dilation, groups)
-    return (empty_in_layout(input, input.shape) if output_mask[0] else input.new_empty(0),
-            input.new_empty(weight.shape if output_mask[1] else (0,)),
-            input.new_empty(weight.shape[:1] if output_mask[2] else (0,)),
-            empty_in_layout(input, grad_output.shape) if output_mask[3] else input.new_empty(0))
+    return (
+        empty_in_layout(input, input.shape) if output_mask[0] else input.new_empty(0),
+        input.new_empty(weight.shape if output_mask[1] else (0,)),
+        input.new_empty(weight.shape[:1] if output_mask[2] else (0,)),
+        empty_in_layout(input, grad_output.shape) if output_mask[3] else input.new_empty(0),
+    )
 
 
 # The schema's defaults, for the trailing arguments the dispatcher drops.
@@ -206,7 +242,7 @@ _DEFAULTS = (None, None, None, None, (1, 1), (0, 0), (1, 1), 1, None)
 
 
 def _setup_context(ctx, inputs, output):
-    input, weight, bias, mask, stride, padding, dilation, groups, fill = tuple(inputs) + _DEFAULTS[len(inputs):]
+    input, weight, bias, mask, stride, padding, dilation, groups, fill = tuple(inputs) + _DEFAULTS[len(inputs) :]
     ctx.save_for_backward(input, weight, mask)
     ctx.conv = (list(stride), list(padding), list(dilation), groups)
     ctx.has_bias, ctx.has_fill = bias is not None, fill is not None

@@ -70,9 +70,13 @@ template <typename scalar_t, typename index_t>
 VFI_CPU_SIMD void fill_row_windows(RowWindows<scalar_t, index_t>& r, const scalar_t* u, const scalar_t* v,
                                    const scalar_t* k, const Sizes& s, int64_t y) {
   const index_t H = s.H, W = s.W, yi = y;
-  RowWindowsOut<scalar_t, index_t> out{r.top.data(), r.left.data(), r.self.data(), r.a.data(), r.b.data(),
-                                       r.valid.data(), {r.bw[0].data(), r.bw[1].data(), r.bw[2].data(),
-                                                        r.bw[3].data()}};
+  RowWindowsOut<scalar_t, index_t> out{r.top.data(),
+                                       r.left.data(),
+                                       r.self.data(),
+                                       r.a.data(),
+                                       r.b.data(),
+                                       r.valid.data(),
+                                       {r.bw[0].data(), r.bw[1].data(), r.bw[2].data(), r.bw[3].data()}};
   adaptive_row_windows<scalar_t, index_t>(u, v, yi, H, W, s.F, out);
   const int64_t HW = s.H * s.W;
   for (int m = 0; m < s.F; ++m) {
@@ -82,7 +86,7 @@ VFI_CPU_SIMD void fill_row_windows(RowWindows<scalar_t, index_t>& r, const scala
       const scalar_t* __restrict__ bw_q = r.bw[adaptive_quadrant(m, n, s.F)].data();
       index_t* __restrict__ offset = r.offset.data() + t * W;
       scalar_t* __restrict__ weight = r.weight.data() + t * W;
-      const index_t *__restrict__ top = r.top.data(), *__restrict__ left = r.left.data();
+      const index_t* __restrict__ top = r.top.data(), * __restrict__ left = r.left.data();
       const index_t* __restrict__ self = r.self.data();
       const scalar_t* __restrict__ valid = r.valid.data();
       for (index_t x = 0; x < W; ++x) {
@@ -188,17 +192,18 @@ template <typename scalar_t, typename index_t>
 void forward_kernel(const scalar_t* input, const scalar_t* flow, const scalar_t* kernel, scalar_t* out,
                     const Sizes& s) {
   const int64_t HW = s.H * s.W;
-  at::parallel_for(0, s.B * s.H, rows_per_task(s.W * s.taps() * std::max<int64_t>(s.C, 1)), [&](int64_t begin, int64_t end) {
-    RowWindows<scalar_t, index_t> win(s);
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t b = row / s.H, y = row % s.H;
-      win.fill(flow, kernel, s, b, y);
-      for (int64_t c = 0; c < s.C; ++c) {
-        weighted_taps_row(input + (b * s.C + c) * HW, win.offset.data(), win.weight.data(), s.taps(), s.W,
-                          out + (b * s.C + c) * HW + y * s.W);
-      }
-    }
-  });
+  at::parallel_for(0, s.B * s.H, rows_per_task(s.W * s.taps() * std::max<int64_t>(s.C, 1)),
+                   [&](int64_t begin, int64_t end) {
+                     RowWindows<scalar_t, index_t> win(s);
+                     for (int64_t row = begin; row < end; ++row) {
+                       const int64_t b = row / s.H, y = row % s.H;
+                       win.fill(flow, kernel, s, b, y);
+                       for (int64_t c = 0; c < s.C; ++c) {
+                         weighted_taps_row(input + (b * s.C + c) * HW, win.offset.data(), win.weight.data(), s.taps(),
+                                           s.W, out + (b * s.C + c) * HW + y * s.W);
+                       }
+                     }
+                   });
 }
 
 template <typename scalar_t, typename index_t>
@@ -209,12 +214,12 @@ void backward_kernel(const scalar_t* grad_out, const scalar_t* input, const scal
   if (need_input && need_rest && too_few_planes(s.B * s.C)) {
     for_row_bands<scalar_t>(s.B * s.H, grad_input, s.W * s.taps() * std::max<int64_t>(s.C, 1),
                             [&](int64_t row_begin, int64_t row_end, scalar_t* gi) {
-      RowWindows<scalar_t, index_t> win(s);
-      std::vector<scalar_t> R((s.taps() + 4) * s.W);
-      for (int64_t row = row_begin; row < row_end; ++row) {
-        backward_row(grad_out, input, flow, kernel, gi, grad_flow, grad_kernel, s, row, win, R);
-      }
-    });
+                              RowWindows<scalar_t, index_t> win(s);
+                              std::vector<scalar_t> R((s.taps() + 4) * s.W);
+                              for (int64_t row = row_begin; row < row_end; ++row) {
+                                backward_row(grad_out, input, flow, kernel, gi, grad_flow, grad_kernel, s, row, win, R);
+                              }
+                            });
     return;
   }
   if (need_input) {
@@ -230,14 +235,15 @@ void backward_kernel(const scalar_t* grad_out, const scalar_t* input, const scal
     });
   }
   if (need_rest) {
-    at::parallel_for(0, s.B * s.H, rows_per_task(s.W * s.taps() * std::max<int64_t>(s.C, 1)), [&](int64_t begin, int64_t end) {
-      RowWindows<scalar_t, index_t> win(s);
-      std::vector<scalar_t> R((s.taps() + 4) * s.W);
-      for (int64_t row = begin; row < end; ++row) {
-        backward_row<scalar_t, index_t>(grad_out, input, flow, kernel, nullptr, grad_flow, grad_kernel, s, row, win,
-                                        R);
-      }
-    });
+    at::parallel_for(0, s.B * s.H, rows_per_task(s.W * s.taps() * std::max<int64_t>(s.C, 1)),
+                     [&](int64_t begin, int64_t end) {
+                       RowWindows<scalar_t, index_t> win(s);
+                       std::vector<scalar_t> R((s.taps() + 4) * s.W);
+                       for (int64_t row = begin; row < end; ++row) {
+                         backward_row<scalar_t, index_t>(grad_out, input, flow, kernel, nullptr, grad_flow, grad_kernel,
+                                                         s, row, win, R);
+                       }
+                     });
   }
 }
 

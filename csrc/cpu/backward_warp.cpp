@@ -91,10 +91,17 @@ void for_channel_blocks(int64_t C, Fn&& fn) {
   int64_t c = 0;
   for (; c + kChannelBlock <= C; c += kChannelBlock) fn(c, std::integral_constant<int, kChannelBlock>{});
   switch (C - c) {
-    case 1: fn(c, std::integral_constant<int, 1>{}); break;
-    case 2: fn(c, std::integral_constant<int, 2>{}); break;
-    case 3: fn(c, std::integral_constant<int, 3>{}); break;
-    default: break;
+    case 1:
+      fn(c, std::integral_constant<int, 1>{});
+      break;
+    case 2:
+      fn(c, std::integral_constant<int, 2>{});
+      break;
+    case 3:
+      fn(c, std::integral_constant<int, 3>{});
+      break;
+    default:
+      break;
   }
 }
 
@@ -124,8 +131,7 @@ template <int CB, typename scalar_t, typename index_t>
 VFI_CPU_SIMD VFI_SCALAR_LOOP void backward_row_nchw(const scalar_t* __restrict__ g, int64_t g_plane,
                                                     const scalar_t* __restrict__ in, scalar_t* grad_in,
                                                     int64_t in_plane, const RowTaps<scalar_t, index_t>& t,
-                                                    scalar_t* __restrict__ gu, scalar_t* __restrict__ gv,
-                                                    int64_t n) {
+                                                    scalar_t* __restrict__ gu, scalar_t* __restrict__ gv, int64_t n) {
   for (int64_t x = 0; x < n; ++x) {
     const index_t o[4] = {t.offset[0][x], t.offset[1][x], t.offset[2][x], t.offset[3][x]};
     const scalar_t cx[4] = {t.cx[0][x], t.cx[1][x], t.cx[2][x], t.cx[3][x]};
@@ -186,9 +192,9 @@ VFI_CPU_SIMD void sample_row_nhwc(const scalar_t* __restrict__ in, int64_t C, co
 // The backward of n pixels of a row, all C channels: the flow gradient and,
 // with grad_in, the scatter of the input gradient (channels in order, as NCHW).
 template <int CB, typename scalar_t, typename index_t>
-VFI_CPU_SIMD void backward_row_nhwc(const scalar_t* __restrict__ g, const scalar_t* __restrict__ in,
-                                    scalar_t* grad_in, int64_t C, const RowTaps<scalar_t, index_t>& t,
-                                    scalar_t* __restrict__ gu, scalar_t* __restrict__ gv, int64_t n) {
+VFI_CPU_SIMD void backward_row_nhwc(const scalar_t* __restrict__ g, const scalar_t* __restrict__ in, scalar_t* grad_in,
+                                    int64_t C, const RowTaps<scalar_t, index_t>& t, scalar_t* __restrict__ gu,
+                                    scalar_t* __restrict__ gv, int64_t n) {
   const int64_t channels = CB > 0 ? CB : C;
   for (int64_t x = 0; x < n; ++x) {
     const index_t o[4] = {t.offset[0][x], t.offset[1][x], t.offset[2][x], t.offset[3][x]};
@@ -216,11 +222,21 @@ VFI_CPU_SIMD void backward_row_nhwc(const scalar_t* __restrict__ g, const scalar
 template <typename Fn>
 void with_channel_count(int64_t C, Fn&& fn) {
   switch (C) {
-    case 1: fn(std::integral_constant<int, 1>{}); break;
-    case 2: fn(std::integral_constant<int, 2>{}); break;
-    case 3: fn(std::integral_constant<int, 3>{}); break;
-    case 4: fn(std::integral_constant<int, 4>{}); break;
-    default: fn(std::integral_constant<int, 0>{}); break;
+    case 1:
+      fn(std::integral_constant<int, 1>{});
+      break;
+    case 2:
+      fn(std::integral_constant<int, 2>{});
+      break;
+    case 3:
+      fn(std::integral_constant<int, 3>{});
+      break;
+    case 4:
+      fn(std::integral_constant<int, 4>{});
+      break;
+    default:
+      fn(std::integral_constant<int, 0>{});
+      break;
   }
 }
 
@@ -237,9 +253,8 @@ void forward_kernel(const scalar_t* input, const scalar_t* flow, scalar_t* out, 
       taps.fill(flow, s, b, y, padding);
       const scalar_t* in_b = input + b * s.C * in_plane;
       if (nhwc) {
-        with_channel_count(s.C, [&](auto cb) {
-          sample_row_nhwc<decltype(cb)::value>(in_b, s.C, taps, out + row * s.W * s.C, s.W);
-        });
+        with_channel_count(
+            s.C, [&](auto cb) { sample_row_nhwc<decltype(cb)::value>(in_b, s.C, taps, out + row * s.W * s.C, s.W); });
         continue;
       }
       for_channel_blocks(s.C, [&](int64_t c, auto cb) {
@@ -317,14 +332,13 @@ void one_pass_backward_kernel(const scalar_t* grad_out, const scalar_t* input, c
                               const at::Tensor& grad_input, scalar_t* grad_flow, const WarpSizes& s, Padding padding,
                               bool nhwc) {
   if (too_few_planes(nhwc ? s.B : s.B * s.C)) {
-    for_row_bands<scalar_t>(s.B * s.H, grad_input, s.W * std::max<int64_t>(s.C, 1),
-                            [&](int64_t row_begin, int64_t row_end, scalar_t* gi) {
-                              RowTaps<scalar_t, index_t> taps(s.W, true);
-                              for (int64_t row = row_begin; row < row_end; ++row) {
-                                backward_row<scalar_t, index_t>(grad_out, input, flow, gi, grad_flow, s, padding,
-                                                                nhwc, row, taps);
-                              }
-                            });
+    for_row_bands<scalar_t>(
+        s.B * s.H, grad_input, s.W * std::max<int64_t>(s.C, 1), [&](int64_t row_begin, int64_t row_end, scalar_t* gi) {
+          RowTaps<scalar_t, index_t> taps(s.W, true);
+          for (int64_t row = row_begin; row < row_end; ++row) {
+            backward_row<scalar_t, index_t>(grad_out, input, flow, gi, grad_flow, s, padding, nhwc, row, taps);
+          }
+        });
     return;
   }
   scalar_t* gi = grad_input.mutable_data_ptr<scalar_t>();

@@ -106,9 +106,8 @@ void forward_kernel(const scalar_t* flow, const scalar_t* weight, const double* 
   // One band of target rows per thread: each band reads every source of its
   // batch items but writes only its own rows.
   const int64_t threads = at::get_num_threads();
-  at::parallel_for(0, s.B * s.H, (s.B * s.H + threads - 1) / threads, [&](int64_t begin, int64_t end) {
-    splat_rows(flow, weight, scale, num, den, s, begin, end);
-  });
+  at::parallel_for(0, s.B * s.H, (s.B * s.H + threads - 1) / threads,
+                   [&](int64_t begin, int64_t end) { splat_rows(flow, weight, scale, num, den, s, begin, end); });
   at::parallel_for(0, s.B * HW, 16384, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / HW, p = i % HW;
@@ -151,8 +150,8 @@ void backward_kernel(const grad_t* grad, const scalar_t* flow, const scalar_t* w
   });
 }
 
-std::tuple<at::Tensor, at::Tensor> flow_projection_cpu(const at::Tensor& flow_, const std::optional<at::Tensor>& weight_,
-                                                       bool fill_holes) {
+std::tuple<at::Tensor, at::Tensor> flow_projection_cpu(const at::Tensor& flow_,
+                                                       const std::optional<at::Tensor>& weight_, bool fill_holes) {
   const char* op = "flow_projection";
   check_flow_projection_args(op, flow_, weight_);
   check_cpu_dtype(op, flow_);
@@ -167,8 +166,8 @@ std::tuple<at::Tensor, at::Tensor> flow_projection_cpu(const at::Tensor& flow_, 
   AT_DISPATCH_FLOATING_TYPES(flow.scalar_type(), "flow_projection_cpu", [&] {
     forward_kernel<scalar_t>(flow.const_data_ptr<scalar_t>(),
                              weight.defined() ? weight.const_data_ptr<scalar_t>() : nullptr,
-                             scale.defined() ? scale.const_data_ptr<double>() : nullptr,
-                             num.mutable_data_ptr<double>(), den.mutable_data_ptr<double>(), s, fill_holes);
+                             scale.defined() ? scale.const_data_ptr<double>() : nullptr, num.mutable_data_ptr<double>(),
+                             den.mutable_data_ptr<double>(), s, fill_holes);
   });
   return {num.to(flow.scalar_type()), den};
 }
@@ -193,12 +192,11 @@ std::tuple<at::Tensor, at::Tensor> flow_projection_backward_cpu(const at::Tensor
   const double* den_p = den.const_data_ptr<double>();
   AT_DISPATCH_FLOATING_TYPES(flow.scalar_type(), "flow_projection_backward_cpu", [&] {
     auto gather = [&](const auto* grad) {
-      backward_kernel<scalar_t>(grad, flow.const_data_ptr<scalar_t>(),
-                                weight.defined() ? weight.const_data_ptr<scalar_t>() : nullptr,
-                                scale.defined() ? scale.const_data_ptr<double>() : nullptr,
-                                output.const_data_ptr<scalar_t>(), den_p,
-                                output_mask[0] ? grad_flow.mutable_data_ptr<scalar_t>() : nullptr,
-                                need_weight ? grad_weight.mutable_data_ptr<scalar_t>() : nullptr, s);
+      backward_kernel<scalar_t>(
+          grad, flow.const_data_ptr<scalar_t>(), weight.defined() ? weight.const_data_ptr<scalar_t>() : nullptr,
+          scale.defined() ? scale.const_data_ptr<double>() : nullptr, output.const_data_ptr<scalar_t>(), den_p,
+          output_mask[0] ? grad_flow.mutable_data_ptr<scalar_t>() : nullptr,
+          need_weight ? grad_weight.mutable_data_ptr<scalar_t>() : nullptr, s);
     };
     if (!fill_holes) {
       gather(grad_output.const_data_ptr<scalar_t>());

@@ -32,7 +32,7 @@ struct RowTapsOut {
   scalar_t* w[4] = {};      // its w[k]
   scalar_t* cx[4] = {};     // bilinear_grad_coeffs' cx[k], cy[k] (nullptr: not wanted)
   scalar_t* cy[4] = {};
-  scalar_t* mask[4] = {};   // bilinear_taps' mask[k] (nullptr: not wanted)
+  scalar_t* mask[4] = {};  // bilinear_taps' mask[k] (nullptr: not wanted)
 };
 
 // Where adaptive_row_windows writes: element x of each array is pixel x's
@@ -48,11 +48,11 @@ struct RowWindowsOut {
 // The definitions, pixel by pixel. Pixels x = 0..n-1 of row y sample at
 // (x + u[x], y + v[x]) in an H x W plane.
 template <typename scalar_t, typename index_t>
-void row_taps_scalar(const scalar_t* u, const scalar_t* v, index_t y, index_t n, index_t H, index_t W,
-                     Padding padding, const RowTapsOut<scalar_t, index_t>& out) {
+void row_taps_scalar(const scalar_t* u, const scalar_t* v, index_t y, index_t n, index_t H, index_t W, Padding padding,
+                     const RowTapsOut<scalar_t, index_t>& out) {
   for (index_t x = 0; x < n; ++x) {
-    const auto t = bilinear_taps<scalar_t, index_t>(static_cast<scalar_t>(x) + u[x], static_cast<scalar_t>(y) + v[x],
-                                                    H, W, padding);
+    const auto t = bilinear_taps<scalar_t, index_t>(static_cast<scalar_t>(x) + u[x], static_cast<scalar_t>(y) + v[x], H,
+                                                    W, padding);
     for (int k = 0; k < 4; ++k) {
       out.offset[k][x] = t.offset[k];
       out.w[k][x] = t.w[k];

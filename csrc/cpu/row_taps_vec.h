@@ -58,7 +58,7 @@ inline auto floor_to_index(const Vectorized<T>& floor_p) {
 // default-constructed: GCC calls at::vec's default constructors out of line.)
 template <bool border, typename T, typename I>
 C10_ALWAYS_INLINE void bilinear_taps_vec(Vectorized<T> x, Vectorized<T> y, I H, I W, const RowTapsOut<T, I>& out, I at,
-                              I count) {
+                                         I count) {
   using VT = Vectorized<T>;
   using VI = Vectorized<I>;
   const VT zero(T(0)), one(T(1));
@@ -128,8 +128,7 @@ void row_taps_vec(const T* u, const T* v, I y, I n, I H, I W, const RowTapsOut<T
 // adaptive_window and adaptive_blend_weights for the pixels of a row, a vector
 // at a time (adaptive_row_windows_scalar).
 template <typename T, typename I>
-void adaptive_row_windows_vec(const T* u_row, const T* v_row, I y, I H, I W, int F,
-                              const RowWindowsOut<T, I>& out) {
+void adaptive_row_windows_vec(const T* u_row, const T* v_row, I y, I H, I W, int F, const RowWindowsOut<T, I>& out) {
   using VT = Vectorized<T>;
   using VI = Vectorized<I>;
   constexpr I kLanes = VT::size();
@@ -144,8 +143,8 @@ void adaptive_row_windows_vec(const T* u_row, const T* v_row, I y, I H, I W, int
     const VI xi = VI::arange(x, I(1));
     const VT u = VT::loadu(u_row + x, count), v = VT::loadu(v_row + x, count);
     const VT xs = xf + u, ys_ = ys + v;
-    const VT in = (xs >= zero) & (xs <= w_max) & (ys_ >= zero) & (ys_ <= h_max) & (u < half_w) &
-                  (u.neg() < half_w) & (v < half_h) & (v.neg() < half_h);
+    const VT in = (xs >= zero) & (xs <= w_max) & (ys_ >= zero) & (ys_ <= h_max) & (u < half_w) & (u.neg() < half_w) &
+                  (v < half_h) & (v.neg() < half_h);
     // xs, ys >= 0 where in, so floor is the truncation of the scalar code.
     const VT Xf = select(in, xs, zero).floor(), Yf = select(in, ys_, zero).floor();
     const VI X = floor_to_index(Xf), Y = floor_to_index(Yf);

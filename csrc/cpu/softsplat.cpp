@@ -62,7 +62,9 @@ struct SourceRow {
     Z = a.metric != nullptr ? a.metric + b * HW + y * a.s.W : nullptr;
   }
 
-  BilinearTaps<scalar_t, index_t> taps(index_t x) const { return splat_taps<scalar_t, index_t>(x, y, fx[x], fy[x], H, W); }
+  BilinearTaps<scalar_t, index_t> taps(index_t x) const {
+    return splat_taps<scalar_t, index_t>(x, y, fx[x], fy[x], H, W);
+  }
   scalar_t metric(index_t x) const { return Z != nullptr ? Z[x] : scalar_t(0); }
   // The row of the top taps of source x; only for a source that lands.
   index_t top_row(index_t x) const { return splat_top_row(y, fy[x]); }
@@ -103,8 +105,8 @@ std::vector<RowReach<scalar_t>> row_reach(const Args<scalar_t>& a) {
 // Splats the sources of row r into num and den; with kBanded, only into the rows
 // [row_begin, row_end) of item b (the others belong to other bands).
 template <typename scalar_t, typename index_t, bool kBanded>
-void splat_row(const Args<scalar_t>& a, const scalar_t* M, int64_t r, int64_t row_begin, int64_t row_end,
-               scalar_t* num, scalar_t* den) {
+void splat_row(const Args<scalar_t>& a, const scalar_t* M, int64_t r, int64_t row_begin, int64_t row_end, scalar_t* num,
+               scalar_t* den) {
   const Sizes& s = a.s;
   const SourceRow<scalar_t, index_t> row(a, r);
   const int64_t HW = s.H * s.W;
@@ -306,12 +308,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> softsplat_backward_cpu(
     with_plane_index(a.s, [&](auto index_zero) {
       using index_t = decltype(index_zero);
       at::parallel_for(0, B * H, rows_per_task(W * (input.size(1) + 1) * 4), [&](int64_t begin, int64_t end) {
-        backward_rows<scalar_t, index_t>(
-            a, metric_max.const_data_ptr<scalar_t>(), grad_output.const_data_ptr<scalar_t>(),
-            output.const_data_ptr<scalar_t>(), den.const_data_ptr<scalar_t>(),
-            output_mask[0] ? grad_input.mutable_data_ptr<scalar_t>() : nullptr,
-            output_mask[1] ? grad_flow.mutable_data_ptr<scalar_t>() : nullptr,
-            need_metric ? grad_metric.mutable_data_ptr<scalar_t>() : nullptr, begin, end);
+        backward_rows<scalar_t, index_t>(a, metric_max.const_data_ptr<scalar_t>(),
+                                         grad_output.const_data_ptr<scalar_t>(), output.const_data_ptr<scalar_t>(),
+                                         den.const_data_ptr<scalar_t>(),
+                                         output_mask[0] ? grad_input.mutable_data_ptr<scalar_t>() : nullptr,
+                                         output_mask[1] ? grad_flow.mutable_data_ptr<scalar_t>() : nullptr,
+                                         need_metric ? grad_metric.mutable_data_ptr<scalar_t>() : nullptr, begin, end);
       });
     });
   });

@@ -138,9 +138,7 @@ struct CpuKernels {
   static constexpr bool kAtomicInputGrad = false;
 
   static void check_dtype(const char* op, const at::Tensor& input) { check_cpu_dtype(op, input); }
-  static at::Tensor empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
-    return at::empty(sizes, options);
-  }
+  static at::Tensor empty(at::IntArrayRef sizes, const at::TensorOptions& options) { return at::empty(sizes, options); }
 
   // Forward: each thread runs whole chunks (gather, single-threaded GEMM,
   // scatter), small enough for its L2 cache, and at least 8 of them when there

@@ -30,8 +30,8 @@ struct Sizes {
 
 template <typename index_t>
 Sizes<index_t> sizes_of(const at::Tensor& input, int F) {
-  return {static_cast<index_t>(input.size(0)), static_cast<index_t>(input.size(1)),
-          static_cast<index_t>(input.size(2)), static_cast<index_t>(input.size(3)), F};
+  return {static_cast<index_t>(input.size(0)), static_cast<index_t>(input.size(1)), static_cast<index_t>(input.size(2)),
+          static_cast<index_t>(input.size(3)), F};
 }
 
 // The window of pixel p of batch item b.
@@ -55,7 +55,8 @@ __device__ void for_each_tap(const scalar_t* flow, const scalar_t* kernel, const
   for (int m = 0; m < s.F; ++m) {
     for (int n = 0; n < s.F; ++n) {
       const acc_t k_t = static_cast<acc_t>(k[(m * s.F + n) * HW]);
-      fn(adaptive_tap_offset(win, m, n, s.H, s.W), adaptive_tap_weight(win, bw[adaptive_quadrant(m, n, s.F)], k_t, m, n));
+      fn(adaptive_tap_offset(win, m, n, s.H, s.W),
+         adaptive_tap_weight(win, bw[adaptive_quadrant(m, n, s.F)], k_t, m, n));
     }
   }
 }
@@ -178,10 +179,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adaptive_warp_backward_cuda(const
   const at::Tensor flow = flow_.contiguous();
   const at::Tensor kernel = kernel_.contiguous();
   const auto acc_dtype = at::toOpMathType(input.scalar_type());
-  at::Tensor grad_input_acc = output_mask[0] ? at::zeros(input.sizes(), input.options().dtype(acc_dtype)) : at::Tensor();
+  at::Tensor grad_input_acc =
+      output_mask[0] ? at::zeros(input.sizes(), input.options().dtype(acc_dtype)) : at::Tensor();
   // Zeros: with no channels, flow and kernel get zero gradients.
   at::Tensor grad_flow = output_mask[1] ? at::zeros(flow.sizes(), flow.options()) : at::empty({0}, flow.options());
-  at::Tensor grad_kernel = output_mask[2] ? at::zeros(kernel.sizes(), kernel.options()) : at::empty({0}, kernel.options());
+  at::Tensor grad_kernel =
+      output_mask[2] ? at::zeros(kernel.sizes(), kernel.options()) : at::empty({0}, kernel.options());
   const bool need_rest = output_mask[1] || output_mask[2];
   if (grad_output.numel() > 0 && (output_mask[0] || need_rest)) {
     const auto stream = c10::cuda::getCurrentCUDAStream();
@@ -199,8 +202,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adaptive_warp_backward_cuda(const
         if (need_rest) {
           at::Tensor R = uninitialized(kernel.sizes(), kernel.options().dtype(acc_dtype));
           VFI_LAUNCH(grid_size(kernel.numel()), kThreads, stream, tap_products_kernel<scalar_t, index_t>)(
-              grad_output.const_data_ptr<scalar_t>(), input.const_data_ptr<scalar_t>(),
-              flow.const_data_ptr<scalar_t>(), R.mutable_data_ptr<acc_t>(), s);
+              grad_output.const_data_ptr<scalar_t>(), input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
+              R.mutable_data_ptr<acc_t>(), s);
           C10_CUDA_KERNEL_LAUNCH_CHECK();
           VFI_LAUNCH(grid_size(flow.numel() / 2), kThreads, stream, finish_kernel<scalar_t, index_t>)(
               R.const_data_ptr<acc_t>(), flow.const_data_ptr<scalar_t>(), kernel.const_data_ptr<scalar_t>(),

@@ -25,9 +25,8 @@ struct WarpSizes {
 
 template <typename index_t>
 WarpSizes<index_t> warp_sizes(const at::Tensor& input, const at::Tensor& flow) {
-  return {static_cast<index_t>(input.size(0)), static_cast<index_t>(input.size(1)),
-          static_cast<index_t>(input.size(2)), static_cast<index_t>(input.size(3)),
-          static_cast<index_t>(flow.size(2)),  static_cast<index_t>(flow.size(3))};
+  return {static_cast<index_t>(input.size(0)), static_cast<index_t>(input.size(1)), static_cast<index_t>(input.size(2)),
+          static_cast<index_t>(input.size(3)), static_cast<index_t>(flow.size(2)),  static_cast<index_t>(flow.size(3))};
 }
 
 template <typename scalar_t, typename index_t>
@@ -48,7 +47,8 @@ __global__ void forward_kernel(const scalar_t* __restrict__ input, const scalar_
 // grad_input_acc is float for half/bfloat16 inputs (accumulated in float, cast after).
 template <typename scalar_t, typename index_t>
 __global__ void backward_kernel(const scalar_t* __restrict__ grad_out, const scalar_t* __restrict__ input,
-                                const scalar_t* __restrict__ flow, at::opmath_type<scalar_t>* __restrict__ grad_input_acc,
+                                const scalar_t* __restrict__ flow,
+                                at::opmath_type<scalar_t>* __restrict__ grad_input_acc,
                                 scalar_t* __restrict__ grad_flow, WarpSizes<index_t> s, Padding padding) {
   using acc_t = at::opmath_type<scalar_t>;
   const index_t HW = s.H * s.W, in_plane = s.Hin * s.Win;
@@ -116,8 +116,9 @@ std::tuple<at::Tensor, at::Tensor> backward_warp_backward_cuda(const at::Tensor&
   const at::Tensor input = input_.contiguous();
   const at::Tensor flow = flow_.contiguous();
   const bool reduced = input.scalar_type() == at::kHalf || input.scalar_type() == at::kBFloat16;
-  at::Tensor grad_input_acc = output_mask[0] ? at::zeros(input.sizes(), input.options().dtype(reduced ? at::kFloat : input.scalar_type()))
-                                             : at::Tensor();
+  at::Tensor grad_input_acc =
+      output_mask[0] ? at::zeros(input.sizes(), input.options().dtype(reduced ? at::kFloat : input.scalar_type()))
+                     : at::Tensor();
   at::Tensor grad_flow = output_mask[1] ? at::zeros_like(flow) : at::empty({0}, flow.options());
   const int64_t pixels = flow.size(0) * flow.size(2) * flow.size(3);
   if (grad_output.numel() > 0 && (output_mask[0] || output_mask[1])) {

@@ -57,9 +57,10 @@ double selftest(int64_t which, const at::Tensor& t) {
 
 TORCH_LIBRARY_FRAGMENT(vfi_ops_emulated, m) {
   using namespace vfi_ops::emulation;
-  m.def("_emulation_configure(int seed=0, bool in_order=False, int max_blocks=0, int max_threads=0, "
-        "bool force_int64=False, int patch_budget=0) -> ()",
-        &configure);
+  m.def(
+      "_emulation_configure(int seed=0, bool in_order=False, int max_blocks=0, int max_threads=0, "
+      "bool force_int64=False, int patch_budget=0) -> ()",
+      &configure);
   m.def("_emulation_stats() -> int[]", &read_stats);
   m.def("_emulation_reset_stats() -> ()", &reset_stats);
   m.def("_emulation_selftest(int which, Tensor t) -> float", &selftest);

@@ -69,11 +69,11 @@ inline CUDAStream getCurrentCUDAStream() { return {}; }
 namespace vfi_ops::emulation {
 
 struct Config {
-  uint64_t seed = 0;          // of the block order
-  bool in_order = false;      // true: blocks and threads in order (false: shuffled, reversed)
+  uint64_t seed = 0;                             // of the block order
+  bool in_order = false;                         // true: blocks and threads in order (false: shuffled, reversed)
   unsigned int max_blocks = 0, max_threads = 0;  // > 0: cap a launch's grid and block (grid-stride loops go round)
-  bool force_int64 = false;   // fits_int32 says no: the 64-bit index instantiations run
-  int64_t patch_budget = 0;   // > 0: the sparse convolution's chunk size, in patch elements
+  bool force_int64 = false;                      // fits_int32 says no: the 64-bit index instantiations run
+  int64_t patch_budget = 0;                      // > 0: the sparse convolution's chunk size, in patch elements
 };
 
 struct Stats {
@@ -96,11 +96,10 @@ inline void check_launch_shape(const dim3& grid, const dim3& block) {
   TORCH_CHECK(grid.x >= 1 && grid.y >= 1 && grid.z >= 1 && threads >= 1,
               "emulated CUDA launch: invalid configuration argument (empty grid or block)");
   TORCH_CHECK(grid.x <= 2147483647u && grid.y <= 65535u && grid.z <= 65535u,
-              "emulated CUDA launch: invalid configuration argument (grid ", grid.x, " x ", grid.y, " x ", grid.z,
-              ")");
+              "emulated CUDA launch: invalid configuration argument (grid ", grid.x, " x ", grid.y, " x ", grid.z, ")");
   TORCH_CHECK(block.x <= 1024u && block.y <= 1024u && block.z <= 64u && threads <= 1024u,
-              "emulated CUDA launch: invalid configuration argument (block ", block.x, " x ", block.y, " x ",
-              block.z, ")");
+              "emulated CUDA launch: invalid configuration argument (block ", block.x, " x ", block.y, " x ", block.z,
+              ")");
 }
 
 // kernel<<<grid, block, 0, stream>>>(args...), as VFI_LAUNCH (launch.cuh) writes it.

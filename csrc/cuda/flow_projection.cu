@@ -132,8 +132,8 @@ __global__ void gather_grad_kernel(const grad_t* __restrict__ grad, const scalar
     if (fp.valid) {
       const grad_t* g = grad + 2 * b * HW;
       const scalar_t* o = out + 2 * b * HW;
-      projection_source_grad(fp, fx, fy, w, scale != nullptr ? scale[b] : 1.0, g, g + HW, o, o + HW, den + b * HW,
-                             gfx, gfy, gw);
+      projection_source_grad(fp, fx, fy, w, scale != nullptr ? scale[b] : 1.0, g, g + HW, o, o + HW, den + b * HW, gfx,
+                             gfy, gw);
     }
     if (grad_flow != nullptr) {
       grad_flow[2 * b * HW + p] = static_cast<scalar_t>(gfx);
@@ -199,7 +199,8 @@ std::tuple<at::Tensor, at::Tensor> flow_projection_backward_cuda(const at::Tenso
   const at::Tensor output = output_.contiguous();
   const at::Tensor den = den_.contiguous();
   at::Tensor grad_flow = output_mask[0] ? uninitialized(flow.sizes(), flow.options()) : at::empty({0}, flow.options());
-  at::Tensor grad_weight = need_weight ? uninitialized(weight.sizes(), weight.options()) : at::empty({0}, flow.options());
+  at::Tensor grad_weight =
+      need_weight ? uninitialized(weight.sizes(), weight.options()) : at::empty({0}, flow.options());
   if (flow.numel() == 0 || !(output_mask[0] || need_weight)) return {grad_flow, grad_weight};
   const at::Tensor scale = weight.defined() ? projection_weight_scales(weight) : at::Tensor();
   const auto stream = c10::cuda::getCurrentCUDAStream();

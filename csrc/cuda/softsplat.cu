@@ -32,14 +32,14 @@ struct Sizes {
 
 template <typename index_t>
 Sizes<index_t> sizes_of(const at::Tensor& input) {
-  return {static_cast<index_t>(input.size(0)), static_cast<index_t>(input.size(1)),
-          static_cast<index_t>(input.size(2)), static_cast<index_t>(input.size(3))};
+  return {static_cast<index_t>(input.size(0)), static_cast<index_t>(input.size(1)), static_cast<index_t>(input.size(2)),
+          static_cast<index_t>(input.size(3))};
 }
 
 // The taps of source i (= b * H * W + p) of flow [B, 2, H, W].
 template <typename acc_t, typename scalar_t, typename index_t>
 __device__ __forceinline__ BilinearTaps<acc_t, index_t> source_taps(const scalar_t* flow, index_t i,
-                                                                     const Sizes<index_t>& s) {
+                                                                    const Sizes<index_t>& s) {
   const index_t HW = s.H * s.W, b = i / HW, p = i % HW;
   return splat_taps<acc_t, index_t>(p % s.W, p / s.W, static_cast<acc_t>(flow[2 * b * HW + p]),
                                     static_cast<acc_t>(flow[2 * b * HW + HW + p]), s.H, s.W);

@@ -24,8 +24,8 @@ namespace {
 
 // The matrices are in acc_t, the accumulation type (float for float16/bfloat16).
 template <typename scalar_t, typename acc_t, typename index_t>
-__global__ void gather_patches_kernel(const scalar_t* __restrict__ input, const int64_t* __restrict__ active,
-                                      index_t n, index_t total, ConvGeometry<index_t> g, acc_t* __restrict__ cols) {
+__global__ void gather_patches_kernel(const scalar_t* __restrict__ input, const int64_t* __restrict__ active, index_t n,
+                                      index_t total, ConvGeometry<index_t> g, acc_t* __restrict__ cols) {
   const index_t K = total / n;
   VFI_GRID_STRIDE_LOOP(i, total) {
     const auto e = matrix_entry(i, K, n, g.channels_last);
@@ -69,9 +69,8 @@ __global__ void gather_rows_kernel(const scalar_t* __restrict__ grad_output, con
 // Calls fn(index_zero) with the narrowest index type that covers every tensor the kernels index.
 template <typename Fn>
 void with_sparse_conv_index_type(const SparseConvShape& s, int64_t n, Fn&& fn) {
-  with_index_type(fits_int32({s.B * s.C_in * s.H * s.W, s.B * s.C_out * s.H_out * s.W_out, s.patch_rows() * n,
-                              s.C_out * n}),
-                  fn);
+  with_index_type(
+      fits_int32({s.B * s.C_in * s.H * s.W, s.B * s.C_out * s.H_out * s.W_out, s.patch_rows() * n, s.C_out * n}), fn);
 }
 
 struct CudaKernels {
@@ -103,16 +102,17 @@ struct CudaKernels {
                              at::Tensor& cols) {
     const int64_t n = active.size(0), total = cols.numel();
     const auto stream = c10::cuda::getCurrentCUDAStream();
-    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "sparse_masked_conv2d_gather_patches", [&] {
-      using acc_t = at::opmath_type<scalar_t>;
-      with_sparse_conv_index_type(s, n, [&](auto index_zero) {
-        using index_t = decltype(index_zero);
-        VFI_LAUNCH(grid_size(total), kThreads, stream, gather_patches_kernel<scalar_t, acc_t, index_t>)(
-            input.const_data_ptr<scalar_t>(), active.const_data_ptr<int64_t>(), static_cast<index_t>(n),
-            static_cast<index_t>(total), s.geometry<index_t>(), cols.mutable_data_ptr<acc_t>());
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
-      });
-    });
+    AT_DISPATCH_FLOATING_TYPES_AND2(
+        at::kHalf, at::kBFloat16, input.scalar_type(), "sparse_masked_conv2d_gather_patches", [&] {
+          using acc_t = at::opmath_type<scalar_t>;
+          with_sparse_conv_index_type(s, n, [&](auto index_zero) {
+            using index_t = decltype(index_zero);
+            VFI_LAUNCH(grid_size(total), kThreads, stream, gather_patches_kernel<scalar_t, acc_t, index_t>)(
+                input.const_data_ptr<scalar_t>(), active.const_data_ptr<int64_t>(), static_cast<index_t>(n),
+                static_cast<index_t>(total), s.geometry<index_t>(), cols.mutable_data_ptr<acc_t>());
+            C10_CUDA_KERNEL_LAUNCH_CHECK();
+          });
+        });
   }
 
   // grad_input (acc) += the transposed gather of grad_cols (acc).
@@ -136,17 +136,18 @@ struct CudaKernels {
                            const SparseConvShape& s, at::Tensor& output) {
     const int64_t n = active.size(0), total = values.numel();
     const auto stream = c10::cuda::getCurrentCUDAStream();
-    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, output.scalar_type(), "sparse_masked_conv2d_scatter_rows", [&] {
-      using acc_t = at::opmath_type<scalar_t>;
-      with_sparse_conv_index_type(s, n, [&](auto index_zero) {
-        using index_t = decltype(index_zero);
-        VFI_LAUNCH(grid_size(total), kThreads, stream, scatter_rows_kernel<scalar_t, acc_t, index_t>)(
-            values.const_data_ptr<acc_t>(), bias.defined() ? bias.const_data_ptr<scalar_t>() : nullptr,
-            active.const_data_ptr<int64_t>(), static_cast<index_t>(n), static_cast<index_t>(total),
-            s.geometry<index_t>(), output.mutable_data_ptr<scalar_t>());
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
-      });
-    });
+    AT_DISPATCH_FLOATING_TYPES_AND2(
+        at::kHalf, at::kBFloat16, output.scalar_type(), "sparse_masked_conv2d_scatter_rows", [&] {
+          using acc_t = at::opmath_type<scalar_t>;
+          with_sparse_conv_index_type(s, n, [&](auto index_zero) {
+            using index_t = decltype(index_zero);
+            VFI_LAUNCH(grid_size(total), kThreads, stream, scatter_rows_kernel<scalar_t, acc_t, index_t>)(
+                values.const_data_ptr<acc_t>(), bias.defined() ? bias.const_data_ptr<scalar_t>() : nullptr,
+                active.const_data_ptr<int64_t>(), static_cast<index_t>(n), static_cast<index_t>(total),
+                s.geometry<index_t>(), output.mutable_data_ptr<scalar_t>());
+            C10_CUDA_KERNEL_LAUNCH_CHECK();
+          });
+        });
   }
 
   // rows (acc) = grad_output (scalar_t) at the active positions.
@@ -154,16 +155,17 @@ struct CudaKernels {
                           at::Tensor& rows) {
     const int64_t n = active.size(0), total = rows.numel();
     const auto stream = c10::cuda::getCurrentCUDAStream();
-    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad_output.scalar_type(), "sparse_masked_conv2d_gather_rows", [&] {
-      using acc_t = at::opmath_type<scalar_t>;
-      with_sparse_conv_index_type(s, n, [&](auto index_zero) {
-        using index_t = decltype(index_zero);
-        VFI_LAUNCH(grid_size(total), kThreads, stream, gather_rows_kernel<scalar_t, acc_t, index_t>)(
-            grad_output.const_data_ptr<scalar_t>(), active.const_data_ptr<int64_t>(), static_cast<index_t>(n),
-            static_cast<index_t>(total), s.geometry<index_t>(), rows.mutable_data_ptr<acc_t>());
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
-      });
-    });
+    AT_DISPATCH_FLOATING_TYPES_AND2(
+        at::kHalf, at::kBFloat16, grad_output.scalar_type(), "sparse_masked_conv2d_gather_rows", [&] {
+          using acc_t = at::opmath_type<scalar_t>;
+          with_sparse_conv_index_type(s, n, [&](auto index_zero) {
+            using index_t = decltype(index_zero);
+            VFI_LAUNCH(grid_size(total), kThreads, stream, gather_rows_kernel<scalar_t, acc_t, index_t>)(
+                grad_output.const_data_ptr<scalar_t>(), active.const_data_ptr<int64_t>(), static_cast<index_t>(n),
+                static_cast<index_t>(total), s.geometry<index_t>(), rows.mutable_data_ptr<acc_t>());
+            C10_CUDA_KERNEL_LAUNCH_CHECK();
+          });
+        });
   }
 };
 

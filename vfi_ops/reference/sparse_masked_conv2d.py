@@ -11,8 +11,17 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def sparse_masked_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor], mask: Tensor, stride=1, padding=0,
-                         dilation=1, groups=1, fill: Optional[Tensor] = None) -> Tensor:
+def sparse_masked_conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor],
+    mask: Tensor,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    fill: Optional[Tensor] = None,
+) -> Tensor:
     """What :func:`vfi_ops.sparse_masked_conv2d` computes, in plain PyTorch.
 
     With no input channels the convolution is its bias (or zeros) at every output
@@ -29,7 +38,9 @@ def sparse_masked_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor], 
 
 def _bias_only(input: Tensor, weight: Tensor, bias: Optional[Tensor], stride, padding, dilation) -> Tensor:
     pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
-    size = [(n + 2 * p - d * (k - 1) - 1) // s + 1 for n, k, s, p, d in
-            zip(input.shape[2:], weight.shape[2:], pair(stride), pair(padding), pair(dilation))]
+    size = [
+        (n + 2 * p - d * (k - 1) - 1) // s + 1
+        for n, k, s, p, d in zip(input.shape[2:], weight.shape[2:], pair(stride), pair(padding), pair(dilation))
+    ]
     out = input.new_zeros(input.shape[0], weight.shape[0], *size)
     return out if bias is None else out + bias.view(1, -1, 1, 1)
