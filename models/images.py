@@ -18,6 +18,7 @@ An output file format that cannot hold the mode (e.g. JPEG and 16-bit) gets the
 nearest mode it can: 8-bit grey for grey modes, RGB(A) otherwise.
 """
 
+import contextlib
 import io
 import os
 from dataclasses import dataclass
@@ -59,6 +60,20 @@ def _rawmode(image) -> str:
     return args if isinstance(args, str) else (args[0] if args and isinstance(args[0], str) else "")
 
 
+@contextlib.contextmanager
+def _readable(path: str, Image):
+    """Turns what opening and decoding an image file raises into clear errors
+    naming it: FileNotFoundError, or ValueError for what is not a readable image."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such image: {path}") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a folder, not an image") from None
+    except (Image.UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        raise ValueError(f"cannot read {path} as an image ({err})") from None
+
+
 def _to_tensor(array: np.ndarray, scale: float) -> Tensor:
     """[H, W] or [H, W, C] numbers / scale -> [3 or 4, H, W] float32 in [0, 1]."""
     x = torch.from_numpy(np.ascontiguousarray(array).astype(np.float32) / scale).clamp_(0, 1)
@@ -73,34 +88,27 @@ def read_frame(path: str) -> Tuple[Tensor, ImageFormat]:
     """An image file as ``[C, H, W]`` float32 in [0, 1] (C = 3, or 4 with alpha) and its format
     (module docstring). Raises FileNotFoundError, or ValueError for a file that is not a readable image."""
     Image = _pil()
-    try:
-        with Image.open(path) as image:
-            mode, rawmode = image.mode, _rawmode(image)
-            if rawmode.startswith(("RGB;16", "RGBA;16")):
-                return _read_16bit_colour(path, rawmode.startswith("RGBA"))
-            if mode.startswith("I;16"):
-                return _to_tensor(np.asarray(image).astype(np.float32), 65535.0), ImageFormat("I;16")
-            if mode == "I":
-                return _to_tensor(np.asarray(image).astype(np.float64), 65535.0), ImageFormat("I")
-            if mode == "F":
-                return _to_tensor(np.asarray(image), 1.0), ImageFormat("F")
-            if mode in ("1", "L", "LA", "RGB", "RGBA"):
-                array = np.asarray(image.convert("L") if mode == "1" else image)
-                return _to_tensor(array, 255.0), ImageFormat(mode)
-            if mode in ("P", "PA"):
-                if mode == "PA" or "transparency" in image.info:
-                    return _to_tensor(np.asarray(image.convert("RGBA")), 255.0), ImageFormat("RGBA")
-                return _to_tensor(np.asarray(image.convert("RGB")), 255.0), ImageFormat("P", tuple(image.getpalette()))
-            alpha = "A" in mode or "a" in mode
-            return _to_tensor(np.asarray(image.convert("RGBA" if alpha else "RGB")), 255.0), ImageFormat(
-                "RGBA" if alpha else mode
-            )
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no such image: {path}") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path} is a folder, not an image") from None
-    except (Image.UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-        raise ValueError(f"cannot read {path} as an image ({err})") from None
+    with _readable(path, Image), Image.open(path) as image:
+        mode, rawmode = image.mode, _rawmode(image)
+        if rawmode.startswith(("RGB;16", "RGBA;16")):
+            return _read_16bit_colour(path, rawmode.startswith("RGBA"))
+        if mode.startswith("I;16"):
+            return _to_tensor(np.asarray(image).astype(np.float32), 65535.0), ImageFormat("I;16")
+        if mode == "I":
+            return _to_tensor(np.asarray(image).astype(np.float64), 65535.0), ImageFormat("I")
+        if mode == "F":
+            return _to_tensor(np.asarray(image), 1.0), ImageFormat("F")
+        if mode in ("1", "L", "LA", "RGB", "RGBA"):
+            array = np.asarray(image.convert("L") if mode == "1" else image)
+            return _to_tensor(array, 255.0), ImageFormat(mode)
+        if mode in ("P", "PA"):
+            if mode == "PA" or "transparency" in image.info:
+                return _to_tensor(np.asarray(image.convert("RGBA")), 255.0), ImageFormat("RGBA")
+            return _to_tensor(np.asarray(image.convert("RGB")), 255.0), ImageFormat("P", tuple(image.getpalette()))
+        alpha = "A" in mode or "a" in mode
+        return _to_tensor(np.asarray(image.convert("RGBA" if alpha else "RGB")), 255.0), ImageFormat(
+            "RGBA" if alpha else mode
+        )
 
 
 def _read_16bit_colour(path: str, alpha: bool) -> Tuple[Tensor, ImageFormat]:
@@ -120,15 +128,8 @@ def read_image(path: str) -> Tensor:
 def image_size(path: str) -> Tuple[int, int]:
     """(H, W) from the file's header, without decoding it; errors as read_frame."""
     Image = _pil()
-    try:
-        with Image.open(path) as image:
-            return image.height, image.width
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no such image: {path}") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path} is a folder, not an image") from None
-    except (Image.UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-        raise ValueError(f"cannot read {path} as an image ({err})") from None
+    with _readable(path, Image), Image.open(path) as image:
+        return image.height, image.width
 
 
 def file_format(path: str) -> Optional[str]:
