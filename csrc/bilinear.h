@@ -85,9 +85,12 @@ VFI_HOST_DEVICE acc_t tap_dot(const acc_t c[4], const acc_t v[4]) {
   return c[0] * v[0] + c[1] * v[1] + c[2] * v[2] + c[3] * v[3];
 }
 
+// The values at the four taps; 0 for a tap outside the plane, whatever its
+// offset (0) holds: an inf or NaN there must not reach samples that only have
+// taps outside next to it (0 * inf is NaN).
 template <typename acc_t, typename index_t, typename scalar_t>
 VFI_HOST_DEVICE void tap_values(const BilinearTaps<acc_t, index_t>& t, const scalar_t* plane, acc_t v[4]) {
-  for (int k = 0; k < 4; ++k) v[k] = static_cast<acc_t>(plane[t.offset[k]]);
+  for (int k = 0; k < 4; ++k) v[k] = t.mask[k] != acc_t(0) ? static_cast<acc_t>(plane[t.offset[k]]) : acc_t(0);
 }
 
 template <typename acc_t, typename index_t, typename scalar_t>

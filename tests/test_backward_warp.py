@@ -292,6 +292,31 @@ class TestBackwardWarp(OpTester):
                 torch.randn(1, 3, 8, 8, device=backend.device), input, flow, "zeros", [True, True]
             )
 
+    @pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+    def test_non_finite_pixels_reach_only_their_samples(self, backend, bad):
+        # Taps outside the input contribute nothing, whatever the input holds: no
+        # kernel may read a pixel for them (an inf or NaN in pixel 0, where such
+        # taps point, once turned every sample near the right and bottom edges
+        # into NaN). Non-finite pixels inside reach the samples that use them, as
+        # IEEE arithmetic has it (the reference's values). (Not compared: the flow
+        # gradient in "border" mode where clamping zeroes it next to an inf pixel,
+        # 0 * inf = NaN here, where the reference's where() gives 0.)
+        input = torch.randn(2, 3, 6, 7, dtype=torch.float64)
+        input[:, :, 0, 0] = bad
+        input[1, 2, 4, 5] = bad
+        flow = smooth_flow(2, 5, 8, 3.0, dtype=torch.float64)
+        flow[:, :, ::2] = flow[:, :, ::2].round()
+        g = torch.randn(2, 3, 5, 8, dtype=torch.float64)
+        for mode in MODES:
+            for layout in (torch.contiguous_format, torch.channels_last):
+                args = convert((input.contiguous(memory_format=layout), flow, mode), backend.device)
+                ours, ref = self.run(backend, args, g.to(backend.device)), self.run_reference(args, g)
+                compared = zip(ours, ref) if mode == "zeros" else zip(ours[:2], ref[:2])
+                for i, (a, b) in enumerate(compared):
+                    torch.testing.assert_close(a.cpu(), b.cpu(), equal_nan=True, msg=lambda m: f"{mode} {i}: {m}")
+                # Far from both bad pixels, everything is finite.
+                assert torch.isfinite(ours[0][0, :, 2:, 2:]).all()
+
     @pytest.mark.parametrize("C", [1, 2, 3, 4, 5, 64])
     def test_channels_last(self, backend, C):
         # A channels-last input is sampled in place (NHWC on the CPU) and gives

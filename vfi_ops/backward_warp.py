@@ -35,7 +35,9 @@ def backward_warp(input: Tensor, flow: Tensor, padding_mode: str = "zeros") -> T
         gradient too), contiguous otherwise.
 
     NaN flows sample nothing (0); infinite or huge flows are out of range
-    ("zeros") or clamped ("border"). Gradients flow to ``input`` and ``flow``.
+    ("zeros") or clamped ("border"). Taps outside ``input`` contribute exactly 0,
+    whatever ``input`` holds (an inf or NaN pixel reaches only the samples that
+    use it). Gradients flow to ``input`` and ``flow``.
 
     Exact positions (grid_sample's conventions): a position on an integer takes
     that pixel's value, and its flow gradient is the derivative of the cell to

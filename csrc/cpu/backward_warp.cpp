@@ -10,6 +10,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/isfinite.h>
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
@@ -17,6 +18,7 @@
 #include <array>
 #include <limits>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "backward_warp.h"
@@ -30,10 +32,14 @@ namespace {
 
 struct WarpSizes {
   int64_t B, C, Hin, Win, H, W;
+  bool mask_taps;  // taps_need_masks(input)
 };
 
+bool taps_need_masks(const at::Tensor& input);
+
 WarpSizes warp_sizes(const at::Tensor& input, const at::Tensor& flow) {
-  return {input.size(0), input.size(1), input.size(2), input.size(3), flow.size(2), flow.size(3)};
+  return {input.size(0), input.size(1), input.size(2),         input.size(3),
+          flow.size(2),  flow.size(3),  taps_need_masks(input)};
 }
 
 // Tap offsets index pixels of an input plane (NHWC: times C, in 64 bits), or of
@@ -44,15 +50,29 @@ bool narrow_offsets(const WarpSizes& s) {
   return sizeof(scalar_t) == 4 && std::max(s.Hin * s.Win, 2 * s.H * s.W) <= std::numeric_limits<int32_t>::max();
 }
 
+// Whether the loops below must mask the values of taps outside the input. Such
+// taps have weight 0 and offset 0, so reading pixel 0 of the plane for them is
+// harmless unless that pixel is inf or NaN (0 * inf is NaN): only then do the
+// loops take their masked variant (tap_values' semantics).
+bool taps_need_masks(const at::Tensor& input) {
+  if (input.numel() == 0) return false;
+  return !at::isfinite(input.select(3, 0).select(2, 0)).all().item<bool>();
+}
+
 // The taps of one output row, one array per tap (structure of arrays).
 template <typename scalar_t, typename index_t>
 struct RowTaps {
   std::array<std::vector<index_t>, 4> offset;
-  std::array<std::vector<scalar_t>, 4> w, cx, cy;  // cx, cy only with gradient coefficients
+  std::array<std::vector<scalar_t>, 4> w, cx, cy, mask;  // cx, cy only with gradient coefficients; mask if masked
   RowTapsOut<scalar_t, index_t> out;
+  bool masked;
 
-  RowTaps(int64_t W, bool grad_coeffs) {
+  RowTaps(int64_t W, bool grad_coeffs, bool masked) : masked(masked) {
     for (int k = 0; k < 4; ++k) {
+      if (masked) {
+        mask[k].resize(W);
+        out.mask[k] = mask[k].data();
+      }
       offset[k].resize(W);
       w[k].resize(W);
       out.offset[k] = offset[k].data();
@@ -105,11 +125,19 @@ void for_channel_blocks(int64_t C, Fn&& fn) {
   }
 }
 
+// Sets the values of taps outside the input to 0 (the masked variants).
+template <bool kMasked, typename scalar_t, typename index_t>
+inline void mask_tap_values(const RowTaps<scalar_t, index_t>& t, int64_t x, scalar_t v[4]) {
+  if constexpr (kMasked) {
+    for (int k = 0; k < 4; ++k) v[k] = t.mask[k][x] != scalar_t(0) ? v[k] : scalar_t(0);
+  }
+}
+
 // ------------------------------------------------------------------ NCHW
 
 // out[c][x] = backward_warp_value for n pixels of a row and CB channel planes
 // (input planes `in_plane` apart, output rows `out_plane` apart).
-template <int CB, typename scalar_t, typename index_t>
+template <int CB, bool kMasked, typename scalar_t, typename index_t>
 VFI_CPU_SIMD VFI_SCALAR_LOOP void sample_row_nchw(const scalar_t* __restrict__ in, int64_t in_plane,
                                                   const RowTaps<scalar_t, index_t>& t, scalar_t* __restrict__ out,
                                                   int64_t out_plane, int64_t n) {
@@ -118,7 +146,8 @@ VFI_CPU_SIMD VFI_SCALAR_LOOP void sample_row_nchw(const scalar_t* __restrict__ i
     const scalar_t w[4] = {t.w[0][x], t.w[1][x], t.w[2][x], t.w[3][x]};
     for (int c = 0; c < CB; ++c) {
       const scalar_t* plane = in + c * in_plane;
-      const scalar_t v[4] = {plane[o[0]], plane[o[1]], plane[o[2]], plane[o[3]]};
+      scalar_t v[4] = {plane[o[0]], plane[o[1]], plane[o[2]], plane[o[3]]};
+      mask_tap_values<kMasked>(t, x, v);
       out[c * out_plane + x] = tap_dot(w, v);
     }
   }
@@ -127,7 +156,7 @@ VFI_CPU_SIMD VFI_SCALAR_LOOP void sample_row_nchw(const scalar_t* __restrict__ i
 // The backward of n pixels of a row for CB channel planes: the flow gradient
 // (gu[x] += sum over the channels of g * d(out)/du, gv likewise) and, with
 // grad_in, the scatter of the input gradient (grad_in[c][offset_k] += g * w_k).
-template <int CB, typename scalar_t, typename index_t>
+template <int CB, bool kMasked, typename scalar_t, typename index_t>
 VFI_CPU_SIMD VFI_SCALAR_LOOP void backward_row_nchw(const scalar_t* __restrict__ g, int64_t g_plane,
                                                     const scalar_t* __restrict__ in, scalar_t* grad_in,
                                                     int64_t in_plane, const RowTaps<scalar_t, index_t>& t,
@@ -139,7 +168,8 @@ VFI_CPU_SIMD VFI_SCALAR_LOOP void backward_row_nchw(const scalar_t* __restrict__
     scalar_t u_acc = gu[x], v_acc = gv[x];
     for (int c = 0; c < CB; ++c) {
       const scalar_t* plane = in + c * in_plane;
-      const scalar_t v[4] = {plane[o[0]], plane[o[1]], plane[o[2]], plane[o[3]]};
+      scalar_t v[4] = {plane[o[0]], plane[o[1]], plane[o[2]], plane[o[3]]};
+      mask_tap_values<kMasked>(t, x, v);
       const scalar_t gc = g[c * g_plane + x];
       u_acc += gc * tap_dot(cx, v);
       v_acc += gc * tap_dot(cy, v);
@@ -171,7 +201,7 @@ VFI_CPU_SIMD VFI_SCALAR_LOOP void scatter_row_nchw(const scalar_t* __restrict__ 
 
 // out[x][c] = backward_warp_value for n pixels of a row, all C channels (CB:
 // C known at compile time, or 0: any C, in a loop along the channels' run).
-template <int CB, typename scalar_t, typename index_t>
+template <int CB, bool kMasked, typename scalar_t, typename index_t>
 VFI_CPU_SIMD void sample_row_nhwc(const scalar_t* __restrict__ in, int64_t C, const RowTaps<scalar_t, index_t>& t,
                                   scalar_t* __restrict__ out, int64_t n) {
   const int64_t channels = CB > 0 ? CB : C;
@@ -183,7 +213,8 @@ VFI_CPU_SIMD void sample_row_nhwc(const scalar_t* __restrict__ in, int64_t C, co
     const scalar_t w[4] = {t.w[0][x], t.w[1][x], t.w[2][x], t.w[3][x]};
     scalar_t* __restrict__ o = out + x * channels;
     for (int64_t c = 0; c < channels; ++c) {
-      const scalar_t v[4] = {p0[c], p1[c], p2[c], p3[c]};
+      scalar_t v[4] = {p0[c], p1[c], p2[c], p3[c]};
+      mask_tap_values<kMasked>(t, x, v);
       o[c] = tap_dot(w, v);
     }
   }
@@ -191,7 +222,7 @@ VFI_CPU_SIMD void sample_row_nhwc(const scalar_t* __restrict__ in, int64_t C, co
 
 // The backward of n pixels of a row, all C channels: the flow gradient and,
 // with grad_in, the scatter of the input gradient (channels in order, as NCHW).
-template <int CB, typename scalar_t, typename index_t>
+template <int CB, bool kMasked, typename scalar_t, typename index_t>
 VFI_CPU_SIMD void backward_row_nhwc(const scalar_t* __restrict__ g, const scalar_t* __restrict__ in, scalar_t* grad_in,
                                     int64_t C, const RowTaps<scalar_t, index_t>& t, scalar_t* __restrict__ gu,
                                     scalar_t* __restrict__ gv, int64_t n) {
@@ -204,8 +235,9 @@ VFI_CPU_SIMD void backward_row_nhwc(const scalar_t* __restrict__ g, const scalar
     const scalar_t* __restrict__ gx = g + x * channels;
     scalar_t u_acc = 0, v_acc = 0;
     for (int64_t c = 0; c < channels; ++c) {
-      const scalar_t v[4] = {in[int64_t(o[0]) * channels + c], in[int64_t(o[1]) * channels + c],
-                             in[int64_t(o[2]) * channels + c], in[int64_t(o[3]) * channels + c]};
+      scalar_t v[4] = {in[int64_t(o[0]) * channels + c], in[int64_t(o[1]) * channels + c],
+                       in[int64_t(o[2]) * channels + c], in[int64_t(o[3]) * channels + c]};
+      mask_tap_values<kMasked>(t, x, v);
       u_acc += gx[c] * tap_dot(cx, v);
       v_acc += gx[c] * tap_dot(cy, v);
     }
@@ -215,6 +247,16 @@ VFI_CPU_SIMD void backward_row_nhwc(const scalar_t* __restrict__ g, const scalar
       scalar_t* gk = grad_in + int64_t(o[k]) * channels;
       for (int64_t c = 0; c < channels; ++c) gk[c] += gx[c] * w[k];
     }
+  }
+}
+
+// Calls fn(std::true_type{}) if masked, else fn(std::false_type{}).
+template <typename Fn>
+void with_masking(bool masked, Fn&& fn) {
+  if (masked) {
+    fn(std::true_type{});
+  } else {
+    fn(std::false_type{});
   }
 }
 
@@ -247,19 +289,22 @@ void forward_kernel(const scalar_t* input, const scalar_t* flow, scalar_t* out, 
                     bool nhwc) {
   const int64_t in_plane = s.Hin * s.Win, out_plane = s.H * s.W;
   at::parallel_for(0, s.B * s.H, rows_per_task(s.W * std::max<int64_t>(s.C, 1)), [&](int64_t begin, int64_t end) {
-    RowTaps<scalar_t, index_t> taps(s.W, false);
+    RowTaps<scalar_t, index_t> taps(s.W, false, s.mask_taps);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t b = row / s.H, y = row % s.H;
       taps.fill(flow, s, b, y, padding);
       const scalar_t* in_b = input + b * s.C * in_plane;
-      if (nhwc) {
-        with_channel_count(
-            s.C, [&](auto cb) { sample_row_nhwc<decltype(cb)::value>(in_b, s.C, taps, out + row * s.W * s.C, s.W); });
-        continue;
-      }
-      for_channel_blocks(s.C, [&](int64_t c, auto cb) {
-        sample_row_nchw<decltype(cb)::value>(in_b + c * in_plane, in_plane, taps,
-                                             out + (b * s.C + c) * out_plane + y * s.W, out_plane, s.W);
+      with_masking(taps.masked, [&](auto m) {
+        if (nhwc) {
+          with_channel_count(s.C, [&](auto cb) {
+            sample_row_nhwc<decltype(cb)::value, decltype(m)::value>(in_b, s.C, taps, out + row * s.W * s.C, s.W);
+          });
+          return;
+        }
+        for_channel_blocks(s.C, [&](int64_t c, auto cb) {
+          sample_row_nchw<decltype(cb)::value, decltype(m)::value>(
+              in_b + c * in_plane, in_plane, taps, out + (b * s.C + c) * out_plane + y * s.W, out_plane, s.W);
+        });
       });
     }
   });
@@ -278,18 +323,21 @@ void backward_row(const scalar_t* grad_out, const scalar_t* input, const scalar_
   scalar_t* gv = gu + out_plane;
   const scalar_t* in_b = input + b * s.C * in_plane;
   scalar_t* gi_b = grad_input != nullptr ? grad_input + b * s.C * in_plane : nullptr;
-  if (nhwc) {
-    with_channel_count(s.C, [&](auto cb) {
-      backward_row_nhwc<decltype(cb)::value>(grad_out + row * s.W * s.C, in_b, gi_b, s.C, taps, gu, gv, s.W);
+  with_masking(taps.masked, [&](auto m) {
+    if (nhwc) {
+      with_channel_count(s.C, [&](auto cb) {
+        backward_row_nhwc<decltype(cb)::value, decltype(m)::value>(grad_out + row * s.W * s.C, in_b, gi_b, s.C, taps,
+                                                                   gu, gv, s.W);
+      });
+      return;
+    }
+    std::fill(gu, gu + s.W, scalar_t(0));
+    std::fill(gv, gv + s.W, scalar_t(0));
+    for_channel_blocks(s.C, [&](int64_t c, auto cb) {
+      backward_row_nchw<decltype(cb)::value, decltype(m)::value>(
+          grad_out + (b * s.C + c) * out_plane + y * s.W, out_plane, in_b + c * in_plane,
+          gi_b != nullptr ? gi_b + c * in_plane : nullptr, in_plane, taps, gu, gv, s.W);
     });
-    return;
-  }
-  std::fill(gu, gu + s.W, scalar_t(0));
-  std::fill(gv, gv + s.W, scalar_t(0));
-  for_channel_blocks(s.C, [&](int64_t c, auto cb) {
-    backward_row_nchw<decltype(cb)::value>(grad_out + (b * s.C + c) * out_plane + y * s.W, out_plane,
-                                           in_b + c * in_plane, gi_b != nullptr ? gi_b + c * in_plane : nullptr,
-                                           in_plane, taps, gu, gv, s.W);
   });
 }
 
@@ -298,7 +346,7 @@ template <typename scalar_t, typename index_t>
 void flow_grad_kernel(const scalar_t* grad_out, const scalar_t* input, const scalar_t* flow, scalar_t* grad_flow,
                       const WarpSizes& s, Padding padding, bool nhwc) {
   at::parallel_for(0, s.B * s.H, rows_per_task(s.W * std::max<int64_t>(s.C, 1)), [&](int64_t begin, int64_t end) {
-    RowTaps<scalar_t, index_t> taps(s.W, true);
+    RowTaps<scalar_t, index_t> taps(s.W, true, s.mask_taps);
     for (int64_t row = begin; row < end; ++row) {
       backward_row<scalar_t, index_t>(grad_out, input, flow, nullptr, grad_flow, s, padding, nhwc, row, taps);
     }
@@ -311,7 +359,7 @@ void input_grad_kernel(const scalar_t* grad_out, const scalar_t* flow, scalar_t*
                        Padding padding) {
   const int64_t in_plane = s.Hin * s.Win, out_plane = s.H * s.W;
   for_plane_runs(s.B, s.C, [&](int64_t b, int64_t c_begin, int64_t c_end) {
-    RowTaps<scalar_t, index_t> taps(s.W, false);
+    RowTaps<scalar_t, index_t> taps(s.W, false, s.mask_taps);
     for (int64_t y = 0; y < s.H; ++y) {
       taps.fill(flow, s, b, y, padding);
       for_channel_blocks(c_end - c_begin, [&](int64_t c, auto cb) {
@@ -334,7 +382,7 @@ void one_pass_backward_kernel(const scalar_t* grad_out, const scalar_t* input, c
   if (too_few_planes(nhwc ? s.B : s.B * s.C)) {
     for_row_bands<scalar_t>(
         s.B * s.H, grad_input, s.W * std::max<int64_t>(s.C, 1), [&](int64_t row_begin, int64_t row_end, scalar_t* gi) {
-          RowTaps<scalar_t, index_t> taps(s.W, true);
+          RowTaps<scalar_t, index_t> taps(s.W, true, s.mask_taps);
           for (int64_t row = row_begin; row < row_end; ++row) {
             backward_row<scalar_t, index_t>(grad_out, input, flow, gi, grad_flow, s, padding, nhwc, row, taps);
           }
@@ -343,7 +391,7 @@ void one_pass_backward_kernel(const scalar_t* grad_out, const scalar_t* input, c
   }
   scalar_t* gi = grad_input.mutable_data_ptr<scalar_t>();
   at::parallel_for(0, s.B, 1, [&](int64_t begin, int64_t end) {
-    RowTaps<scalar_t, index_t> taps(s.W, true);
+    RowTaps<scalar_t, index_t> taps(s.W, true, s.mask_taps);
     for (int64_t row = begin * s.H; row < end * s.H; ++row) {
       backward_row<scalar_t, index_t>(grad_out, input, flow, gi, grad_flow, s, padding, nhwc, row, taps);
     }

@@ -54,6 +54,9 @@ def backward_warp(input: Tensor, flow: Tensor, padding_mode: str = "zeros") -> T
             x, y = x0 + dx, y0 + dy
             inside = ok_x & ok_y & (x >= 0) & (x < w_in) & (y >= 0) & (y < h_in)
             index = torch.where(inside, y * w_in + x, 0).reshape(B, 1, H * W).expand(B, C, H * W)
-            taps = planes.gather(2, index).view(B, C, H, W)
-            out = out + torch.where(inside.unsqueeze(1), (wx * wy).unsqueeze(1) * taps, 0)
+            # A tap outside reads pixel 0 and is then zeroed before any product, so
+            # that an inf or NaN there reaches neither the output nor, through
+            # where's backward, the flow gradient.
+            taps = torch.where(inside.unsqueeze(1), planes.gather(2, index).view(B, C, H, W), 0)
+            out = out + (wx * wy).unsqueeze(1) * taps
     return out.to(input.dtype)
