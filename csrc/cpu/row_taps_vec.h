@@ -71,7 +71,8 @@ C10_ALWAYS_INLINE void bilinear_taps_vec(Vectorized<T> x, Vectorized<T> y, I H, 
     x = select(x < zero, zero, select(x > wm, wm, x));  // clamp_value: NaN stays NaN
     y = select(y < zero, zero, select(y > hm, hm, y));
   }
-  const VT in = (x >= VT(-one)) & (x < VT(w_max + T(1))) & (y >= VT(-one)) & (y < VT(h_max + T(1)));
+  const VT minus_one(T(-1));  // (no unary minus on Vectorized in older torch)
+  const VT in = (x >= minus_one) & (x < VT(w_max + T(1))) & (y >= minus_one) & (y < VT(h_max + T(1)));
   x = select(in, x, zero);  // now safe to convert to an index
   y = select(in, y, zero);
   const VT x0f = x.floor(), y0f = y.floor();
