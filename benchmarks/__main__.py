@@ -59,7 +59,7 @@ def main(argv=None) -> int:
         nargs="+",
         choices=list(BENCHMARKS),
         metavar="NAME",
-        help=f"only these benchmarks, of: {', '.join(BENCHMARKS)} (default: the four ops)",
+        help=f"only these benchmarks, of: {', '.join(BENCHMARKS)} (default: the five ops)",
     )
     parser.add_argument("--models", action="store_true", help="also time the DAIN-style and UGSP-style models")
     parser.add_argument(
