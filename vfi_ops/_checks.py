@@ -15,3 +15,12 @@ def check_like(op: str, name: str, t: Tensor, ref_name: str, ref: Tensor, same_d
             t.dtype == ref.dtype,
             lambda: f"{op}(): expected {name} to have the dtype of {ref_name} ({ref.dtype}), but got {t.dtype}",
         )
+
+
+def check_tensors(op: str, **args) -> None:
+    """Each named argument must be a Tensor: a TypeError naming it otherwise
+    (the dispatcher would turn None into an empty tensor, or the Python side
+    fail on an attribute)."""
+    for name, value in args.items():
+        if not isinstance(value, Tensor):
+            raise TypeError(f"{op}(): expected {name} to be a Tensor, but got {type(value).__name__}")

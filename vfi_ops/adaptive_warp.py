@@ -10,7 +10,7 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import check_like
+from ._checks import check_like, check_tensors
 from ._library import for_each_library, register_backward
 
 
@@ -54,6 +54,7 @@ def adaptive_warp(input: Tensor, flow: Tensor, kernel: Tensor) -> Tensor:
     CUDA results differ from the CPU kernels' in the last bits (nvcc contracts
     ``a*b+c`` into fused multiply-adds; atomic sums add in varying order).
     """
+    check_tensors("adaptive_warp", input=input, flow=flow, kernel=kernel)
     return torch.ops.vfi_ops.adaptive_warp.default(input, flow, kernel)
 
 

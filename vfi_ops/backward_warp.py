@@ -8,7 +8,7 @@ its autograd formula (the hand-written ``vfi_ops::backward_warp_backward`` op).
 import torch
 from torch import Tensor
 
-from ._checks import check_like
+from ._checks import check_like, check_tensors
 from ._layout import empty_in_layout
 from ._library import for_each_library, register_backward
 
@@ -55,6 +55,7 @@ def backward_warp(input: Tensor, flow: Tensor, padding_mode: str = "zeros") -> T
     CUDA results differ from the CPU kernels' in the last bits (nvcc contracts
     ``a*b+c`` into fused multiply-adds; atomic sums add in varying order).
     """
+    check_tensors("backward_warp", input=input, flow=flow)
     return torch.ops.vfi_ops.backward_warp.default(input, flow, padding_mode)
 
 

@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ._checks import check_like
+from ._checks import check_like, check_tensors
 from ._library import for_each_library, register_backward
 from .reference.flow_projection import flow_projection as _reference_flow_projection
 
@@ -75,6 +75,7 @@ def flow_projection(flow: Tensor, weight: Optional[Tensor] = None, fill_holes: b
     CUDA results differ from the CPU kernels' in the last bits (nvcc contracts
     ``a*b+c`` into fused multiply-adds; atomic sums add in varying order).
     """
+    check_tensors("flow_projection", flow=flow, **({} if weight is None else {"weight": weight}))
     if flow.is_cuda and torch.are_deterministic_algorithms_enabled():
         return _deterministic_fallback(flow, weight, fill_holes)
     return torch.ops.vfi_ops.flow_projection.default(flow, weight, fill_holes)[0]

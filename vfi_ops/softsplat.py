@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ._checks import check_like
+from ._checks import check_like, check_tensors
 from ._library import for_each_library, register_backward
 from .reference.softsplat import softsplat as _reference_softsplat
 
@@ -95,6 +95,7 @@ def softsplat(input: Tensor, flow: Tensor, metric: Optional[Tensor] = None, mode
     CUDA results differ from the CPU kernels' in the last bits (nvcc contracts
     ``a*b+c`` into fused multiply-adds; atomic sums add in varying order).
     """
+    check_tensors("softsplat", input=input, flow=flow, **({} if metric is None else {"metric": metric}))
     if input.is_cuda and torch.are_deterministic_algorithms_enabled():
         return _deterministic_fallback(input, flow, metric, mode)
     return torch.ops.vfi_ops.softsplat.default(input, flow, metric, mode)[0]

@@ -12,7 +12,7 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from ._checks import check_like
+from ._checks import check_like, check_tensors
 from ._layout import empty_in_layout
 from ._library import for_each_library, register_backward
 
@@ -135,6 +135,7 @@ def sparse_masked_conv2d(
     differ from the CPU kernels' in the last bits (other GEMM and summation orders,
     fused multiply-adds).
     """
+    check_tensors("sparse_masked_conv2d", input=input, weight=weight, mask=mask)
     stride, dilation = _pair("stride", stride), _pair("dilation", dilation)
     padding = _padding(padding, weight, stride, dilation)
     args = (input, weight, bias, mask, list(stride), list(padding), list(dilation), _int("groups", groups), fill)
