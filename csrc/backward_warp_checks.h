@@ -14,17 +14,6 @@ inline Padding parse_warp_padding(c10::string_view mode) {
   TORCH_CHECK_VALUE(false, "backward_warp(): padding_mode must be 'zeros' or 'border', but got '", mode, "'");
 }
 
-// The layout backward_warp computes in and returns: channels-last (NHWC) for a
-// channels-last input, unless it is also contiguous (one channel, or 1 x 1
-// planes), as sparse_masked_conv2d and vfi_ops.output_memory_format have it.
-inline bool warp_channels_last(const at::Tensor& input) {
-  return !input.is_contiguous() && input.is_contiguous(at::MemoryFormat::ChannelsLast);
-}
-
-inline at::MemoryFormat warp_memory_format(const at::Tensor& input) {
-  return warp_channels_last(input) ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
-}
-
 inline void check_backward_warp_args(const at::Tensor& input, const at::Tensor& flow) {
   const char* op = "backward_warp";
   check_dim(op, "input", input, 4, "[B, C, Hin, Win]");

@@ -84,7 +84,7 @@ inline SparseConvShape check_sparse_masked_conv2d_args(const char* op, const at:
   s.groups = groups;
   // Computed NHWC when the input is channels-last (and not also contiguous, as
   // with one channel or a 1 x 1 image); the output then is channels-last too.
-  s.channels_last = !input.is_contiguous() && input.is_contiguous(at::MemoryFormat::ChannelsLast);
+  s.channels_last = computes_channels_last(input);
   read_pair(op, "stride", stride, 1, &s.sh, &s.sw);
   read_pair(op, "padding", padding, 0, &s.ph, &s.pw);
   read_pair(op, "dilation", dilation, 1, &s.dh, &s.dw);

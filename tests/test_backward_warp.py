@@ -339,6 +339,14 @@ class TestBackwardWarp(OpTester):
                 assert torch.equal(got[0], want[0])
                 tol = 1e-12 if dtype == torch.float64 else 1e-5
                 self.assert_close(got[1:], want[1:], f"{dtype} {mode}", rtol=tol, atol=tol)
+        # Integer landings on and past the edges, far and non-finite flows, 1-pixel
+        # sizes (random_case's kinds), NHWC against NCHW.
+        for seed in range(48):
+            args = convert(random_case(seed), backend.device)
+            nhwc = (args[0].contiguous(memory_format=torch.channels_last),) + args[1:]
+            want, got = self.run(backend, args), self.run(backend, nhwc)
+            assert torch.equal(got[0], want[0]), f"case {seed}"
+            self.assert_close(got[1:], want[1:], f"case {seed}", rtol=1e-12, atol=1e-12)
         # The fake kernels give the same layouts (torch.compile, opcheck).
         args = convert(self.gradcheck_cases()[0], backend.device)
         nhwc = (args[0].contiguous(memory_format=torch.channels_last).requires_grad_(),) + args[1:]

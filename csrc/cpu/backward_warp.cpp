@@ -427,11 +427,11 @@ at::Tensor backward_warp_cpu(const at::Tensor& input_, const at::Tensor& flow_, 
   check_backward_warp_args(input_, flow_);
   check_cpu_dtype("backward_warp", input_);
   const Padding padding = parse_warp_padding(padding_mode);
-  const bool nhwc = warp_channels_last(input_);
+  const bool nhwc = computes_channels_last(input_);
   const at::Tensor input = nhwc ? input_ : input_.contiguous();
   const at::Tensor flow = flow_.contiguous();
   const WarpSizes s = warp_sizes(input, flow);
-  at::Tensor out = at::empty({s.B, s.C, s.H, s.W}, input.options().memory_format(warp_memory_format(input_)));
+  at::Tensor out = at::empty({s.B, s.C, s.H, s.W}, input.options().memory_format(output_memory_format(input_)));
   if (out.numel() == 0) return out;
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "backward_warp_cpu", [&] {
     with_index_type(narrow_offsets<scalar_t>(s), [&](auto index_zero) {
@@ -448,8 +448,8 @@ std::tuple<at::Tensor, at::Tensor> backward_warp_backward_cpu(const at::Tensor& 
   check_backward_warp_backward_args(grad_output_, input_, flow_);
   check_cpu_dtype("backward_warp_backward", input_);
   const Padding padding = parse_warp_padding(padding_mode);
-  const bool nhwc = warp_channels_last(input_);
-  const at::MemoryFormat layout = warp_memory_format(input_);
+  const bool nhwc = computes_channels_last(input_);
+  const at::MemoryFormat layout = output_memory_format(input_);
   const at::Tensor grad_output = grad_output_.contiguous(layout);
   const at::Tensor input = input_.contiguous(layout);
   const at::Tensor flow = flow_.contiguous();

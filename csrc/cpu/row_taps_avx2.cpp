@@ -57,20 +57,12 @@ namespace vfi_ops {
 
 void row_taps_avx2(const float* u, const float* v, int32_t y, int32_t n, int32_t H, int32_t W, Padding padding,
                    const RowTapsOut<float, int32_t>& out) {
-  if (padding == Padding::Border) {
-    AVX2::row_taps_vec<true>(u, v, y, n, H, W, out);
-  } else {
-    AVX2::row_taps_vec<false>(u, v, y, n, H, W, out);
-  }
+  AVX2::row_taps_vec(u, v, y, n, H, W, padding, out);
 }
 
 void row_taps_avx2(const double* u, const double* v, int64_t y, int64_t n, int64_t H, int64_t W, Padding padding,
                    const RowTapsOut<double, int64_t>& out) {
-  if (padding == Padding::Border) {
-    AVX2::row_taps_vec<true>(u, v, y, n, H, W, out);
-  } else {
-    AVX2::row_taps_vec<false>(u, v, y, n, H, W, out);
-  }
+  AVX2::row_taps_vec(u, v, y, n, H, W, padding, out);
 }
 
 void adaptive_row_windows_avx2(const float* u, const float* v, int32_t y, int32_t H, int32_t W, int F,

@@ -113,7 +113,7 @@ C10_ALWAYS_INLINE void bilinear_taps_vec(Vectorized<T> x, Vectorized<T> y, I H, 
 
 // row_taps_scalar, a vector of pixels at a time (the last one partial).
 template <bool border, typename T, typename I>
-void row_taps_vec(const T* u, const T* v, I y, I n, I H, I W, const RowTapsOut<T, I>& out) {
+void row_taps_vec_padded(const T* u, const T* v, I y, I n, I H, I W, const RowTapsOut<T, I>& out) {
   using VT = Vectorized<T>;
   constexpr I kLanes = VT::size();
   const VT ys(static_cast<T>(y));
@@ -121,6 +121,16 @@ void row_taps_vec(const T* u, const T* v, I y, I n, I H, I W, const RowTapsOut<T
     const I count = n - x < kLanes ? n - x : kLanes;
     const VT xf = VT::arange(static_cast<T>(x), T(1));  // exact: the callers check that every index is
     bilinear_taps_vec<border, T, I>(xf + VT::loadu(u + x, count), ys + VT::loadu(v + x, count), H, W, out, x, count);
+  }
+}
+
+// The same, the padding mode chosen at run time.
+template <typename T, typename I>
+void row_taps_vec(const T* u, const T* v, I y, I n, I H, I W, Padding padding, const RowTapsOut<T, I>& out) {
+  if (padding == Padding::Border) {
+    row_taps_vec_padded<true>(u, v, y, n, H, W, out);
+  } else {
+    row_taps_vec_padded<false>(u, v, y, n, H, W, out);
   }
 }
 

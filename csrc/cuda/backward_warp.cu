@@ -99,7 +99,7 @@ at::Tensor backward_warp_cuda(const at::Tensor& input_, const at::Tensor& flow_,
     with_index_type(fits_int32({input.numel(), flow.numel(), out.numel()}), launch);
   });
   // The CPU kernels' layout (channels-last for a channels-last input), computed here in NCHW.
-  return out.contiguous(warp_memory_format(input_));
+  return out.contiguous(output_memory_format(input_));
 }
 
 std::tuple<at::Tensor, at::Tensor> backward_warp_backward_cuda(const at::Tensor& grad_output_, const at::Tensor& input_,
@@ -140,7 +140,7 @@ std::tuple<at::Tensor, at::Tensor> backward_warp_backward_cuda(const at::Tensor&
   at::Tensor grad_input = !output_mask[0] ? at::empty({0}, input.options())
                           : reduced       ? grad_input_acc.to(input.scalar_type())
                                           : grad_input_acc;
-  if (output_mask[0]) grad_input = grad_input.contiguous(warp_memory_format(input_));
+  if (output_mask[0]) grad_input = grad_input.contiguous(output_memory_format(input_));
   return {grad_input, grad_flow};
 }
 
