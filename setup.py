@@ -136,7 +136,10 @@ def make_extension():
     # -fopenmp: ATen's parallel_for is an inline OpenMP loop; without it the CPU kernels run on one thread.
     # -fno-trapping-math: floating-point exceptions are never observed here; without it GCC may not
     # turn a select whose branch holds a multiply into vector code. Results are unchanged (not fast-math).
-    cxx_flags = ["-O3", "-fopenmp", "-fno-trapping-math"]
+    # -ffp-contract=off: no multiply and add fused into one FMA, so the CPU kernels compute their
+    # expressions as written, with the same bits whichever instruction set a loop was compiled for
+    # (cpu/simd.h clones, the AVX2 files): backward_warp's forward is bitwise the same on every path.
+    cxx_flags = ["-O3", "-fopenmp", "-fno-trapping-math", "-ffp-contract=off"]
     define_macros = []
     arch_list = None
     if with_cuda:

@@ -146,6 +146,11 @@ struct SplatGrad {
   VFI_HOST_DEVICE void finish(acc_t& gx, acc_t& gy, acc_t& gz) const {
     acc_t cx[4], cy[4];
     bilinear_grad_coeffs(t, cx, cy);
+    finish(cx, cy, gx, gy, gz);
+  }
+
+  // The same, given the taps' gradient coefficients (bilinear_grad_coeffs).
+  VFI_HOST_DEVICE void finish(const acc_t cx[4], const acc_t cy[4], acc_t& gx, acc_t& gy, acc_t& gz) const {
     gx = z * tap_dot(cx, G);
     gy = z * tap_dot(cy, G);
     gz = tap_dot(t.w, G);

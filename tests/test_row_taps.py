@@ -1,8 +1,10 @@
 """The CPU kernels' vectorised tap routines (csrc/cpu/row_taps.h) against the
 scalar definitions of the shared headers (bilinear.h, adaptive_warp.h): bitwise
 the same offsets, weights, masks and gradient coefficients, exact positions and
-non-finite flows included. The op tests (test_backward_warp.py,
-test_adaptive_warp.py) run the vectorised routines inside the ops."""
+non-finite flows included; and the ops that use them (backward_warp, whose
+float32 forward also has AVX2 loops, softsplat, adaptive_warp) against the
+same ops with ATen's CPU capability lowered, which runs the scalar code. The op
+tests (test_backward_warp.py, ...) run the vectorised routines inside the ops."""
 
 import os
 import subprocess
@@ -13,6 +15,7 @@ import pytest
 import torch
 
 import vfi_ops
+from op_tester import num_threads
 from vfi_ops import _C
 
 VECTORISED = _C.cpu_vector_isa() != "none"
@@ -113,41 +116,98 @@ def test_the_taps_of_a_known_row():
         assert cx[0, :, 0, 0].tolist() == [-1.0, 1.0, 0.0, 0.0]  # d/dx: input[1] - input[0]
 
 
-def test_scalar_build_gives_the_same_results():
-    # With ATen's CPU capability lowered (ATEN_CPU_CAPABILITY=default) the ops take
-    # the scalar loops: the same forward and gradients, bitwise.
-    script = """
+# Run by test_scalar_build_gives_the_same_results in a process whose ATen CPU
+# capability is lowered: each case's results and gradients, one thread.
+SCALAR_BUILD_SCRIPT = """
 import sys, torch, vfi_ops
 from vfi_ops import _C
-args = torch.load(sys.argv[1])
-input = args["input"].requires_grad_()
-flow = args["flow"].requires_grad_()
-out = vfi_ops.backward_warp(input, flow, args["mode"])
-out.backward(args["grad"])
-torch.save({"isa": _C.cpu_vector_isa(), "out": out.detach(), "gi": input.grad, "gf": flow.grad}, sys.argv[2])
+torch.set_num_threads(1)
+sys.path.insert(0, sys.argv[3])
+from test_row_taps import run_case
+results = [run_case(case) for case in torch.load(sys.argv[1])]
+torch.save({"isa": _C.cpu_vector_isa(), "results": results}, sys.argv[2])
 """
-    torch.manual_seed(3)
-    results = []
-    for mode in ("zeros", "border"):
-        input = torch.randn(1, 3, 21, 35)
-        flow = torch.randn(1, 2, 23, 33) * 8
-        flow[:, :, ::2] = flow[:, :, ::2].round()
-        results.append(dict(input=input, flow=flow, mode=mode, grad=torch.randn(1, 3, 23, 33)))
-    here = []
-    for r in results:
-        input, flow = r["input"].clone().requires_grad_(), r["flow"].clone().requires_grad_()
-        out = vfi_ops.backward_warp(input, flow, r["mode"])
-        out.backward(r["grad"])
-        here.append((out.detach(), input.grad, flow.grad))
+
+
+def run_case(case):
+    """An op's forward and the gradients of every float input (None where it has none)."""
+    args = [a.clone().requires_grad_() if torch.is_tensor(a) and a.is_floating_point() else a for a in case["args"]]
+    out = getattr(vfi_ops, case["op"])(*args)
+    out.backward(case["grad"])
+    return [out.detach()] + [a.grad for a in args if torch.is_tensor(a) and a.requires_grad]
+
+
+def warp_flow(B, H, W, h_in, w_in, dtype, g):
+    """Smooth motion with some rows landing on integers and some pixels exactly
+    on, or just past, the edges: vectors of 8 pixels with all taps inside, with
+    some outside, and mixed."""
+    flow = torch.randn(B, 2, H, W, dtype=dtype, generator=g) * 3
+    flow[:, :, ::3] = flow[:, :, ::3].round()
+    xs = torch.arange(W, dtype=dtype)
+    ys = torch.arange(H, dtype=dtype).view(H, 1)
+    edge_x = torch.tensor([-1.0, -0.5, 0.0, w_in - 1.0, w_in - 0.5, float(w_in)], dtype=dtype)
+    edge_y = torch.tensor([-1.0, 0.0, h_in - 1.0, h_in - 0.75, float(h_in)], dtype=dtype)
+    pick = torch.rand(B, H, W, generator=g) < 0.1
+    ex = edge_x[torch.randint(0, len(edge_x), (B, H, W), generator=g)] - xs
+    ey = edge_y[torch.randint(0, len(edge_y), (B, H, W), generator=g)] - ys
+    flow[:, 0] = torch.where(pick, ex, flow[:, 0])
+    flow[:, 1] = torch.where(pick.roll(1, 2), ey, flow[:, 1])
+    return flow
+
+
+def scalar_build_cases():
+    g = torch.Generator().manual_seed(3)
+    cases = []
+    for dtype in (torch.float32, torch.float64):
+        for C, layout in [(1, "nchw"), (3, "nchw"), (5, "nchw"), (3, "nhwc"), (4, "nhwc"), (5, "nhwc")]:
+            for mode in ("zeros", "border"):
+                for (H, W), (h_in, w_in) in [((5, 8), (6, 9)), ((7, 37), (9, 35))]:
+                    input = torch.randn(2, C, h_in, w_in, dtype=dtype, generator=g)
+                    if layout == "nhwc":
+                        input = input.contiguous(memory_format=torch.channels_last)
+                    flow = warp_flow(2, H, W, h_in, w_in, dtype, g)
+                    grad = torch.randn(2, C, H, W, dtype=dtype, generator=g)
+                    cases.append(dict(op="backward_warp", args=[input, flow, mode], grad=grad))
+        # An inf in pixel 0 (the loops that mask the taps outside).
+        input = torch.randn(1, 3, 9, 35, dtype=dtype, generator=g)
+        input[0, 1, 0, 0] = float("inf")
+        flow = warp_flow(1, 7, 37, 9, 35, dtype, g)
+        cases.append(dict(op="backward_warp", args=[input, flow, "zeros"], grad=torch.randn(1, 3, 7, 37, dtype=dtype)))
+        # The other ops whose taps (softsplat) and windows (adaptive_warp) are vectorised.
+        input = torch.randn(2, 3, 7, 37, dtype=dtype, generator=g)
+        flow = warp_flow(2, 7, 37, 7, 37, dtype, g)
+        metric = torch.randn(2, 1, 7, 37, dtype=dtype, generator=g)
+        for mode in ("sum", "soft"):
+            args = [input, flow, metric if mode == "soft" else None, mode]
+            cases.append(dict(op="softsplat", args=args, grad=torch.randn(2, 3, 7, 37, dtype=dtype, generator=g)))
+        kernel = torch.rand(2, 16, 7, 37, dtype=dtype, generator=g)
+        cases.append(
+            dict(
+                op="adaptive_warp", args=[input, flow, kernel], grad=torch.randn(2, 3, 7, 37, dtype=dtype, generator=g)
+            )
+        )
+    return cases
+
+
+def test_scalar_build_gives_the_same_results():
+    # With ATen's CPU capability lowered (ATEN_CPU_CAPABILITY=default) the ops take
+    # the scalar loops: the same results and gradients, bitwise, on one thread.
+    # Covers the vectorised taps and windows, and backward_warp's AVX2 forward
+    # loops (NCHW, NHWC with 3 and 4 channels; vectors of 8 pixels with every tap
+    # inside, with some outside, partial ones; and the other layouts and dtypes,
+    # which keep the scalar loops).
+    cases = scalar_build_cases()
+    with num_threads(1):
+        here = [run_case(case) for case in cases]
     with tempfile.TemporaryDirectory() as d:
-        for i, r in enumerate(results):
-            src, dst = os.path.join(d, f"in{i}.pt"), os.path.join(d, f"out{i}.pt")
-            torch.save(r, src)
-            env = dict(os.environ, ATEN_CPU_CAPABILITY="default", OMP_NUM_THREADS="1")
-            subprocess.run([sys.executable, "-c", script, src, dst], check=True, env=env)
-            got = torch.load(dst)
-            assert got["isa"] == "none"
-            # The forward bitwise; the gradients up to the order the threads add them in.
-            assert torch.equal(got["out"], here[i][0])
-            torch.testing.assert_close(got["gi"], here[i][1], rtol=1e-6, atol=1e-6)
-            assert torch.equal(got["gf"], here[i][2])
+        src, dst = os.path.join(d, "cases.pt"), os.path.join(d, "results.pt")
+        torch.save(cases, src)
+        env = dict(os.environ, ATEN_CPU_CAPABILITY="default", OMP_NUM_THREADS="1")
+        tests_dir = os.path.dirname(os.path.abspath(__file__))
+        subprocess.run([sys.executable, "-c", SCALAR_BUILD_SCRIPT, src, dst, tests_dir], check=True, env=env)
+        got = torch.load(dst)
+    assert got["isa"] == "none"
+    for case, want, results in zip(cases, here, got["results"]):
+        what = f"{case['op']} {case['args'][0].dtype} {list(case['args'][0].shape)} {case['args'][-1]}"
+        assert_bitwise(results, want, what)
+        assert results[0].stride() == want[0].stride(), what

@@ -1,7 +1,9 @@
 // backward_warp: CPU launchers. The per-element math (taps, weights, gradient
 // coefficients) is in backward_warp.h / bilinear.h; here a task computes it for
 // one output row at a time (cpu/row_taps.h: vectorised where the CPU has AVX2)
-// and applies it pixel by pixel to a few channels at a time.
+// and applies it pixel by pixel to a few channels at a time. Where the taps are
+// vectorised, the float32 forward applies them with AVX2 loops
+// (cpu/backward_warp_avx2.cpp), bitwise the scalar loops here.
 //
 // Layouts: a channels-last input is computed in place (NHWC: a pixel's channels
 // are one run, so each tap reads a run) and gives channels-last results; any
@@ -23,6 +25,7 @@
 
 #include "backward_warp.h"
 #include "backward_warp_checks.h"
+#include "cpu/backward_warp_avx2.h"
 #include "cpu/partition.h"
 #include "cpu/row_taps.h"
 #include "cpu/simd.h"
@@ -59,36 +62,14 @@ bool taps_need_masks(const at::Tensor& input) {
   return !at::isfinite(input.select(3, 0).select(2, 0)).all().item<bool>();
 }
 
-// The taps of one output row, one array per tap (structure of arrays).
+// The taps of one output row (cpu/row_taps.h).
 template <typename scalar_t, typename index_t>
-struct RowTaps {
-  std::array<std::vector<index_t>, 4> offset;
-  std::array<std::vector<scalar_t>, 4> w, cx, cy, mask;  // cx, cy only with gradient coefficients; mask if masked
-  RowTapsOut<scalar_t, index_t> out;
-  bool masked;
-
-  RowTaps(int64_t W, bool grad_coeffs, bool masked) : masked(masked) {
-    for (int k = 0; k < 4; ++k) {
-      if (masked) {
-        mask[k].resize(W);
-        out.mask[k] = mask[k].data();
-      }
-      offset[k].resize(W);
-      w[k].resize(W);
-      out.offset[k] = offset[k].data();
-      out.w[k] = w[k].data();
-      if (grad_coeffs) {
-        cx[k].resize(W);
-        cy[k].resize(W);
-        out.cx[k] = cx[k].data();
-        out.cy[k] = cy[k].data();
-      }
-    }
-  }
+struct RowTaps : RowTapArrays<scalar_t, index_t> {
+  RowTaps(int64_t W, bool grad_coeffs, bool masked) : RowTapArrays<scalar_t, index_t>(W, grad_coeffs, masked) {}
 
   void fill(const scalar_t* flow, const WarpSizes& s, int64_t b, int64_t y, Padding padding) {
     const scalar_t* u = flow + (b * 2 * s.H + y) * s.W;
-    row_taps<scalar_t, index_t>(u, u + s.H * s.W, y, s.W, s.Hin, s.Win, padding, out);
+    RowTapArrays<scalar_t, index_t>::fill(u, u + s.H * s.W, y, s.W, s.Hin, s.Win, padding);
   }
 };
 
@@ -284,28 +265,73 @@ void with_channel_count(int64_t C, Fn&& fn) {
 
 // ------------------------------------------------------------------ kernels
 
+// Whether the forward's rows run the AVX2 sampling loops (cpu/backward_warp_avx2.h):
+// float32 with 32-bit offsets where the taps are vectorised, NCHW or NHWC with 3
+// or 4 channels, and no masks needed.
+template <typename scalar_t, typename index_t>
+bool forward_in_avx2(const WarpSizes& s, bool nhwc) {
+#ifdef VFI_ROW_TAPS_AVX2
+  return std::is_same_v<scalar_t, float> && std::is_same_v<index_t, int32_t> && !s.mask_taps &&
+         row_taps_take_vector_path<scalar_t, index_t>(s.W, true) && (!nhwc || s.C == 3 || s.C == 4);
+#else
+  return false;
+#endif
+}
+
+// Output row (b, y) by the AVX2 loops.
+template <typename scalar_t, typename index_t>
+void sample_row_avx2(const scalar_t* in_b, const RowTaps<scalar_t, index_t>& taps, scalar_t* out, const WarpSizes& s,
+                     int64_t b, int64_t y, bool nhwc) {
+#ifdef VFI_ROW_TAPS_AVX2
+  if constexpr (std::is_same_v<scalar_t, float> && std::is_same_v<index_t, int32_t>) {
+    const int64_t in_plane = s.Hin * s.Win, out_plane = s.H * s.W;
+    const auto W_in = static_cast<int32_t>(s.Win), n = static_cast<int32_t>(s.W);
+    if (nhwc) {
+      sample_row_nhwc_avx2(in_b, s.C, taps.out, W_in, out + (b * s.H + y) * s.W * s.C, n);
+      return;
+    }
+    for_channel_blocks(s.C, [&](int64_t c, auto cb) {
+      sample_row_nchw_avx2(in_b + c * in_plane, in_plane, decltype(cb)::value, taps.out, W_in,
+                           out + (b * s.C + c) * out_plane + y * s.W, out_plane, n);
+    });
+  }
+#endif
+}
+
+// Output row (b, y) by the scalar loops.
+template <typename scalar_t, typename index_t>
+void sample_row_scalar(const scalar_t* in_b, const RowTaps<scalar_t, index_t>& taps, scalar_t* out, const WarpSizes& s,
+                       int64_t b, int64_t y, bool nhwc) {
+  const int64_t in_plane = s.Hin * s.Win, out_plane = s.H * s.W;
+  with_masking(taps.masked, [&](auto m) {
+    if (nhwc) {
+      with_channel_count(s.C, [&](auto cb) {
+        sample_row_nhwc<decltype(cb)::value, decltype(m)::value>(in_b, s.C, taps, out + (b * s.H + y) * s.W * s.C, s.W);
+      });
+      return;
+    }
+    for_channel_blocks(s.C, [&](int64_t c, auto cb) {
+      sample_row_nchw<decltype(cb)::value, decltype(m)::value>(
+          in_b + c * in_plane, in_plane, taps, out + (b * s.C + c) * out_plane + y * s.W, out_plane, s.W);
+    });
+  });
+}
+
 template <typename scalar_t, typename index_t>
 void forward_kernel(const scalar_t* input, const scalar_t* flow, scalar_t* out, const WarpSizes& s, Padding padding,
                     bool nhwc) {
-  const int64_t in_plane = s.Hin * s.Win, out_plane = s.H * s.W;
+  const bool avx2 = forward_in_avx2<scalar_t, index_t>(s, nhwc);
   at::parallel_for(0, s.B * s.H, rows_per_task(s.W * std::max<int64_t>(s.C, 1)), [&](int64_t begin, int64_t end) {
     RowTaps<scalar_t, index_t> taps(s.W, false, s.mask_taps);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t b = row / s.H, y = row % s.H;
       taps.fill(flow, s, b, y, padding);
-      const scalar_t* in_b = input + b * s.C * in_plane;
-      with_masking(taps.masked, [&](auto m) {
-        if (nhwc) {
-          with_channel_count(s.C, [&](auto cb) {
-            sample_row_nhwc<decltype(cb)::value, decltype(m)::value>(in_b, s.C, taps, out + row * s.W * s.C, s.W);
-          });
-          return;
-        }
-        for_channel_blocks(s.C, [&](int64_t c, auto cb) {
-          sample_row_nchw<decltype(cb)::value, decltype(m)::value>(
-              in_b + c * in_plane, in_plane, taps, out + (b * s.C + c) * out_plane + y * s.W, out_plane, s.W);
-        });
-      });
+      const scalar_t* in_b = input + b * s.C * s.Hin * s.Win;
+      if (avx2) {
+        sample_row_avx2(in_b, taps, out, s, b, y, nhwc);
+      } else {
+        sample_row_scalar(in_b, taps, out, s, b, y, nhwc);
+      }
     }
   });
 }

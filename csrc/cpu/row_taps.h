@@ -11,9 +11,11 @@
 // whose results are bitwise those of the scalar loops (tests/test_row_taps.py).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "adaptive_warp.h"
 #include "bilinear.h"
@@ -132,6 +134,43 @@ void row_taps(const scalar_t* u, const scalar_t* v, index_t y, index_t n, index_
 #endif
   row_taps_scalar(u, v, y, n, H, W, padding, out);
 }
+
+// Row buffers for row_taps: one array per tap (structure of arrays), each as
+// long as a row, which the CPU launchers fill once per row and then read
+// pixel by pixel. cx, cy (the gradient coefficients) and mask are only
+// allocated, and filled, where asked for.
+template <typename scalar_t, typename index_t>
+struct RowTapArrays {
+  std::array<std::vector<index_t>, 4> offset;
+  std::array<std::vector<scalar_t>, 4> w, cx, cy, mask;
+  RowTapsOut<scalar_t, index_t> out;
+  bool masked;
+
+  RowTapArrays(int64_t n, bool grad_coeffs, bool masked) : masked(masked) {
+    for (int k = 0; k < 4; ++k) {
+      offset[k].resize(n);
+      w[k].resize(n);
+      out.offset[k] = offset[k].data();
+      out.w[k] = w[k].data();
+      if (masked) {
+        mask[k].resize(n);
+        out.mask[k] = mask[k].data();
+      }
+      if (grad_coeffs) {
+        cx[k].resize(n);
+        cy[k].resize(n);
+        out.cx[k] = cx[k].data();
+        out.cy[k] = cy[k].data();
+      }
+    }
+  }
+
+  // The taps of pixels x = 0..n-1 of row y, sampling at (x + u[x], y + v[x]) in
+  // an H x W plane (row_taps).
+  void fill(const scalar_t* u, const scalar_t* v, index_t y, index_t n, index_t H, index_t W, Padding padding) {
+    row_taps<scalar_t, index_t>(u, v, y, n, H, W, padding, out);
+  }
+};
 
 // The adaptive windows of a row (see adaptive_row_windows_scalar), likewise.
 template <typename scalar_t, typename index_t>

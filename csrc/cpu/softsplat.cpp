@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "cpu/partition.h"
+#include "cpu/row_taps.h"
 #include "softsplat.h"
 #include "softsplat_checks.h"
 
@@ -46,24 +47,43 @@ struct Args {
   Sizes s;
 };
 
-// One row (b, y) of sources: where its data are. Offsets within a plane are
-// index_t (32-bit wherever a plane has at most 2^30 pixels); planes are
-// addressed in 64 bits.
+// One row (b, y) of sources: where its data are, and the taps of its sources,
+// splat_taps of each, computed for the whole row at once into the caller's
+// buffers (cpu/row_taps.h: vectorised where the CPU has AVX2, bitwise the
+// same). Offsets within a plane are index_t (see with_plane_index); planes
+// are addressed in 64 bits.
 template <typename scalar_t, typename index_t>
 struct SourceRow {
   const scalar_t *fx, *fy, *Z;  // Z: nullptr without a metric
   int64_t b;
   index_t y, H, W;
+  const RowTapArrays<scalar_t, index_t>& t;
 
-  SourceRow(const Args<scalar_t>& a, int64_t r) : b(r / a.s.H), y(r % a.s.H), H(a.s.H), W(a.s.W) {
+  // taps: buffers of at least W pixels, with masks (and the gradient
+  // coefficients where the caller wants grad_coeffs).
+  SourceRow(const Args<scalar_t>& a, int64_t r, RowTapArrays<scalar_t, index_t>& taps)
+      : b(r / a.s.H), y(r % a.s.H), H(a.s.H), W(a.s.W), t(taps) {
     const int64_t HW = a.s.H * a.s.W;
     fx = a.flow + b * 2 * HW + y * a.s.W;
     fy = fx + HW;
     Z = a.metric != nullptr ? a.metric + b * HW + y * a.s.W : nullptr;
+    taps.fill(fx, fy, y, W, H, W, Padding::Zeros);  // splat_taps(x, y, fx[x], fy[x], H, W) for every x
   }
 
+  // The offsets, weights and masks of splat_taps for source x (the position in
+  // the cell is not kept: grad_coeffs gives what the backward needs of it).
   BilinearTaps<scalar_t, index_t> taps(index_t x) const {
-    return splat_taps<scalar_t, index_t>(x, y, fx[x], fy[x], H, W);
+    BilinearTaps<scalar_t, index_t> out{};
+    for (int k = 0; k < 4; ++k) {
+      out.offset[k] = t.offset[k][x];
+      out.w[k] = t.w[k][x];
+      out.mask[k] = t.mask[k][x];
+    }
+    return out;
+  }
+  // bilinear_grad_coeffs of source x's taps.
+  void grad_coeffs(index_t x, scalar_t cx[4], scalar_t cy[4]) const {
+    for (int k = 0; k < 4; ++k) cx[k] = t.cx[k][x], cy[k] = t.cy[k][x];
   }
   scalar_t metric(index_t x) const { return Z != nullptr ? Z[x] : scalar_t(0); }
   // The row of the top taps of source x; only for a source that lands.
@@ -84,8 +104,9 @@ std::vector<RowReach<scalar_t>> row_reach(const Args<scalar_t>& a) {
   const bool metric = splat_uses_metric(a.mode);
   std::vector<RowReach<scalar_t>> reach(s.B * s.H);
   at::parallel_for(0, s.B * s.H, rows_per_task(4 * s.W), [&](int64_t begin, int64_t end) {
+    RowTapArrays<scalar_t, index_t> taps(s.W, false, true);
     for (int64_t r = begin; r < end; ++r) {
-      const SourceRow<scalar_t, index_t> row(a, r);
+      const SourceRow<scalar_t, index_t> row(a, r, taps);
       RowReach<scalar_t> rr{std::numeric_limits<int64_t>::max(), -1, -std::numeric_limits<scalar_t>::infinity()};
       for (index_t x = 0; x < row.W; ++x) {
         const bool lands = splat_lands(row.taps(x));
@@ -103,12 +124,13 @@ std::vector<RowReach<scalar_t>> row_reach(const Args<scalar_t>& a) {
 }
 
 // Splats the sources of row r into num and den; with kBanded, only into the rows
-// [row_begin, row_end) of item b (the others belong to other bands).
+// [row_begin, row_end) of item b (the others belong to other bands). taps:
+// row buffers with masks.
 template <typename scalar_t, typename index_t, bool kBanded>
 void splat_row(const Args<scalar_t>& a, const scalar_t* M, int64_t r, int64_t row_begin, int64_t row_end, scalar_t* num,
-               scalar_t* den) {
+               scalar_t* den, RowTapArrays<scalar_t, index_t>& taps) {
   const Sizes& s = a.s;
-  const SourceRow<scalar_t, index_t> row(a, r);
+  const SourceRow<scalar_t, index_t> row(a, r, taps);
   const int64_t HW = s.H * s.W;
   const scalar_t Mb = M[row.b];
   const scalar_t* in = a.input + row.b * s.C * HW + row.y * s.W;
@@ -179,11 +201,13 @@ void forward_kernel(const Args<scalar_t>& a, scalar_t* out, scalar_t* den, scala
     metric_max[b] = metric ? m : scalar_t(0);
   }
   if (bands == 1) {
-    for (int64_t r = 0; r < R; ++r) splat_row<scalar_t, index_t, false>(a, metric_max, r, 0, s.H, out, den);
+    RowTapArrays<scalar_t, index_t> taps(s.W, false, true);
+    for (int64_t r = 0; r < R; ++r) splat_row<scalar_t, index_t, false>(a, metric_max, r, 0, s.H, out, den, taps);
     normalize_rows(s, a.mode, den, out, 0, R);
     return;
   }
   at::parallel_for(0, bands, 1, [&](int64_t first, int64_t last) {
+    RowTapArrays<scalar_t, index_t> taps(s.W, false, true);
     for (int64_t j = first; j < last; ++j) {
       const int64_t band_begin = j * rows_per_band, band_end = std::min(R, band_begin + rows_per_band);
       for (int64_t r = 0; r < R; ++r) {
@@ -192,7 +216,7 @@ void forward_kernel(const Args<scalar_t>& a, scalar_t* out, scalar_t* den, scala
         const int64_t row_begin = std::max<int64_t>(band_begin - item_row, 0);
         const int64_t row_end = std::min<int64_t>(band_end - item_row, s.H);
         if (reach[r].last < row_begin || reach[r].first >= row_end) continue;
-        splat_row<scalar_t, index_t, true>(a, metric_max, r, row_begin, row_end, out, den);
+        splat_row<scalar_t, index_t, true>(a, metric_max, r, row_begin, row_end, out, den, taps);
       }
       normalize_rows(s, a.mode, den, out, band_begin, band_end);
     }
@@ -207,8 +231,9 @@ void backward_rows(const Args<scalar_t>& a, const scalar_t* M, const scalar_t* g
                    int64_t row_begin, int64_t row_end) {
   const Sizes& s = a.s;
   const int64_t HW = s.H * s.W;
+  RowTapArrays<scalar_t, index_t> taps(s.W, true, true);
   for (int64_t r = row_begin; r < row_end; ++r) {
-    const SourceRow<scalar_t, index_t> row(a, r);
+    const SourceRow<scalar_t, index_t> row(a, r, taps);
     const int64_t b = row.b, p0 = row.y * s.W;  // p0: the row's first pixel in its plane
     const scalar_t Mb = M[b];
     const scalar_t* in_b = a.input + b * s.C * HW;
@@ -226,7 +251,9 @@ void backward_rows(const Args<scalar_t>& a, const scalar_t* M, const scalar_t* g
           const scalar_t gi = sg.add_channel(in_b[c * HW + p], g_b + c * HW, out_b + c * HW);
           if (grad_input != nullptr) grad_input[(b * s.C + c) * HW + p] = gi;
         }
-        sg.finish(gx, gy, gz);
+        scalar_t cx[4], cy[4];
+        row.grad_coeffs(x, cx, cy);
+        sg.finish(cx, cy, gx, gy, gz);
       } else if (grad_input != nullptr) {
         for (int64_t c = 0; c < s.C; ++c) grad_input[(b * s.C + c) * HW + p] = scalar_t(0);
       }
@@ -239,10 +266,12 @@ void backward_rows(const Args<scalar_t>& a, const scalar_t* M, const scalar_t* g
   }
 }
 
-// Calls fn(int32_t{0}) if a plane's offsets fit in 32 bits, else fn(int64_t{0}).
-template <typename Fn>
+// Calls fn(int32_t{0}) for float32 if a plane's offsets fit in 32 bits, else
+// fn(int64_t{0}). (float64 takes offsets as wide as its values, so that its
+// taps vectorise too: cpu/row_taps.h.)
+template <typename scalar_t, typename Fn>
 void with_plane_index(const Sizes& s, Fn&& fn) {
-  if (s.H * s.W <= std::numeric_limits<int32_t>::max() / 2) {
+  if (sizeof(scalar_t) == 4 && s.H * s.W <= std::numeric_limits<int32_t>::max() / 2) {
     fn(int32_t{0});
   } else {
     fn(int64_t{0});
@@ -272,7 +301,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> softsplat_cpu(const at::Tensor& i
   if (B * H * W == 0) return {out, den, metric_max};
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "softsplat_cpu", [&] {
     const Args<scalar_t> a = args_of<scalar_t>(input, flow, metric, mode);
-    with_plane_index(a.s, [&](auto index_zero) {
+    with_plane_index<scalar_t>(a.s, [&](auto index_zero) {
       forward_kernel<scalar_t, decltype(index_zero)>(a, out.mutable_data_ptr<scalar_t>(),
                                                      den.mutable_data_ptr<scalar_t>(),
                                                      metric_max.mutable_data_ptr<scalar_t>());
@@ -305,7 +334,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> softsplat_backward_cpu(
   const at::Tensor metric_max = metric_max_.contiguous();
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "softsplat_backward_cpu", [&] {
     const Args<scalar_t> a = args_of<scalar_t>(input, flow, metric, mode);
-    with_plane_index(a.s, [&](auto index_zero) {
+    with_plane_index<scalar_t>(a.s, [&](auto index_zero) {
       using index_t = decltype(index_zero);
       at::parallel_for(0, B * H, rows_per_task(W * (input.size(1) + 1) * 4), [&](int64_t begin, int64_t end) {
         backward_rows<scalar_t, index_t>(a, metric_max.const_data_ptr<scalar_t>(),
