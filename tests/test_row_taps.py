@@ -155,9 +155,32 @@ def warp_flow(B, H, W, h_in, w_in, dtype, g):
     return flow
 
 
+def sub_pixel_flow(B, H, W, dtype, g):
+    """Every pixel moves right and down by 0.1 to 0.9 pixels: sampling an input
+    one pixel larger each way, all its taps are inside (every full vector of 8
+    pixels takes the AVX2 loops' pair loads)."""
+    return 0.1 + 0.8 * torch.rand(B, 2, H, W, dtype=dtype, generator=g)
+
+
 def scalar_build_cases():
     g = torch.Generator().manual_seed(3)
     cases = []
+    # All taps inside: rows of whole vectors (8, 16: NHWC's last pixel stored
+    # alone) and with a partial one (21).
+    for C, layout in [(1, "nchw"), (3, "nchw"), (6, "nchw"), (3, "nhwc"), (4, "nhwc")]:
+        for W in (8, 16, 21):
+            input = torch.randn(2, C, 6, W + 1, generator=g)
+            if layout == "nhwc":
+                input = input.contiguous(memory_format=torch.channels_last)
+            flow = sub_pixel_flow(2, 5, W, torch.float32, g)
+            grad = torch.randn(2, C, 5, W, generator=g)
+            cases.append(dict(op="backward_warp", args=[input, flow, "zeros"], grad=grad))
+    # Planes one pixel high or wide: no pair of rows or columns inside.
+    for h_in, w_in in [(1, 40), (9, 1)]:
+        input = torch.randn(1, 3, h_in, w_in, generator=g).contiguous(memory_format=torch.channels_last)
+        for x in (input, input.contiguous()):
+            flow = warp_flow(1, 4, 37, h_in, w_in, torch.float32, g)
+            cases.append(dict(op="backward_warp", args=[x, flow, "border"], grad=torch.randn(1, 3, 4, 37, generator=g)))
     for dtype in (torch.float32, torch.float64):
         for C, layout in [(1, "nchw"), (3, "nchw"), (5, "nchw"), (3, "nhwc"), (4, "nhwc"), (5, "nhwc")]:
             for mode in ("zeros", "border"):
@@ -189,6 +212,7 @@ def scalar_build_cases():
     return cases
 
 
+@needs_vector_isa
 def test_scalar_build_gives_the_same_results():
     # With ATen's CPU capability lowered (ATEN_CPU_CAPABILITY=default) the ops take
     # the scalar loops: the same results and gradients, bitwise, on one thread.

@@ -8,7 +8,8 @@
 // give bitwise the values of backward_warp.cpp's scalar loops: each sample is
 // ((w0 v0 + w1 v1) + w2 v2) + w3 v3 in float32, rounded after every operation
 // (tap_dot as written, no fused multiply-add), a tap outside reading pixel 0
-// with weight 0.
+// with weight 0. (Where two NaNs meet, which one's sign and payload survive
+// may differ.)
 #pragma once
 
 #include <cstdint>

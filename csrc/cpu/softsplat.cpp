@@ -70,8 +70,10 @@ struct SourceRow {
     taps.fill(fx, fy, y, W, H, W, Padding::Zeros);  // splat_taps(x, y, fx[x], fy[x], H, W) for every x
   }
 
-  // The offsets, weights and masks of splat_taps for source x (the position in
-  // the cell is not kept: grad_coeffs gives what the backward needs of it).
+  // The offsets, weights and masks of splat_taps for source x. The position in
+  // the cell (ax, ay, dx, dy) is not kept, and is 0 here: the backward takes
+  // the gradient coefficients from grad_coeffs (SplatGrad::finish(cx, cy, ...)).
+  // Valid until the buffers are filled for another row.
   BilinearTaps<scalar_t, index_t> taps(index_t x) const {
     BilinearTaps<scalar_t, index_t> out{};
     for (int k = 0; k < 4; ++k) {
