@@ -27,6 +27,7 @@
 #include "backward_warp_checks.h"
 #include "cpu/backward_warp_avx2.h"
 #include "cpu/partition.h"
+#include "cpu/prefetch.h"
 #include "cpu/row_taps.h"
 #include "cpu/simd.h"
 
@@ -65,9 +66,12 @@ bool taps_need_masks(const at::Tensor& input) {
 // The taps of one output row (cpu/row_taps.h).
 template <typename scalar_t, typename index_t>
 struct RowTaps : RowTapArrays<scalar_t, index_t> {
+  int64_t in_row = 0;  // pixels in an input row (set by fill)
+
   RowTaps(int64_t W, bool grad_coeffs, bool masked) : RowTapArrays<scalar_t, index_t>(W, grad_coeffs, masked) {}
 
   void fill(const scalar_t* flow, const WarpSizes& s, int64_t b, int64_t y, Padding padding) {
+    in_row = s.Win;
     const scalar_t* u = flow + (b * 2 * s.H + y) * s.W;
     RowTapArrays<scalar_t, index_t>::fill(u, u + s.H * s.W, y, s.W, s.Hin, s.Win, padding);
   }
@@ -81,6 +85,11 @@ struct RowTaps : RowTapArrays<scalar_t, index_t> {
 #else
 #define VFI_SCALAR_LOOP
 #endif
+
+// Every loop below asks for the input (and the input gradient it scatters into)
+// a few rows below each pixel's bottom taps to be brought into L2 early
+// (cpu/prefetch.h): 1080p RGB forward+backward, the benchmarks' flow, one thread,
+// NCHW 105 -> 80 ms, NHWC 100 -> 77 ms.
 
 // Channels handled per pass over a row: few enough streams for the prefetchers,
 // and the taps of a pixel read once per pass.
@@ -127,6 +136,7 @@ VFI_CPU_SIMD VFI_SCALAR_LOOP void sample_row_nchw(const scalar_t* __restrict__ i
     const scalar_t w[4] = {t.w[0][x], t.w[1][x], t.w[2][x], t.w[3][x]};
     for (int c = 0; c < CB; ++c) {
       const scalar_t* plane = in + c * in_plane;
+      prefetch_below(plane + o[2], t.in_row);
       scalar_t v[4] = {plane[o[0]], plane[o[1]], plane[o[2]], plane[o[3]]};
       mask_tap_values<kMasked>(t, x, v);
       out[c * out_plane + x] = tap_dot(w, v);
@@ -149,6 +159,8 @@ VFI_CPU_SIMD VFI_SCALAR_LOOP void backward_row_nchw(const scalar_t* __restrict__
     scalar_t u_acc = gu[x], v_acc = gv[x];
     for (int c = 0; c < CB; ++c) {
       const scalar_t* plane = in + c * in_plane;
+      prefetch_below(plane + o[2], t.in_row);
+      if (grad_in != nullptr) prefetch_below(grad_in + c * in_plane + o[2], t.in_row, true);
       scalar_t v[4] = {plane[o[0]], plane[o[1]], plane[o[2]], plane[o[3]]};
       mask_tap_values<kMasked>(t, x, v);
       const scalar_t gc = g[c * g_plane + x];
@@ -173,6 +185,7 @@ VFI_CPU_SIMD VFI_SCALAR_LOOP void scatter_row_nchw(const scalar_t* __restrict__ 
     for (int c = 0; c < CB; ++c) {
       const scalar_t gc = g[c * g_plane + x];
       scalar_t* gplane = grad_in + c * in_plane;
+      prefetch_below(gplane + o[2], t.in_row, true);
       for (int k = 0; k < 4; ++k) gplane[o[k]] += gc * w[k];
     }
   }
@@ -191,6 +204,7 @@ VFI_CPU_SIMD void sample_row_nhwc(const scalar_t* __restrict__ in, int64_t C, co
     const scalar_t* __restrict__ p1 = in + int64_t(t.offset[1][x]) * channels;
     const scalar_t* __restrict__ p2 = in + int64_t(t.offset[2][x]) * channels;
     const scalar_t* __restrict__ p3 = in + int64_t(t.offset[3][x]) * channels;
+    prefetch_below(p2, t.in_row * channels);
     const scalar_t w[4] = {t.w[0][x], t.w[1][x], t.w[2][x], t.w[3][x]};
     scalar_t* __restrict__ o = out + x * channels;
     for (int64_t c = 0; c < channels; ++c) {
@@ -214,6 +228,8 @@ VFI_CPU_SIMD void backward_row_nhwc(const scalar_t* __restrict__ g, const scalar
     const scalar_t cy[4] = {t.cy[0][x], t.cy[1][x], t.cy[2][x], t.cy[3][x]};
     const scalar_t w[4] = {t.w[0][x], t.w[1][x], t.w[2][x], t.w[3][x]};
     const scalar_t* __restrict__ gx = g + x * channels;
+    prefetch_below(in + int64_t(o[2]) * channels, t.in_row * channels);
+    if (grad_in != nullptr) prefetch_below(grad_in + int64_t(o[2]) * channels, t.in_row * channels, true);
     scalar_t u_acc = 0, v_acc = 0;
     for (int64_t c = 0; c < channels; ++c) {
       scalar_t v[4] = {in[int64_t(o[0]) * channels + c], in[int64_t(o[1]) * channels + c],

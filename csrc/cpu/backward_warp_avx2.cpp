@@ -13,6 +13,8 @@
 // tap outside take gathers (NCHW) or the scalar formula (NHWC).
 #include "cpu/backward_warp_avx2.h"
 
+#include "cpu/prefetch.h"
+
 #ifdef VFI_ROW_TAPS_AVX2
 
 #include <immintrin.h>
@@ -40,21 +42,6 @@ VFI_AVX2 inline bool all_taps_inside(const RowTapsOut<float, int32_t>& t, int32_
   same = _mm256_and_si256(same, _mm256_cmpeq_epi32(load_offsets(t.offset[2] + x), below));
   same = _mm256_and_si256(same, _mm256_cmpeq_epi32(load_offsets(t.offset[3] + x), _mm256_add_epi32(below, one)));
   return _mm256_movemask_epi8(same) == -1;
-}
-
-// Asks for the input a few rows below a pair (`row` floats a row) to be brought
-// into L2. Where the flow's vertical part varies along a row, each output row
-// reads its bottom taps from input lines no output row has read yet, in short
-// runs that the hardware prefetchers do not follow: the loads then wait on
-// memory. The lines below are the ones the next output rows will read.
-// (1080p RGB, the benchmarks' flow, one thread: 22 -> 17 ms.)
-constexpr int64_t kPrefetchRows = 3;
-
-VFI_AVX2 inline void prefetch_below(const float* p, int64_t row) {
-  // (A prefetch never faults; the address is computed as an integer, since it
-  // may lie past the input.)
-  const uintptr_t at = reinterpret_cast<uintptr_t>(p) + uintptr_t(kPrefetchRows * row) * sizeof(float);
-  _mm_prefetch(reinterpret_cast<const char*>(at), _MM_HINT_T1);
 }
 
 // ((w0 v0 + w1 v1) + w2 v2) + w3 v3: tap_dot's order.
