@@ -124,7 +124,7 @@ from vfi_ops import _C
 torch.set_num_threads(1)
 sys.path.insert(0, sys.argv[3])
 from test_row_taps import run_case
-results = [run_case(case) for case in torch.load(sys.argv[1])]
+results = [run_case(case) for case in torch.load(sys.argv[1], weights_only=True)]
 torch.save({"isa": _C.cpu_vector_isa(), "results": results}, sys.argv[2])
 """
 
@@ -229,7 +229,7 @@ def test_scalar_build_gives_the_same_results():
         env = dict(os.environ, ATEN_CPU_CAPABILITY="default", OMP_NUM_THREADS="1")
         tests_dir = os.path.dirname(os.path.abspath(__file__))
         subprocess.run([sys.executable, "-c", SCALAR_BUILD_SCRIPT, src, dst, tests_dir], check=True, env=env)
-        got = torch.load(dst)
+        got = torch.load(dst, weights_only=True)
     assert got["isa"] == "none"
     for case, want, results in zip(cases, here, got["results"]):
         what = f"{case['op']} {case['args'][0].dtype} {list(case['args'][0].shape)} {case['args'][-1]}"
