@@ -8,9 +8,10 @@
 // neighbours: offset0 and offset0 + 1, and the same one row down. The loops
 // read each pair with one 8-byte load (NCHW: eight pixels' pairs are then
 // shuffled into the vectors of left and right values; NHWC: a pair of pixels
-// is one run of 2C floats, read as two 4-float loads), half the loads of four
-// single taps, which is what bounds the scalar loops. Groups of pixels with a
-// tap outside take gathers (NCHW) or the scalar formula (NHWC).
+// is one run of 2C floats, read as two 4-float loads, two output pixels to a
+// vector), half the loads of four single taps, which is what bounds the scalar
+// loops. Groups of pixels with a tap outside take gathers (NCHW) or the scalar
+// formula (NHWC).
 #include "cpu/backward_warp_avx2.h"
 
 #include "cpu/prefetch.h"
@@ -51,12 +52,6 @@ VFI_AVX2 inline __m256 dot8(const __m256 w[4], __m256 v0, __m256 v1, __m256 v2, 
   return _mm256_add_ps(r, _mm256_mul_ps(w[3], v3));
 }
 
-VFI_AVX2 inline __m128 dot4(const __m128 w[4], __m128 v0, __m128 v1, __m128 v2, __m128 v3) {
-  __m128 r = _mm_add_ps(_mm_mul_ps(w[0], v0), _mm_mul_ps(w[1], v1));
-  r = _mm_add_ps(r, _mm_mul_ps(w[2], v2));
-  return _mm_add_ps(r, _mm_mul_ps(w[3], v3));
-}
-
 // The pair p[o], p[o + 1] in the low half of a vector.
 VFI_AVX2 inline __m128 load_pair(const float* p) {
   return _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
@@ -79,16 +74,19 @@ VFI_AVX2 inline float dot1(const RowTapsOut<float, int32_t>& t, int32_t x, float
   return ((t.w[0][x] * v0 + t.w[1][x] * v1) + t.w[2][x] * v2) + t.w[3][x] * v3;
 }
 
-// NHWC, a pixel whose taps are all inside: the C <= 4 values of each tap are
-// one run of 4 floats (for C = 3 the run after a pair's left pixel is loaded
-// from one float earlier and shifted, so that no load passes the pair's end).
+// NHWC, two pixels whose taps are all inside, in lanes 0-3 and 4-7: the left
+// and right taps of one tap row, the left ones starting at a and b. A tap's
+// C <= 4 channels are one run of 4 floats (for C = 3 the right tap's run is
+// loaded from one float earlier and shifted, so that no load passes the pair's
+// end).
 template <int C>
-VFI_AVX2 inline __m128 load_right(const float* left) {
+VFI_AVX2 inline void load_taps2(const float* a, const float* b, __m256& left, __m256& right) {
+  left = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(a)), _mm_loadu_ps(b), 1);
   if constexpr (C == 4) {
-    return _mm_loadu_ps(left + 4);
+    right = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(a + 4)), _mm_loadu_ps(b + 4), 1);
   } else {
-    const __m128 v = _mm_loadu_ps(left + 2);  // b0 r1 g1 b1
-    return _mm_shuffle_ps(v, v, _MM_SHUFFLE(3, 3, 2, 1));
+    const __m256 v = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(a + 2)), _mm_loadu_ps(b + 2), 1);
+    right = _mm256_shuffle_ps(v, v, _MM_SHUFFLE(3, 3, 2, 1));
   }
 }
 
@@ -101,18 +99,30 @@ VFI_AVX2 void sample_row_nhwc(const float* in, const RowTapsOut<float, int32_t>&
     if (end - x == kLanes && all_taps_inside(t, x, load_offsets(t.offset[0] + x), W_in)) {
       prefetch_below(in + int64_t(t.offset[0][x]) * C, down);
       prefetch_below(in + int64_t(t.offset[1][end - 1]) * C + C - 1, down);
-      for (int32_t i = x; i < end; ++i) {
-        const float* top = in + int64_t(t.offset[0][i]) * C;
-        const __m128 w[4] = {_mm_broadcast_ss(t.w[0] + i), _mm_broadcast_ss(t.w[1] + i), _mm_broadcast_ss(t.w[2] + i),
-                             _mm_broadcast_ss(t.w[3] + i)};
-        const __m128 r =
-            dot4(w, _mm_loadu_ps(top), load_right<C>(top), _mm_loadu_ps(top + down), load_right<C>(top + down));
+      const __m256 wv[4] = {_mm256_loadu_ps(t.w[0] + x), _mm256_loadu_ps(t.w[1] + x), _mm256_loadu_ps(t.w[2] + x),
+                            _mm256_loadu_ps(t.w[3] + x)};
+      for (int32_t i = x; i < end; i += 2) {  // pixels i and i + 1: lanes 0-3 and 4-7
+        const __m256i lanes = _mm256_setr_epi32(i - x, i - x, i - x, i - x, i - x + 1, i - x + 1, i - x + 1, i - x + 1);
+        const __m256 w[4] = {_mm256_permutevar8x32_ps(wv[0], lanes), _mm256_permutevar8x32_ps(wv[1], lanes),
+                             _mm256_permutevar8x32_ps(wv[2], lanes), _mm256_permutevar8x32_ps(wv[3], lanes)};
+        const float* a = in + int64_t(t.offset[0][i]) * C;
+        const float* b = in + int64_t(t.offset[0][i + 1]) * C;
+        __m256 v0, v1, v2, v3;
+        load_taps2<C>(a, b, v0, v1);
+        load_taps2<C>(a + down, b + down, v2, v3);
+        const __m256 r = dot8(w, v0, v1, v2, v3);
         float* o = out + int64_t(i) * C;
-        if (C == 4 || i + 1 < n) {
-          _mm_storeu_ps(o, r);  // (C = 3: the 4th float is the next pixel's, written next)
+        if constexpr (C == 4) {
+          _mm256_storeu_ps(o, r);
+          continue;
+        }
+        const __m128 hi = _mm256_extractf128_ps(r, 1);
+        _mm_storeu_ps(o, _mm256_castps256_ps128(r));  // (its 4th float is pixel i + 1's, stored next)
+        if (i + 2 < n) {
+          _mm_storeu_ps(o + 3, hi);  // (likewise pixel i + 2's)
         } else {
-          _mm_storel_pi(reinterpret_cast<__m64*>(o), r);
-          _mm_store_ss(o + 2, _mm_movehl_ps(r, r));
+          _mm_storel_pi(reinterpret_cast<__m64*>(o + 3), hi);
+          _mm_store_ss(o + 5, _mm_movehl_ps(hi, hi));
         }
       }
       continue;
