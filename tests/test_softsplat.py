@@ -461,6 +461,32 @@ class TestSoftSplat(OpTester):
             for a, b in zip(result, results[0]):
                 assert torch.equal(a, b)
 
+    @pytest.mark.parametrize("mode", MODES)
+    def test_non_finite_pixels_reach_only_their_targets(self, backend, mode):
+        # An inf or NaN source value reaches the pixels its own taps land on, as
+        # IEEE arithmetic has it (the reference's values), and nothing else: a tap
+        # that is dropped (outside the image, or in another thread's rows) adds
+        # nothing anywhere (it once added 0 * inf = NaN to a kept tap's pixel, on
+        # the CPU, for some thread counts only).
+        g = torch.Generator().manual_seed(5)
+        B, C, H, W = 1, 2, 9, 8
+        input = torch.randn(B, C, H, W, dtype=torch.float64, generator=g)
+        input[0, 0, 0, 0] = float("inf")
+        input[0, 1, 4, W - 1] = -float("inf")
+        input[0, 1, H - 1, 2] = float("nan")
+        flow = torch.randn(B, 2, H, W, dtype=torch.float64, generator=g) * 0.7
+        flow[0, :, 4, W - 1] = torch.tensor([0.5, 0.5], dtype=torch.float64)  # right taps outside
+        flow[0, :, 0, 0] = torch.tensor([0.25, 0.0], dtype=torch.float64)
+        flow[0, :, 3:6, 3:5] = torch.tensor([0.0, 0.5], dtype=torch.float64).view(2, 1, 1)  # across band edges
+        args = convert((input, flow, make_metric(mode, B, H, W, generator=g), mode), backend.device)
+        want = reference.softsplat(*[a.cpu() if torch.is_tensor(a) else a for a in args])
+        counts = (1, 2, 3, 4) if backend.name == "cpu" else (torch.get_num_threads(),)
+        for threads in counts:
+            with num_threads(threads):
+                got = self.call(backend.ops, *args)
+            torch.testing.assert_close(got.cpu(), want, equal_nan=True, msg=lambda m: f"{threads} threads: {m}")
+            assert torch.isfinite(got[0, 0, 5:, :5]).all()  # far from the bad pixels
+
     def test_raw_op_raises_under_deterministic_mode(self, gpu_backend):
         # The CUDA forward accumulates with atomics and says so.
         args = convert(self.cases()[0], gpu_backend.device, torch.float32)

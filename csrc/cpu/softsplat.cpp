@@ -149,24 +149,22 @@ void splat_row(const Args<scalar_t>& a, const scalar_t* M, int64_t r, int64_t ro
       const bool top_in = top >= row_begin && top < row_end, bottom_in = top + 1 >= row_begin && top + 1 < row_end;
       keep[0] &= top_in, keep[1] &= top_in, keep[2] &= bottom_in, keep[3] &= bottom_in;
     }
-    // A tap not kept adds 0 to a kept one's pixel instead (no branch per channel):
-    // the same sums, since that pixel gets this source's value anyway.
-    const int first = keep[0] ? 0 : keep[1] ? 1 : keep[2] ? 2 : keep[3] ? 3 : -1;
-    if (first < 0) continue;
+    // The kept taps, in tap order. A tap not kept adds nothing, not even 0 * v
+    // to another pixel: an infinite source value would make that NaN.
+    int kept = 0;
     index_t o[4];
     scalar_t wz[4];
     for (int k = 0; k < 4; ++k) {
-      o[k] = keep[k] ? t.offset[k] : t.offset[first];
-      wz[k] = keep[k] ? t.w[k] * z : scalar_t(0);
+      if (!keep[k]) continue;
+      o[kept] = t.offset[k];
+      wz[kept] = t.w[k] * z;
+      ++kept;
     }
-    for (int k = 0; k < 4; ++k) den_b[o[k]] += wz[k];
+    for (int j = 0; j < kept; ++j) den_b[o[j]] += wz[j];
     for (int64_t c = 0; c < s.C; ++c) {
       const scalar_t v = in[c * HW + x];
       scalar_t* plane = num_b + c * HW;
-      plane[o[0]] += wz[0] * v;
-      plane[o[1]] += wz[1] * v;
-      plane[o[2]] += wz[2] * v;
-      plane[o[3]] += wz[3] * v;
+      for (int j = 0; j < kept; ++j) plane[o[j]] += wz[j] * v;
     }
   }
 }
