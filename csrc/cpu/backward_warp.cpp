@@ -95,24 +95,34 @@ struct RowTaps : RowTapArrays<scalar_t, index_t> {
 // and the taps of a pixel read once per pass.
 constexpr int64_t kChannelBlock = 4;
 
+// Calls fn(std::integral_constant<int, CB>) with CB = C for 1 to 4 channels, else 0.
+template <typename Fn>
+void with_channel_count(int64_t C, Fn&& fn) {
+  switch (C) {
+    case 1:
+      fn(std::integral_constant<int, 1>{});
+      break;
+    case 2:
+      fn(std::integral_constant<int, 2>{});
+      break;
+    case 3:
+      fn(std::integral_constant<int, 3>{});
+      break;
+    case 4:
+      fn(std::integral_constant<int, 4>{});
+      break;
+    default:
+      fn(std::integral_constant<int, 0>{});
+      break;
+  }
+}
+
 // Calls fn(c_begin, std::integral_constant<int, n>) for blocks of at most kChannelBlock channels.
 template <typename Fn>
 void for_channel_blocks(int64_t C, Fn&& fn) {
   int64_t c = 0;
   for (; c + kChannelBlock <= C; c += kChannelBlock) fn(c, std::integral_constant<int, kChannelBlock>{});
-  switch (C - c) {
-    case 1:
-      fn(c, std::integral_constant<int, 1>{});
-      break;
-    case 2:
-      fn(c, std::integral_constant<int, 2>{});
-      break;
-    case 3:
-      fn(c, std::integral_constant<int, 3>{});
-      break;
-    default:
-      break;
-  }
+  if (c < C) with_channel_count(C - c, [&](auto cb) { fn(c, cb); });  // 1 to 3 left
 }
 
 // Sets the values of taps outside the input to 0 (the masked variants).
@@ -254,28 +264,6 @@ void with_masking(bool masked, Fn&& fn) {
     fn(std::true_type{});
   } else {
     fn(std::false_type{});
-  }
-}
-
-// Calls fn(std::integral_constant<int, CB>) with CB = C for 1 to 4 channels, else 0.
-template <typename Fn>
-void with_channel_count(int64_t C, Fn&& fn) {
-  switch (C) {
-    case 1:
-      fn(std::integral_constant<int, 1>{});
-      break;
-    case 2:
-      fn(std::integral_constant<int, 2>{});
-      break;
-    case 3:
-      fn(std::integral_constant<int, 3>{});
-      break;
-    case 4:
-      fn(std::integral_constant<int, 4>{});
-      break;
-    default:
-      fn(std::integral_constant<int, 0>{});
-      break;
   }
 }
 

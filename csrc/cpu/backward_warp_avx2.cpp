@@ -71,7 +71,8 @@ VFI_AVX2 inline void load_pairs(const float* p, const int32_t* o, __m256& left, 
 
 // The scalar loops' formula for one value (tails and groups with a tap outside).
 VFI_AVX2 inline float dot1(const RowTapsOut<float, int32_t>& t, int32_t x, float v0, float v1, float v2, float v3) {
-  return ((t.w[0][x] * v0 + t.w[1][x] * v1) + t.w[2][x] * v2) + t.w[3][x] * v3;
+  const float w[4] = {t.w[0][x], t.w[1][x], t.w[2][x], t.w[3][x]}, v[4] = {v0, v1, v2, v3};
+  return tap_dot(w, v);
 }
 
 // NHWC, two pixels whose taps are all inside, in lanes 0-3 and 4-7: the left
