@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import vfi_ops
+from helpers import sprinkle_non_finite
 from op_tester import num_threads
 from vfi_ops import _C
 
@@ -175,6 +176,20 @@ def scalar_build_cases():
             flow = sub_pixel_flow(2, 5, W, torch.float32, g)
             grad = torch.randn(2, C, 5, W, generator=g)
             cases.append(dict(op="backward_warp", args=[input, flow, "zeros"], grad=grad))
+    # Zero and integer flows (every tap inside, weights 1 and 0), non-finite and
+    # far flows, and input values at the ends of float32's range (overflowing
+    # sums, subnormals).
+    for C, layout in [(3, "nchw"), (3, "nhwc"), (4, "nhwc")]:
+        input = torch.randn(1, C, 8, 20, generator=g)
+        flat = input.view(-1)
+        flat[::7], flat[3::11], flat[5::13] = 3.0e38, -3.0e38, 1e-45
+        if layout == "nhwc":
+            input = input.contiguous(memory_format=torch.channels_last)
+        integer = torch.randint(0, 3, (1, 2, 5, 16), generator=g).float()
+        far = sprinkle_non_finite(warp_flow(1, 5, 16, 8, 20, torch.float32, g), 0.2)
+        for flow, mode in [(torch.zeros(1, 2, 5, 16), "zeros"), (integer, "zeros"), (far, "zeros"), (far, "border")]:
+            grad = torch.randn(1, C, 5, 16, generator=g)
+            cases.append(dict(op="backward_warp", args=[input, flow, mode], grad=grad))
     # Planes one pixel high or wide: no pair of rows or columns inside.
     for h_in, w_in in [(1, 40), (9, 1)]:
         input = torch.randn(1, 3, h_in, w_in, generator=g).contiguous(memory_format=torch.channels_last)
