@@ -3,7 +3,7 @@
 
 #include <c10/util/string_view.h>
 
-#include "bilinear.h"
+#include "bilinear_math.h"
 #include "checks.h"
 
 namespace vfi_ops {

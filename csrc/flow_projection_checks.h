@@ -8,7 +8,7 @@
 namespace vfi_ops {
 
 // The summed (scaled) weights come back in the accumulation type, double for
-// every flow dtype (the backward divides by them; see flow_projection.h).
+// every flow dtype (the backward divides by them; see flow_projection_math.h).
 inline at::ScalarType den_dtype(at::ScalarType) { return at::kDouble; }
 
 inline void check_flow_projection_args(const char* op, const at::Tensor& flow,

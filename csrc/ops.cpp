@@ -1,20 +1,14 @@
 // The one place where every vfi_ops operator schema is declared.
 // Kernels are registered per dispatch key next to their launchers (cpu/, cuda/,
 // autocast.cpp); fake (meta) kernels and autograd are registered from Python (vfi_ops/).
-#ifndef VFI_OPS_EMULATED_CUDA
-#include <Python.h>
-#endif
-#include <ATen/core/dispatch/Dispatcher.h>
+// What reads the list: op_lists.cpp (the names the Python module reports),
+// no_cuda_stubs.cpp (a CPU-only build's CUDA entries); module.cpp is the module.
 #include <torch/library.h>
 
-#include <string>
 #include <vector>
 
 #include "library.h"
-
-#ifndef VFI_OPS_EMULATED_CUDA
-#include "cpu/row_taps.h"  // row_taps_isa
-#endif
+#include "ops.h"
 
 namespace {
 
@@ -25,7 +19,7 @@ constexpr const char* kSchemas[] = {
     "-> (Tensor, Tensor)",
 
     // Returns (output, den): den [B, 1, H, W] is the summed weight per pixel (0 at
-    // holes), scaled per batch item and in float64 (see flow_projection.h); the
+    // holes), scaled per batch item and in float64 (see flow_projection_math.h); the
     // backward needs it.
     "flow_projection(Tensor flow, Tensor? weight=None, bool fill_holes=False) -> (Tensor, Tensor)",
     // output_mask: which of (grad_flow, grad_weight) to compute; the others come back empty.
@@ -66,68 +60,13 @@ constexpr const char* kTestSchemas[] = {
     "_adaptive_row_windows(Tensor flow, int F, bool vectorised) -> Tensor[]",
 };
 
-// "name" or "name.overload": the schema up to its argument list.
-std::string name_of(const char* schema) {
-  const std::string s(schema);
-  return s.substr(0, s.find('('));
-}
-
-#if !defined(VFI_OPS_WITH_CUDA) && !defined(VFI_OPS_EMULATED_CUDA)
-// A CPU-only build registers this for every op on CUDA tensors: a clear error
-// instead of the dispatcher's "could not run ... with arguments from the CUDA backend".
-void built_without_cuda(const c10::OperatorHandle& op, torch::jit::Stack*) {
-  const auto& name = op.schema().operator_name();
-  TORCH_CHECK(false, "vfi_ops.", name.name.substr(name.name.find("::") + 2), name.overload_name.empty() ? "" : ".",
-              name.overload_name,
-              ": vfi_ops was built without CUDA support, so it cannot run on CUDA tensors. Reinstall it where a CUDA "
-              "toolkit (nvcc) and a CUDA build of torch are present, or force it with FORCE_CUDA=1: "
-              "FORCE_CUDA=1 pip install --no-build-isolation --force-reinstall --no-deps .");
-}
-#endif
-
-#ifndef VFI_OPS_EMULATED_CUDA
-PyObject* string_list(const std::vector<std::string>& items) {
-  PyObject* list = PyList_New(static_cast<Py_ssize_t>(items.size()));
-  if (list == nullptr) return nullptr;
-  for (size_t i = 0; i < items.size(); ++i) {
-    PyObject* item = PyUnicode_FromString(items[i].c_str());
-    if (item == nullptr) {
-      Py_DECREF(list);
-      return nullptr;
-    }
-    PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), item);
-  }
-  return list;
-}
-
-std::vector<std::string> op_names() {
-  std::vector<std::string> names;
-  for (const char* schema : kSchemas) names.push_back(name_of(schema));
-  return names;
-}
-
-// The ops with a CUDA kernel of their own (none in a CPU-only build, whose CUDA
-// entries are the stubs above).
-std::vector<std::string> cuda_op_names() {
-  std::vector<std::string> names;
-#ifdef VFI_OPS_WITH_CUDA
-  for (const std::string& name : op_names()) {
-    const auto dot = name.find('.');
-    const std::string base = "vfi_ops::" + name.substr(0, dot);
-    const std::string overload = dot == std::string::npos ? "" : name.substr(dot + 1);
-    const auto handle = c10::Dispatcher::singleton().findOp({base, overload});
-    if (handle.has_value() && handle->hasKernelForDispatchKey(c10::DispatchKey::CUDA)) names.push_back(name);
-  }
-#endif
-  return names;
-}
-
-PyObject* py_op_names(PyObject*, PyObject*) { return string_list(op_names()); }
-PyObject* py_cpu_vector_isa(PyObject*, PyObject*) { return PyUnicode_FromString(vfi_ops::row_taps_isa()); }
-PyObject* py_cuda_op_names(PyObject*, PyObject*) { return string_list(cuda_op_names()); }
-#endif
-
 }  // namespace
+
+namespace vfi_ops {
+
+c10::ArrayRef<const char*> op_schemas() { return kSchemas; }
+
+}  // namespace vfi_ops
 
 // Not tagged `out`, which newer torch releases read to functionalize an out=
 // overload that returns its out: torch 2.14's inductor then also lowers the
@@ -141,27 +80,3 @@ VFI_DEFINE_LIBRARY(VFI_OPS_LIBRARY, m) {
   for (const char* schema : kSchemas) m.def(schema, tags);
   for (const char* schema : kTestSchemas) m.def(schema);
 }
-
-#if !defined(VFI_OPS_WITH_CUDA) && !defined(VFI_OPS_EMULATED_CUDA)
-TORCH_LIBRARY_IMPL(vfi_ops, CUDA, m) {
-  for (const char* schema : kSchemas) {
-    m.impl(name_of(schema).c_str(), torch::CppFunction::makeFromBoxedFunction<&built_without_cuda>());
-  }
-}
-#endif
-
-#ifndef VFI_OPS_EMULATED_CUDA
-// `import vfi_ops._C` loads this library, and with it the registrations above.
-extern "C" PyObject* PyInit__C(void) {
-  static PyMethodDef methods[] = {
-      {"op_names", py_op_names, METH_NOARGS, "The names of the vfi_ops operators (name or name.overload)."},
-      {"cuda_op_names", py_cuda_op_names, METH_NOARGS,
-       "The operators with CUDA kernels (none in a build without CUDA)."},
-      {"cpu_vector_isa", py_cpu_vector_isa, METH_NOARGS,
-       "The instruction set of the CPU kernels' vectorised tap routines here (AVX2, or none: scalar)."},
-      {nullptr, nullptr, 0, nullptr}};
-  static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", "vfi_ops compiled operators (use torch.ops.vfi_ops)", -1,
-                               methods};
-  return PyModule_Create(&module);
-}
-#endif

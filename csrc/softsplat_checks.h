@@ -5,7 +5,7 @@
 #include <c10/util/string_view.h>
 
 #include "checks.h"
-#include "softsplat.h"
+#include "softsplat_math.h"
 
 namespace vfi_ops {
 

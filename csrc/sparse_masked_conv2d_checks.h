@@ -10,7 +10,8 @@
 #include <utility>
 
 #include "checks.h"
-#include "sparse_masked_conv2d.h"
+#include "sparse_masked_conv2d_math.h"
+#include "output_layout.h"
 
 namespace vfi_ops {
 
@@ -18,7 +19,7 @@ namespace vfi_ops {
 struct SparseConvShape {
   int64_t B, C_in, H, W, C_out, H_out, W_out, groups;
   int kh, kw, sh, sw, ph, pw, dh, dw;
-  bool channels_last;  // the layout of the computation (see sparse_masked_conv2d.h)
+  bool channels_last;  // the layout of the computation (see sparse_masked_conv2d_math.h)
 
   at::MemoryFormat memory_format() const {
     return channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;

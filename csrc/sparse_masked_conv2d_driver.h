@@ -5,7 +5,7 @@
 // the chunk, never with H * W * C_in * kh * kw. The matrices are in the
 // accumulation type (float for float16/bfloat16 inputs), so the GEMMs
 // accumulate in float whatever the library's reduced-precision settings. The matrices are laid out as
-// the tensors (NCHW or NHWC, see sparse_masked_conv2d.h); the GEMMs see them
+// the tensors (NCHW or NHWC, see sparse_masked_conv2d_math.h); the GEMMs see them
 // through [groups, rows, positions] views either way.
 //
 // Past kDenseAbove of the positions active, the dense convolution (mkldnn,
@@ -13,7 +13,7 @@
 // where(mask, conv, fill), and the gradients those of that expression.
 //
 // `Kernels` supplies the device's data movement (see cpu/ and cuda/):
-//   gather_patches(input, active, shape, cols)     cols as in sparse_masked_conv2d.h
+//   gather_patches(input, active, shape, cols)     cols as in sparse_masked_conv2d_math.h
 //   scatter_rows(values, bias, active, shape, out) out[b, c, oy, ox] = values[c, j] (+ bias[c])
 //   gather_rows(grad, active, shape, rows)         rows[c, j] = grad[b, c, oy, ox]
 //   scatter_patches_add(grad_cols, active, shape, grad_input)   the transpose of gather_patches

@@ -1,5 +1,5 @@
 """The CPU kernels' vectorised tap routines (csrc/cpu/row_taps.h) against the
-scalar definitions of the shared headers (bilinear.h, adaptive_warp.h): bitwise
+scalar definitions of the shared headers (bilinear_math.h, adaptive_warp_math.h): bitwise
 the same offsets, weights, masks and gradient coefficients, exact positions and
 non-finite flows included; and the ops that use them (backward_warp, whose
 float32 forward also has AVX2 loops, softsplat, adaptive_warp) against the

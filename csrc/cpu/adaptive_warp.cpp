@@ -1,4 +1,4 @@
-// adaptive_warp: CPU launchers. The per-element math is in adaptive_warp.h; here
+// adaptive_warp: CPU launchers. The per-element math is in adaptive_warp_math.h; here
 // a task computes the windows of one output row (cpu/row_taps.h; then the F*F
 // tap offsets and weights of each pixel, one array per tap) and applies them
 // channel by channel in loops along the row that the compiler vectorises.
@@ -16,11 +16,12 @@
 #include <tuple>
 #include <vector>
 
-#include "adaptive_warp.h"
+#include "adaptive_warp_math.h"
 #include "adaptive_warp_checks.h"
 #include "cpu/partition.h"
 #include "cpu/row_taps.h"
 #include "cpu/simd.h"
+#include "index_width.h"
 
 namespace vfi_ops {
 namespace {

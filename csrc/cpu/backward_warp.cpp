@@ -1,5 +1,5 @@
 // backward_warp: CPU launchers. The per-element math (taps, weights, gradient
-// coefficients) is in backward_warp.h / bilinear.h; here a task computes it for
+// coefficients) is in backward_warp_math.h / bilinear_math.h; here a task computes it for
 // one output row at a time (cpu/row_taps.h: vectorised where the CPU has AVX2)
 // and applies it pixel by pixel to a few channels at a time. Where the taps are
 // vectorised, the float32 forward applies them with AVX2 loops
@@ -23,13 +23,15 @@
 #include <type_traits>
 #include <vector>
 
-#include "backward_warp.h"
+#include "backward_warp_math.h"
 #include "backward_warp_checks.h"
 #include "cpu/backward_warp_avx2.h"
 #include "cpu/partition.h"
 #include "cpu/prefetch.h"
 #include "cpu/row_taps.h"
 #include "cpu/simd.h"
+#include "index_width.h"
+#include "output_layout.h"
 
 namespace vfi_ops {
 namespace {

@@ -1,4 +1,4 @@
-// flow_projection: CPU launchers. The per-element math is in flow_projection.h.
+// flow_projection: CPU launchers. The per-element math is in flow_projection_math.h.
 //
 // The forward splat is split by target rows: each task owns a band of output
 // rows and applies, in source order, every contribution that lands in it. No
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "cpu/partition.h"
-#include "flow_projection.h"
+#include "flow_projection_math.h"
 #include "flow_projection_checks.h"
 #include "flow_projection_weights.h"
 
@@ -49,7 +49,7 @@ void scan_holes(const Known<int64_t>& known, const Sizes& s, const Visit& visit)
   });
 }
 
-// The two fill passes' ray counts (see flow_projection.h) and what each knows.
+// The two fill passes' ray counts (see flow_projection_math.h) and what each knows.
 struct FillPasses {
   std::vector<uint8_t> cnt1, cnt2;
   Known<int64_t> known1, known2;

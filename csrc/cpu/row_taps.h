@@ -1,6 +1,6 @@
 // Where a row of output pixels samples its input, for the CPU launchers: the
-// bilinear taps of each pixel (bilinear.h; backward_warp, and the splats of a
-// forward warp) and DAIN's adaptive windows (adaptive_warp.h), computed for a
+// bilinear taps of each pixel (bilinear_math.h; backward_warp, and the splats of a
+// forward warp) and DAIN's adaptive windows (adaptive_warp_math.h), computed for a
 // whole row at once and stored as structures of arrays, which the launchers'
 // loops then apply channel by channel.
 //
@@ -17,8 +17,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "adaptive_warp.h"
-#include "bilinear.h"
+#include "adaptive_warp_math.h"
+#include "bilinear_math.h"
 
 // GCC on x86-64 compiles the vectorised routines for AVX2 (cpu/row_taps_avx2.cpp).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(_WIN32)

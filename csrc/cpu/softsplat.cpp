@@ -1,4 +1,4 @@
-// softsplat: CPU launchers. The per-element math is in softsplat.h.
+// softsplat: CPU launchers. The per-element math is in softsplat_math.h.
 //
 // Forward, without atomics and deterministic for any number of threads: the
 // target rows are split into one band per thread, and each band splats, in
@@ -28,7 +28,7 @@
 
 #include "cpu/partition.h"
 #include "cpu/row_taps.h"
-#include "softsplat.h"
+#include "softsplat_math.h"
 #include "softsplat_checks.h"
 
 namespace vfi_ops {

@@ -1,5 +1,5 @@
 // sparse_masked_conv2d: CPU data movement for the shared driver
-// (sparse_masked_conv2d_driver.h); the index math is in sparse_masked_conv2d.h.
+// (sparse_masked_conv2d_driver.h); the index math is in sparse_masked_conv2d_math.h.
 //
 // Each call first lists, for every active position of the chunk, the offsets it
 // reads and writes (of channel 0). NCHW: the loops then move one matrix row (one
@@ -20,8 +20,9 @@
 
 #include "cpu/partition.h"
 #include "cpu/simd.h"
-#include "sparse_masked_conv2d.h"
+#include "sparse_masked_conv2d_math.h"
 #include "sparse_masked_conv2d_driver.h"
+#include "index_width.h"
 
 namespace vfi_ops {
 namespace {

@@ -1,4 +1,4 @@
-// adaptive_warp: CUDA launchers. The math is in adaptive_warp.h.
+// adaptive_warp: CUDA launchers. The math is in adaptive_warp_math.h.
 //
 // Forward: one thread per output element (b, c, y, x). Backward: the input
 // gradient is scattered by one thread per element with atomic adds; the tap
@@ -15,9 +15,10 @@
 
 #include <tuple>
 
-#include "adaptive_warp.h"
+#include "adaptive_warp_math.h"
 #include "adaptive_warp_checks.h"
 #include "cuda/launch.cuh"
+#include "index_width.h"
 
 namespace vfi_ops {
 namespace {

@@ -1,5 +1,5 @@
 // backward_warp: CUDA launchers, one thread per output pixel (grid-stride).
-// The math is in backward_warp.h.
+// The math is in backward_warp_math.h.
 #include <ATen/Context.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -11,9 +11,11 @@
 
 #include <tuple>
 
-#include "backward_warp.h"
+#include "backward_warp_math.h"
 #include "backward_warp_checks.h"
 #include "cuda/launch.cuh"
+#include "index_width.h"
+#include "output_layout.h"
 
 namespace vfi_ops {
 namespace {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cuda/emulation.h"
+#include "index_width.h"
 
 namespace vfi_ops::emulation {
 namespace {
@@ -53,6 +54,11 @@ double selftest(int64_t which, const at::Tensor& t) {
 }
 
 }  // namespace
+
+// index_width.h's hooks.
+bool forces_int64() { return config().force_int64; }
+void count_index_path(bool narrow) { ++(narrow ? stats().int32_paths : stats().int64_paths); }
+
 }  // namespace vfi_ops::emulation
 
 TORCH_LIBRARY_FRAGMENT(vfi_ops_emulated, m) {

@@ -1,4 +1,4 @@
-// flow_projection: CUDA launchers. The math is in flow_projection.h.
+// flow_projection: CUDA launchers. The math is in flow_projection_math.h.
 //
 // Forward: one thread per source pixel splats into double accumulators with
 // atomic adds, one thread per pixel turns them into the output. Each hole
@@ -20,9 +20,10 @@
 #include <type_traits>
 
 #include "cuda/launch.cuh"
-#include "flow_projection.h"
+#include "flow_projection_math.h"
 #include "flow_projection_checks.h"
 #include "flow_projection_weights.h"
+#include "index_width.h"
 
 namespace vfi_ops {
 namespace {
@@ -98,7 +99,7 @@ void scan_holes(const Known<index_t>& known, Sizes<index_t> s, Visit visit, cuda
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-// The two fill passes' ray counts (see flow_projection.h) and what each knows.
+// The two fill passes' ray counts (see flow_projection_math.h) and what each knows.
 template <typename index_t>
 struct FillPasses {
   at::Tensor cnt1, cnt2;  // [B, H, W] uint8

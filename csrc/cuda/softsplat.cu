@@ -1,4 +1,4 @@
-// softsplat: CUDA launchers. The math is in softsplat.h.
+// softsplat: CUDA launchers. The math is in softsplat_math.h.
 //
 // Forward: for "linear" and "soft", one thread per source writes its metric key
 // and at::amax takes each batch item's maximum. Then one thread per source splats
@@ -19,8 +19,9 @@
 #include <tuple>
 
 #include "cuda/launch.cuh"
-#include "softsplat.h"
+#include "softsplat_math.h"
 #include "softsplat_checks.h"
+#include "index_width.h"
 
 namespace vfi_ops {
 namespace {

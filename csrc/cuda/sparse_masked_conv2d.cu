@@ -1,5 +1,5 @@
 // sparse_masked_conv2d: CUDA data movement for the shared driver
-// (sparse_masked_conv2d_driver.h); the index math is in sparse_masked_conv2d.h.
+// (sparse_masked_conv2d_driver.h); the index math is in sparse_masked_conv2d_math.h.
 //
 // One thread per element of the moved matrix (patch row k or channel c, active
 // position j), in the matrix's order: j fastest for NCHW, the row (channels)
@@ -16,8 +16,9 @@
 #include <tuple>
 
 #include "cuda/launch.cuh"
-#include "sparse_masked_conv2d.h"
+#include "sparse_masked_conv2d_math.h"
 #include "sparse_masked_conv2d_driver.h"
+#include "index_width.h"
 
 namespace vfi_ops {
 namespace {

@@ -6,7 +6,7 @@ checks the hand-written gradients. Every op it uses is deterministic under
 ``index_select``, ``cummax``), which makes it the deterministic CUDA fallback.
 As the kernels do, it computes landing positions in float (double for float64
 flows) and the sums in float64, of the weights scaled by a power of two per
-batch item (see csrc/flow_projection.h), so that no weight overflows them.
+batch item (see csrc/flow_projection_math.h), so that no weight overflows them.
 """
 
 from typing import Optional, Tuple
@@ -50,7 +50,7 @@ def _fill_pass(out: Tensor, known: Tensor) -> Tuple[Tensor, Tensor]:
 
 
 def _fill_holes(out: Tensor, den: Tensor) -> Tensor:
-    """Two passes (csrc/flow_projection.h): from the landed pixels, then from all filled so far."""
+    """Two passes (csrc/flow_projection_math.h): from the landed pixels, then from all filled so far."""
     out, known = _fill_pass(out, den[:, 0] > 0)
     return _fill_pass(out, known)[0]
 

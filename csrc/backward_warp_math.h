@@ -3,9 +3,13 @@
 //   out[b, c, y, x] = bilinear(input[b, c], x + flow[b, 0, y, x], y + flow[b, 1, y, x])
 //
 // Input planes are Hin x Win, flow and output planes H x W (the sizes may differ).
+//
+// The CUDA kernels call these functions per element. The CPU kernels apply the
+// same formulas a row at a time through the row taps (cpu/row_taps.h), vectorised
+// where the CPU has AVX2, with results bitwise those of these definitions.
 #pragma once
 
-#include "bilinear.h"
+#include "bilinear_math.h"
 
 namespace vfi_ops {
 

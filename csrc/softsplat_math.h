@@ -3,7 +3,7 @@
 //
 // Every source pixel p of a batch item lands at q = p + flow[p] and adds, to each
 // of the four pixels t around q that lie inside the image (bilinear taps,
-// bilinear.h), with the tap's bilinear weight w_t:
+// bilinear_math.h), with the tap's bilinear weight w_t:
 //   num[c, t] += w_t z_p input[c, p],   den[t] += w_t z_p.
 // z_p is the source's splat factor: 1 for "sum" and "avg", Z_p / M for "linear"
 // and exp(Z_p - M) for "soft", Z being the metric and M the item's largest
@@ -24,7 +24,7 @@
 #include <cmath>
 #include <limits>
 
-#include "bilinear.h"
+#include "bilinear_math.h"
 
 namespace vfi_ops {
 
