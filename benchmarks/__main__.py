@@ -8,6 +8,7 @@ every mask density of sparse_masked_conv2d and every mode of softsplat.
 """
 
 import argparse
+import importlib
 import sys
 import textwrap
 import time
@@ -15,17 +16,13 @@ import time
 import torch
 
 import vfi_ops
+from vfi_ops._op_list import OPS as OP_NAMES
 
-from . import adaptive_warp, backward_warp, flow_projection, models, softsplat, sparse_masked_conv2d, ugsp
+from . import models, ugsp
 from .common import LEGEND, format_row, machine_info, measure, section_header, write_json
 
-OPS = {
-    "backward_warp": backward_warp,
-    "flow_projection": flow_projection,
-    "adaptive_warp": adaptive_warp,
-    "sparse_masked_conv2d": sparse_masked_conv2d,
-    "softsplat": softsplat,
-}
+# benchmarks/<name>.py for every op of the list.
+OPS = {name: importlib.import_module(f"{__package__}.{name}") for name in OP_NAMES}
 MODELS = {"dain": models, "ugsp": ugsp}
 BENCHMARKS = {**OPS, **MODELS}
 
@@ -59,7 +56,7 @@ def main(argv=None) -> int:
         nargs="+",
         choices=list(BENCHMARKS),
         metavar="NAME",
-        help=f"only these benchmarks, of: {', '.join(BENCHMARKS)} (default: the five ops)",
+        help=f"only these benchmarks, of: {', '.join(BENCHMARKS)} (default: the {len(OPS)} ops)",
     )
     parser.add_argument("--models", action="store_true", help="also time the DAIN-style and UGSP-style models")
     parser.add_argument(

@@ -1,3 +1,4 @@
+import collections
 import contextlib
 import os
 import shutil
@@ -24,8 +25,23 @@ def pytest_configure(config):
         "cuda: needs a CUDA GPU (skipped without one)",
         "emulated: runs the CUDA kernels emulated on the CPU (tests/cuda_emulation.py)",
         "slow: takes more than a few seconds",
+        "op: tests an operator's kernels or reference (set by conftest.py: every test_<op>*.py file and "
+        "OpTester subclass, for each op of vfi_ops/_op_list.py; the CI runs these against the oldest torch)",
     ):
         config.addinivalue_line("markers", line)
+
+
+def _tests_an_op(item):
+    """True for the tests of an operator: in a file test_<op>.py or test_<op>_*.py of
+    an op of the list, or in a subclass of OpTester wherever it is."""
+    from op_tester import OpTester
+    from vfi_ops._op_list import OPS
+
+    name = os.path.basename(str(item.path))
+    if any(name == f"test_{op}.py" or name.startswith(f"test_{op}_") for op in OPS):
+        return True
+    cls = getattr(item, "cls", None)
+    return cls is not None and issubclass(cls, OpTester)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -34,6 +50,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords and not HAS_CUDA:
             item.add_marker(skip)
+        if _tests_an_op(item):
+            item.add_marker(pytest.mark.op)
 
 
 @pytest.fixture(autouse=True)
@@ -125,9 +143,27 @@ def emulated_backend(request):
     return _emulated()
 
 
+def skip_reasons(reports):
+    """{reason: count} of skipped test reports, most frequent first."""
+    counts = collections.Counter()
+    for report in reports:
+        if isinstance(report.longrepr, tuple):  # (file, line, "Skipped: reason")
+            reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+        else:
+            reason = str(getattr(report, "wasxfail", "") or report.longrepr)
+        counts[reason] += 1
+    return dict(counts.most_common())
+
+
 def pytest_terminal_summary(terminalreporter):
     from op_tester import EMULATED_CASES
 
+    # Why tests skipped, in one line (pytest -rs lists them one by one).
+    reasons = skip_reasons(terminalreporter.stats.get("skipped", []))
+    if reasons:
+        terminalreporter.write_line(
+            f"{sum(reasons.values())} skipped: " + "; ".join(f"{n} {reason}" for reason, n in reasons.items())
+        )
     if not EMULATED_CASES:
         return
     terminalreporter.section("emulated CUDA cases (op, dtype, index type)")

@@ -1,3 +1,4 @@
+import csv
 import json
 import os
 import subprocess
@@ -7,10 +8,21 @@ import pytest
 import torch
 
 import vfi_ops
-from vfi_ops import _ext
+from vfi_ops import _ext, _op_list
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OPS = {"adaptive_warp", "backward_warp", "flow_projection", "softsplat", "sparse_masked_conv2d"}
+OPS = set(_op_list.OPS)
+
+
+def test_the_op_list_names_every_compiled_op():
+    # vfi_ops/_op_list.py and the schemas of csrc/ops.cpp name the same ops (each
+    # with its _backward op); every op is exported with its reference.
+    names = set(_ext.OP_NAMES)
+    assert {n for n in names if "." not in n and not n.endswith("_backward")} == OPS
+    assert {f"{op}_backward" for op in OPS} <= names
+    for op in OPS:
+        assert callable(getattr(vfi_ops, op)) and callable(getattr(vfi_ops.reference, op))
+        assert op in vfi_ops.__all__ and op in vfi_ops.reference.__all__
 
 
 def test_build_info_describes_this_build():
@@ -117,8 +129,8 @@ def test_benchmark_harness_runs(tmp_path):
         assert noise not in out + run.stderr
 
 
-def test_readme_benchmark_table_uses_the_benchmarks_case_names():
-    # Each row of the README's table names an op and a case the default run measures.
+def test_docs_benchmark_table_uses_the_benchmarks_case_names():
+    # Each row of the docs' table (docs/benchmarks.rst) names an op and a case the default run measures.
     sys.path.insert(0, ROOT)
     try:
         from benchmarks.__main__ import OPS as BENCH_OPS
@@ -129,9 +141,9 @@ def test_readme_benchmark_table_uses_the_benchmarks_case_names():
         for module in BENCH_OPS.values()
         for case in module.cases("cpu", quick=False, full=False, min_run_time=1.0)
     }
-    with open(os.path.join(ROOT, "README.md")) as f:
-        readme = f.read()
-    table = readme[readme.index("| op | case | mode |") :].split("\n\n")[0].splitlines()[2:]
-    rows = {tuple(cell.strip() for cell in line.strip("|").split("|")[:2]) for line in table}
+    with open(os.path.join(ROOT, "docs", "benchmarks.rst")) as f:
+        page = f.read()
+    table = page[page.index('   "op", "case", "mode"') :].split("\n\n")[0].splitlines()[1:]
+    rows = {tuple(next(csv.reader([line.strip()], skipinitialspace=True))[:2]) for line in table}
     op_rows = {row for row in rows if row[0] in OPS}
     assert op_rows and op_rows <= measured, op_rows - measured

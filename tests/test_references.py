@@ -7,6 +7,10 @@ import torch
 
 from helpers import smooth_flow
 from vfi_ops import reference
+from vfi_ops._op_list import OPS
+
+# Kernel and reference tests of every op: run against the oldest torch too (see conftest.py).
+pytestmark = pytest.mark.op
 
 B, H, W = 2, 9, 11
 
@@ -54,9 +58,7 @@ def grads(fn, args, kwargs):
     return [out.detach()] + list(torch.autograd.grad(out, [a for a in args if a.requires_grad], g))
 
 
-@pytest.mark.parametrize(
-    "name", ["backward_warp", "flow_projection", "adaptive_warp", "softsplat", "sparse_masked_conv2d"]
-)
+@pytest.mark.parametrize("name", OPS)
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_reference_accepts_every_layout(name, layout):
     fn, args, kwargs = cases()[name]

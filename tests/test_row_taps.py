@@ -19,6 +19,9 @@ from helpers import sprinkle_non_finite
 from op_tester import num_threads
 from vfi_ops import _C
 
+# Kernel and reference tests of every op: run against the oldest torch too (see conftest.py).
+pytestmark = pytest.mark.op
+
 VECTORISED = _C.cpu_vector_isa() != "none"
 needs_vector_isa = pytest.mark.skipif(not VECTORISED, reason="no vectorised tap routine on this CPU or build")
 

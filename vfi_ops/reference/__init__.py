@@ -4,10 +4,13 @@ Independent of the compiled kernels: the tests compare against them, the
 benchmarks time them as the best plain-PyTorch way to compute the same thing.
 """
 
-from .adaptive_warp import adaptive_warp
-from .backward_warp import backward_warp, grid_sample_warp
-from .flow_projection import flow_projection
-from .softsplat import softsplat
-from .sparse_masked_conv2d import sparse_masked_conv2d
+import importlib as _importlib
 
-__all__ = ["adaptive_warp", "backward_warp", "flow_projection", "grid_sample_warp", "softsplat", "sparse_masked_conv2d"]
+from .._op_list import OPS as _OPS
+from .backward_warp import grid_sample_warp
+
+# vfi_ops.reference.<name> is the function of reference/<name>.py, for every op of the list.
+for _name in _OPS:
+    globals()[_name] = getattr(_importlib.import_module(f".{_name}", __name__), _name)
+
+__all__ = [*_OPS, "grid_sample_warp"]
