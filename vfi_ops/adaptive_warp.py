@@ -17,6 +17,9 @@ from ._library import for_each_library, register_backward
 def adaptive_warp(input: Tensor, flow: Tensor, kernel: Tensor) -> Tensor:
     r"""Warp ``input`` by ``flow``, weighing an F x F window with a per-pixel kernel (DAIN).
 
+    DAIN's adaptive warping layer (Bao et al., "Depth-Aware Video Frame
+    Interpolation", CVPR 2019; its FilterInterpolation layer).
+
     At pixel ``(x, y)`` with flow ``(u, v)`` the sample point is ``(x', y') = (x+u, y+v)``.
     It is valid if finite, ``0 <= x' <= W-1``, ``0 <= y' <= H-1``, ``|u| < W/2`` and
     ``|v| < H/2``. Then, with ``X = floor(x')``, ``Y = floor(y')``, ``a = x'-X``,
@@ -45,11 +48,27 @@ def adaptive_warp(input: Tensor, flow: Tensor, kernel: Tensor) -> Tensor:
     flow gradient is that window's derivative, also at ``x' = W-1`` (valid, with
     ``X = W-1``). ``|u| = W/2`` exactly is invalid. Positions are computed in float
     (double for float64); beyond 2^24 px float32 positions are rounded, and a
-    window is never placed past the image. On CUDA the input gradient is
-    accumulated with atomic adds, so under
+    window is never placed past the image. The backward reads each window once
+    per channel, forming ``R_t = sum_c g_c input_c[tap t]``, from which the kernel
+    gradient (blend weight times ``R_t``, owned by its pixel: no atomics) and the
+    flow gradient follow.
+
+    Raises:
+        ValueError: shapes that do not match (``kernel`` with an even square
+            number of channels, ``flow`` with 2, one batch and size), tensors on
+            different devices. TypeError: an argument that is not a tensor, a
+            non-float ``input``, ``flow`` or ``kernel`` of another dtype.
+
+    Determinism: the forward, the flow gradient and the kernel gradient are
+    bitwise the same for any number of CPU threads. The CPU input gradient is
+    deterministic for a given thread count; when it is computed with the other
+    gradients for fewer (batch x channel) planes than threads, it is summed from
+    per-band copies, so another thread count may change its last bits. On CUDA
+    the input gradient is accumulated with atomic adds, so under
     ``torch.use_deterministic_algorithms(True)`` it raises PyTorch's
     nondeterministic-operation error; the flow and kernel gradients are
-    deterministic everywhere, and so is everything on CPU.
+    deterministic there.
+    Layouts: any, and batch size 0; results are contiguous.
     dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA (float accumulation).
     CUDA results differ from the CPU kernels' in the last bits (nvcc contracts
     ``a*b+c`` into fused multiply-adds; atomic sums add in varying order).

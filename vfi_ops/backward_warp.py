@@ -34,10 +34,23 @@ def backward_warp(input: Tensor, flow: Tensor, padding_mode: str = "zeros") -> T
         channels-last input (:func:`vfi_ops.output_memory_format`; the input
         gradient too), contiguous otherwise.
 
-    NaN flows sample nothing (0); infinite or huge flows are out of range
-    ("zeros") or clamped ("border"). Taps outside ``input`` contribute exactly 0,
-    whatever ``input`` holds (an inf or NaN pixel reaches only the samples that
-    use it). Gradients flow to ``input`` and ``flow``.
+    Raises:
+        ValueError: a shape that does not match (``input`` and ``flow`` 4-D,
+            ``flow`` with 2 channels and ``input``'s batch size), an unknown
+            ``padding_mode``, tensors on different devices. TypeError: an
+            argument that is not a tensor, a non-float ``input``, a ``flow`` of
+            another dtype than ``input``.
+
+    NaN flows sample nothing (output 0, gradient 0); infinite or huge flows are
+    out of range ("zeros") or clamped ("border"). No flow value can make the
+    kernel read outside ``input`` (``grid_sample``'s CPU backward, by contrast,
+    crashes on NaN positions in "border" mode). Taps outside ``input`` contribute
+    exactly 0, whatever ``input`` holds: an inf or NaN pixel reaches only the
+    samples (and flow gradients) that use it, as IEEE arithmetic has it (in
+    "border" mode a clamped sample's flow gradient is then NaN, 0 * inf, as with
+    ``grid_sample``). A non-finite incoming gradient can make the input gradient
+    of pixel 0 NaN (0 * inf from taps outside). Gradients flow to ``input`` (a
+    scatter) and ``flow``.
 
     Exact positions (grid_sample's conventions): a position on an integer takes
     that pixel's value, and its flow gradient is the derivative of the cell to
@@ -47,10 +60,27 @@ def backward_warp(input: Tensor, flow: Tensor, padding_mode: str = "zeros") -> T
     the position is clamped, the border itself (``x <= 0``, ``x >= W-1``) included.
     Positions are computed in float (double for float64): beyond 2^24 px a
     float32 position is rounded to a multiple of 2 (4 beyond 2^25, ...), which
-    moves the sample; no rounding ever reads outside ``input``.
-    On CUDA the gradient to ``input`` is accumulated with atomic adds, so under
-    ``torch.use_deterministic_algorithms(True)`` it raises PyTorch's
-    nondeterministic-operation error (as ``grid_sample`` does).
+    moves the sample; no rounding ever reads outside ``input``. (``grid_sample``
+    itself may round a position on an integer when it normalises the grid, and
+    then take the left-hand derivative there; :func:`vfi_ops.reference.backward_warp`
+    is exact.)
+
+    Determinism: the forward and the flow gradient are bitwise the same for any
+    number of CPU threads. The CPU input gradient is deterministic for a given
+    thread count; when it is computed with the flow gradient for fewer
+    (batch x channel) planes than threads, it is summed from per-band copies, so
+    another thread count may change its last bits. Every CPU path gives the same
+    bits whatever the instruction set or ``ATEN_CPU_CAPABILITY`` (the CPU kernels
+    are built without fused multiply-adds; the float32 forward uses AVX2 loops
+    where the CPU has them). On CUDA the gradient to ``input`` is accumulated
+    with atomic adds, so under ``torch.use_deterministic_algorithms(True)`` it
+    raises PyTorch's nondeterministic-operation error (as ``grid_sample`` does);
+    the flow gradient alone is deterministic.
+
+    Layouts: any (non-contiguous, channels-last) and batch size 0. A
+    channels-last-contiguous ``input`` gives a channels-last output and input
+    gradient, which the CPU kernels sample in place; anything else (a sliced
+    channels-last tensor too) gives contiguous results.
     dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA (float accumulation).
     CUDA results differ from the CPU kernels' in the last bits (nvcc contracts
     ``a*b+c`` into fused multiply-adds; atomic sums add in varying order).

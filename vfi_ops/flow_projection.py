@@ -45,7 +45,9 @@ def flow_projection(flow: Tensor, weight: Optional[Tensor] = None, fill_holes: b
     (float32 ones of any magnitude; float64 ones whose ratio within an item stays
     below 2^1000).
 
-    DAIN's recipe for the flow from the middle frame ``t`` back to frame 0:
+    Sources: DAIN (Bao et al., "Depth-Aware Video Frame Interpolation", CVPR
+    2019), MEMC-Net (Bao et al., TPAMI 2019). DAIN's recipe for the flow from the
+    middle frame ``t`` back to frame 0:
     ``flow_projection(t * F_01, 1 / depth_0 + 1e-6, fill_holes=True)``. With
     ``weight=None`` it is MEMC-Net's flow projection.
 
@@ -60,9 +62,24 @@ def flow_projection(flow: Tensor, weight: Optional[Tensor] = None, fill_holes: b
     Returns:
         ``[B, 2, H, W]`` tensor of ``flow``'s dtype.
 
+    Raises:
+        ValueError: shapes that do not match (``flow`` ``[B, 2, H, W]``, ``weight``
+            ``[B, 1, H, W]``), tensors on different devices. TypeError: an
+            argument that is not a tensor, a non-float ``flow``, a ``weight`` of
+            another dtype, a ``fill_holes`` that is not a bool.
+
     Sources that land outside the image, or whose flow is NaN or infinite, are
-    dropped. Gradients flow to ``flow`` and ``weight``; the landing positions are
-    piecewise constant in ``flow``, so only the splatted values carry its gradient.
+    dropped; nothing is ever written outside the output. Gradients flow to
+    ``flow`` and ``weight``, through filled holes too, with the weight gradient
+    ``dL/dw_p = sum_n sum_c -g[n, c] (f[p, c] + O[n, c]) / den[n]`` over the pixels
+    ``n`` that ``p`` lands on (``O`` the output, ``den`` the summed weight; DAIN's
+    implementation has a sign error there). The landing positions are piecewise
+    constant in ``flow``, so only the splatted values carry its gradient. Each
+    fill pass is one scan per row and per column: its cost does not grow with
+    the number of holes. The raw op ``torch.ops.vfi_ops.flow_projection``
+    returns ``(output, den)``, ``den`` ``[B, 1, H, W]`` the summed scaled weight
+    per pixel in float64, which the backward uses.
+    Layouts: any, and batch size 0; results are contiguous.
 
     Determinism: the CPU kernels are deterministic (bitwise, for any number of
     threads). The CUDA forward accumulates with atomic adds; under

@@ -40,7 +40,9 @@ def softsplat(input: Tensor, flow: Tensor, metric: Optional[Tensor] = None, mode
     the sources that land, which leaves the ratio unchanged and cannot overflow
     (a metric of 1000 in float32 works; the result only depends on ``Z - M``,
     resp. ``Z / M``). A source whose factor underflows to 0 (``Z - M`` below
-    about -87 in float32, -745 in float64) contributes nothing.
+    about -87 in float32, -745 in float64) contributes nothing. (That is the
+    forward: gradients whose true value exceeds the dtype's range, as near such a
+    source in float32, come out infinite or NaN, as the reference's do.)
 
     Positions: pixel centres are at integer coordinates, channel 0 of the flow is
     x (width), channel 1 is y (height). With ``X = floor(qx)``, ``a = qx - X``
@@ -60,7 +62,12 @@ def softsplat(input: Tensor, flow: Tensor, metric: Optional[Tensor] = None, mode
       weight 0, but the flow gradient is that cell's; from ``qx >= W`` or
       ``qx < -1`` nothing lands (likewise in y);
     - a source with a NaN or infinite target is dropped, as is one whose metric
-      is NaN or infinite (``"linear"``, ``"soft"``) or not positive (``"linear"``).
+      is NaN or infinite (``"linear"``, ``"soft"``) or not positive (``"linear"``);
+      targets are range-checked before any conversion to an index, and every tap
+      against the image in integers: nothing is ever written outside the output;
+    - an infinite or NaN input value reaches only the pixels its own taps land on
+      (taps of weight 0 inside the image included: 0 * inf is NaN, as IEEE
+      arithmetic and the reference have it), for any number of threads.
 
     Args:
         input: ``[B, C, H, W]`` float tensor (an image in [0, 1], or features).
@@ -82,10 +89,18 @@ def softsplat(input: Tensor, flow: Tensor, metric: Optional[Tensor] = None, mode
     Gradients flow to ``input``, ``flow`` and ``metric``, through the bilinear
     weights and the normalisation (``M`` counts as a constant: the result does
     not depend on it); they are exact away from integer targets. A pixel where
-    only zero weights landed stays 0 and passes no gradient.
+    only zero weights landed stays 0 and passes no gradient. With
+    ``den[t] = sum_p w_t z_p`` and
+    ``G[p, t] = sum_c g[c, t] (input[c, p] - out[c, t]) / den[t]``
+    (``"sum"``: ``g[c, t] input[c, p]``): ``dL/dinput[c, p] = z_p sum_t w_t g[c, t] / den[t]``
+    (``"sum"``: without ``/ den``), ``dL/dflow[p] = z_p sum_t (dw_t/dq) G[p, t]``,
+    ``dL/dmetric[p] = (dz_p/dZ_p) sum_t w_t G[p, t]`` (``dz/dZ = z`` for ``"soft"``,
+    ``1/M`` for ``"linear"``). The backward is a gather: each source reads its
+    four targets.
 
     Determinism: the CPU kernels are deterministic (bitwise, for any number of
-    threads). The CUDA forward accumulates with atomic adds; under
+    threads): the target rows are split into one band per thread, each band
+    splats, in source order, what lands in its rows (no atomics). The CUDA forward accumulates with atomic adds; under
     ``torch.use_deterministic_algorithms(True)`` this function computes CUDA
     tensors with :func:`vfi_ops.reference.softsplat` instead (deterministic
     ``index_add``), and the raw op ``torch.ops.vfi_ops.softsplat`` raises
@@ -94,6 +109,12 @@ def softsplat(input: Tensor, flow: Tensor, metric: Optional[Tensor] = None, mode
     dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA (float accumulation).
     CUDA results differ from the CPU kernels' in the last bits (nvcc contracts
     ``a*b+c`` into fused multiply-adds; atomic sums add in varying order).
+    Layouts: any, and batch size 0; results are contiguous. The raw op
+    ``torch.ops.vfi_ops.softsplat`` returns ``(output, den, metric_max)``: the
+    splatted weight per pixel and each item's ``M`` (0 for ``"sum"`` and
+    ``"avg"``), in float32 for float16/bfloat16 inputs; the backward uses them.
+    Unlike the original CuPy implementation: a CPU path, no CuPy, float64 (so
+    ``gradcheck``), checked positions, no overflow.
     """
     check_tensors("softsplat", input=input, flow=flow, **({} if metric is None else {"metric": metric}))
     if input.is_cuda and torch.are_deterministic_algorithms_enabled():

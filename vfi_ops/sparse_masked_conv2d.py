@@ -93,7 +93,20 @@ def sparse_masked_conv2d(
     instead. The result equals ``torch.where(mask != 0, F.conv2d(...), fill)``,
     and so do the gradients; on the sparse route, inputs that only inactive
     positions would read are never read (NaN there cannot reach the weight
-    gradient as ``0 * NaN``).
+    gradient as ``0 * NaN``). Source: the spatially pruned decoders of UGSP-style
+    models (uncertainty-guided spatial pruning), whose masks come from a coarser
+    level.
+
+    How: the active positions are listed once per call (``nonzero`` on the
+    device), then taken in chunks: their input patches are gathered into a
+    matrix, multiplied by the weight (one GEMM per group) and scattered into the
+    output; the backward gathers the incoming gradient the same way, and its
+    input gradient is the transposed scatter. On CPU each thread runs whole
+    forward chunks sized for its L2 cache. Extra memory: the list of active
+    positions (8 bytes each) and the chunk buffers (512 KiB of patches per
+    thread for the CPU forward, 4 MiB for the CPU backward, 128 MiB on CUDA),
+    whatever the image size. An all-inactive mask costs the output (a copy of
+    ``fill``, or zeros) and the ``nonzero``.
 
     Args:
         input: ``[B, C_in, H, W]`` float tensor.
@@ -121,12 +134,38 @@ def sparse_masked_conv2d(
         moves each patch as runs of channels and is the faster layout on CPU);
         ``out`` itself when given.
 
+    Raises:
+        ValueError: shapes that do not match (``mask`` of the output's size,
+            ``weight``'s channels and ``groups``), bad ``stride``, ``padding``,
+            ``dilation`` or ``groups`` values, tensors on different devices, an
+            ``out`` of another shape, device or layout, or sharing memory with
+            the inputs. TypeError: an argument that is not a tensor, a non-float
+            ``input``, ``weight``, ``bias``, ``fill`` or ``out`` of another
+            dtype, a ``stride``, ``padding``, ``dilation`` or ``groups`` that is
+            not of an integer type (``int``, ``numpy.int64`` and integer tensors
+            are). RuntimeError: ``out`` with an argument that requires grad
+            (grad mode on).
+
     Gradients flow to input, weight, bias and fill: the fill gets the incoming
     gradient where the mask is off, the convolution's parameters get the
-    gradient of the active positions only. On CUDA the sparse input gradient is
-    accumulated with atomic adds; under ``torch.use_deterministic_algorithms(True)``
-    the backward takes the dense route (deterministic, at dense cost).
-    Everything on CPU is deterministic.
+    gradient of the active positions only. With no input channels
+    (``C_in = 0``) the convolution is its bias (zeros without) where the mask is
+    on, on both routes and devices.
+
+    Determinism: the CPU kernels are deterministic, bitwise for any number of
+    threads (each input channel's gradient belongs to one thread). On CUDA the
+    sparse input gradient is accumulated with atomic adds; under
+    ``torch.use_deterministic_algorithms(True)`` the backward takes the dense
+    route (deterministic, at dense cost).
+
+    ``out=``: the raw overload is ``torch.ops.vfi_ops.sparse_masked_conv2d.out``
+    and returns ``out`` (ATen's convention); it refuses autograd too (as
+    ``torch.mm(..., out=)`` does). Arguments of other tensors are accepted in
+    any layout (sliced, transposed); views of ``out``'s own memory whose overlap
+    cannot be decided exactly are copied first. Under ``torch.compile`` this
+    function with ``out=`` compiles as the functional op and a copy; the raw
+    ``.out`` overload does not compile (torch cannot functionalize a custom
+    ``out=`` op that returns its ``out``).
     dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA. On the sparse
     route those accumulate in float: the patch and weight matrices are converted
     to float, so the GEMMs are float GEMMs whatever cuBLAS's reduced-precision
