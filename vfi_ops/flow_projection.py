@@ -66,7 +66,7 @@ def flow_projection(flow: Tensor, weight: Optional[Tensor] = None, fill_holes: b
         ValueError: shapes that do not match (``flow`` ``[B, 2, H, W]``, ``weight``
             ``[B, 1, H, W]``), tensors on different devices. TypeError: an
             argument that is not a tensor, a non-float ``flow``, a ``weight`` of
-            another dtype, a ``fill_holes`` that is not a bool.
+            another dtype.
 
     Sources that land outside the image, or whose flow is NaN or infinite, are
     dropped; nothing is ever written outside the output. Gradients flow to

@@ -29,7 +29,10 @@ class BackwardWarp(nn.Module):
 
 
 class FlowProjection(nn.Module):
-    """``FlowProjection(fill_holes)(flow, weight=None)`` is :func:`vfi_ops.flow_projection`."""
+    """``FlowProjection(fill_holes)(flow, weight=None)`` is :func:`vfi_ops.flow_projection`.
+
+    ``fill_holes`` must be a bool (anything else raises a TypeError).
+    """
 
     def __init__(self, fill_holes: bool = False):
         super().__init__()

@@ -62,7 +62,9 @@ def _weight_scales(w: Tensor, usable: Tensor) -> Tensor:
 
 
 def flow_projection(flow: Tensor, weight: Optional[Tensor] = None, fill_holes: bool = False) -> Tensor:
-    """What :func:`vfi_ops.flow_projection` computes, in plain PyTorch."""
+    """What :func:`vfi_ops.flow_projection` computes, in plain PyTorch.
+
+    Vectorised; the splat is an ``index_add`` (deterministic, on CUDA too)."""
     B, _, H, W = flow.shape
     if flow.numel() == 0:
         return flow * 0

@@ -32,7 +32,9 @@ def _splat_factor(metric: Optional[Tensor], lands: Tensor, mode: str, dtype: tor
 
 
 def softsplat(input: Tensor, flow: Tensor, metric: Optional[Tensor] = None, mode: str = "soft") -> Tensor:
-    """What :func:`vfi_ops.softsplat` computes, in plain PyTorch."""
+    """What :func:`vfi_ops.softsplat` computes, in plain PyTorch.
+
+    Vectorised; the splat is an ``index_add`` (deterministic, on CUDA too)."""
     if mode not in ("sum", "avg", "linear", "soft"):
         raise ValueError(f"softsplat(): expected mode to be one of 'sum', 'avg', 'linear', 'soft', but got {mode!r}")
     if (metric is None) != (mode in ("sum", "avg")):

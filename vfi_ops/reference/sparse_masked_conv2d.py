@@ -22,7 +22,8 @@ def sparse_masked_conv2d(
     groups=1,
     fill: Optional[Tensor] = None,
 ) -> Tensor:
-    """What :func:`vfi_ops.sparse_masked_conv2d` computes, in plain PyTorch.
+    """What :func:`vfi_ops.sparse_masked_conv2d` computes, in plain PyTorch: the dense
+    expression ``where(mask != 0, F.conv2d(...), fill)``.
 
     With no input channels the convolution is its bias (or zeros) at every output
     position, which F.conv2d (on CPU) does not give: it returns no channels.
