@@ -28,3 +28,9 @@ def test_public_functions_name_an_argument_that_is_not_a_tensor(index):
     call, op, name = _public_calls()[index]
     with pytest.raises(TypeError, match=rf"^{op}\(\): expected {name} to be a Tensor, but got "):
         call()
+
+
+def test_every_op_has_a_case():
+    from vfi_ops._op_list import OPS
+
+    assert {op for _, op, _ in _public_calls()} == set(OPS)

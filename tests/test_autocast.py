@@ -186,3 +186,10 @@ def test_cuda_models_train_a_step_under_autocast(model_class):
     torch.manual_seed(0)
     out = train_step(model_class(width=8).cuda(), "cuda", torch.float16)
     assert out.dtype == torch.float32
+
+
+def test_every_op_is_covered():
+    # The warps above, sparse_masked_conv2d in its own tests below.
+    from vfi_ops._op_list import OPS
+
+    assert set(WARPS) | {"sparse_masked_conv2d"} == set(OPS)
