@@ -51,6 +51,9 @@ def backward_warp(input: Tensor, flow: Tensor, padding_mode: str = "zeros") -> T
     On CUDA the gradient to ``input`` is accumulated with atomic adds, so under
     ``torch.use_deterministic_algorithms(True)`` it raises PyTorch's
     nondeterministic-operation error (as ``grid_sample`` does).
+    The CUDA input gradient's float atomic adds flush subnormals to zero, as a
+    GPU's single-precision atomic add does: a contribution below ``2^-126`` in
+    magnitude adds nothing there (float64 keeps subnormals).
     dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA (float accumulation).
     CUDA results differ from the CPU kernels' in the last bits (nvcc contracts
     ``a*b+c`` into fused multiply-adds; atomic sums add in varying order).

@@ -94,6 +94,18 @@ def softsplat(input: Tensor, flow: Tensor, metric: Optional[Tensor] = None, mode
     dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA (float accumulation).
     CUDA results differ from the CPU kernels' in the last bits (nvcc contracts
     ``a*b+c`` into fused multiply-adds; atomic sums add in varying order).
+
+    Subnormals: the CUDA forward accumulates float32 (and float16/bfloat16, in
+    float) with the GPU's float atomic add, which flushes subnormals to zero
+    (CUDA C++ Programming Guide, "Floating-Point Standard": single-precision
+    atomic adds on global memory always run in flush-to-zero mode). A
+    contribution ``w_t z_p`` to the denominator or ``w_t z_p input[p]`` to the
+    numerator below ``2^-126`` (``torch.finfo(torch.float32).tiny``) in magnitude
+    adds nothing there, and a sum below it is stored as 0. So on CUDA the
+    smallest factor that counts is ``w_t z_p >= 2^-126`` (in ``"soft"`` mode,
+    ``Z - M >= -87.3`` for a tap of weight 1): a pixel reached only by smaller
+    ones is 0 there, while the CPU kernels (which keep subnormals) give it the
+    value. float64 keeps subnormals on both.
     """
     check_tensors("softsplat", input=input, flow=flow, **({} if metric is None else {"metric": metric}))
     if input.is_cuda and torch.are_deterministic_algorithms_enabled():

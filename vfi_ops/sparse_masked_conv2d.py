@@ -126,6 +126,9 @@ def sparse_masked_conv2d(
     gradient of the active positions only. On CUDA the sparse input gradient is
     accumulated with atomic adds; under ``torch.use_deterministic_algorithms(True)``
     the backward takes the dense route (deterministic, at dense cost).
+    Those float atomic adds flush subnormals to zero, as a GPU's
+    single-precision atomic add does: a contribution below ``2^-126`` in
+    magnitude adds nothing there (float64 keeps subnormals).
     Everything on CPU is deterministic.
     dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA. On the sparse
     route those accumulate in float: the patch and weight matrices are converted

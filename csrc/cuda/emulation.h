@@ -13,7 +13,8 @@
 // (`uninitialized` in launch.cuh) start as NaN.
 //
 // What it cannot show: races between real threads, nvcc's arithmetic (fused
-// multiply-adds), cuBLAS and cuDNN numerics (the ATen calls run on the CPU),
+// multiply-adds; the float atomics' flush-to-zero it does reproduce, see
+// atomicAdd below), cuBLAS and cuDNN numerics (the ATen calls run on the CPU),
 // device limits other than the launch shape, and speed.
 #pragma once
 
@@ -26,6 +27,7 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <numeric>
@@ -169,12 +171,32 @@ inline void poison(at::Tensor& t) {
 }  // namespace vfi_ops::emulation
 
 // atomicAdd as CUDA declares it (returns the old value): the emulated threads
-// run one at a time, so a read-add-write is atomic. Only the types the kernels use.
+// run one at a time, so a read-add-write is atomic.
+// Only the types the kernels use (half and bfloat16 data accumulate in float,
+// so no half atomics).
+//
+// The arithmetic is the GPU's. The CUDA C++ Programming Guide (Compute
+// Capabilities, "Floating-Point Standard") states that a single-precision
+// atomic add on global memory runs in flush-to-zero mode whatever nvcc's -ftz
+// says (the FADD.F32.FTZ.RN instruction): a subnormal operand counts as a zero
+// of its sign, and a subnormal sum is stored as a zero of its sign. (Shared
+// memory atomics keep subnormals; the kernels use none.) Double-precision
+// atomic adds follow IEEE 754 and keep subnormals. So a float contribution
+// smaller in magnitude than FLT_MIN (2^-126) adds nothing on a GPU, and nothing
+// here.
 namespace vfi_ops::emulation {
-template <typename T>
-inline T atomic_add(T* address, T value) {
+inline float flush_subnormal(float x) { return std::fpclassify(x) == FP_SUBNORMAL ? std::copysign(0.0f, x) : x; }
+
+inline float atomic_add(float* address, float value) {
   ++stats().atomics;
-  const T old = *address;
+  const float old = *address;
+  *address = flush_subnormal(flush_subnormal(old) + flush_subnormal(value));
+  return old;
+}
+
+inline double atomic_add(double* address, double value) {
+  ++stats().atomics;
+  const double old = *address;
   *address = old + value;
   return old;
 }
