@@ -32,7 +32,9 @@ def backward_warp(input: Tensor, flow: Tensor, padding_mode: str = "zeros") -> T
     Returns:
         ``[B, C, H, W]`` tensor of ``input``'s dtype, channels-last for a
         channels-last input (:func:`vfi_ops.output_memory_format`; the input
-        gradient too), contiguous otherwise.
+        gradient too), contiguous otherwise. Both the CPU and the CUDA kernels
+        read and write channels-last tensors in place (no conversion); the
+        incoming gradient is converted to the input's layout if it has another.
 
     NaN flows sample nothing (0); infinite or huge flows are out of range
     ("zeros") or clamped ("border"). Taps outside ``input`` contribute exactly 0,
