@@ -1,12 +1,12 @@
 // Emulated CUDA: the kernels of this folder compiled as C++ and run on the CPU.
 //
 // The kernels use no shared memory, barriers or warp operations: only
-// grid-stride loops, loads, stores and atomicAdd. Running every (block, thread)
-// of a launch one after another, in any order, is then a legal CUDA schedule,
-// and atomicAdd is a read-add-write. This header gives the emulation build
+// grid-stride loops, loads, stores, atomicAdd and atomicMax. Running every
+// (block, thread) of a launch one after another, in any order, is then a legal
+// CUDA schedule, and an atomic is a read-modify-write. This header gives the emulation build
 // (VFI_OPS_EMULATED_CUDA; tests/cuda_emulation.py builds it) what nvcc and the
 // CUDA runtime give the real one: the keywords, dim3 and the index variables
-// (thread-local), atomicAdd for the types the kernels use, a launcher that
+// (thread-local), the atomics for the types the kernels use, a launcher that
 // checks the limits a GPU enforces, and no-op stand-ins for the stream and the
 // device guard. To make mistakes show, a launch runs its blocks in a shuffled
 // order and the threads of a block in reverse, and fresh outputs
@@ -170,8 +170,8 @@ inline void poison(at::Tensor& t) {
 
 }  // namespace vfi_ops::emulation
 
-// atomicAdd as CUDA declares it (returns the old value): the emulated threads
-// run one at a time, so a read-add-write is atomic.
+// atomicAdd and atomicMax as CUDA declares them (they return the old value):
+// the emulated threads run one at a time, so a read-modify-write is atomic.
 // Only the types the kernels use (half and bfloat16 data accumulate in float,
 // so no half atomics).
 //
@@ -204,3 +204,9 @@ inline double atomic_add(double* address, double value) {
 
 inline float atomicAdd(float* address, float value) { return vfi_ops::emulation::atomic_add(address, value); }
 inline double atomicAdd(double* address, double value) { return vfi_ops::emulation::atomic_add(address, value); }
+inline unsigned long long atomicMax(unsigned long long* address, unsigned long long value) {
+  ++vfi_ops::emulation::stats().atomics;
+  const unsigned long long old = *address;
+  *address = std::max(old, value);
+  return old;
+}
