@@ -10,6 +10,9 @@ import tempfile
 # kernels. Each test session compiles into its own cache.
 _COMPILE_CACHE = tempfile.mkdtemp(prefix="vfi_ops-tests-inductor-")
 os.environ["TORCHINDUCTOR_CACHE_DIR"] = _COMPILE_CACHE
+# Deterministic mode on torch releases before 2.9 makes cuBLAS raise unless its
+# workspace is fixed (read when the first cuBLAS handle is made, so set it now).
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -62,6 +65,17 @@ def _seed():
     # turns on flush-to-zero for the whole process; tests of denormal weights and
     # gradients need IEEE arithmetic back.
     torch.set_flush_denormal(False)
+
+
+@pytest.fixture(autouse=True)
+def _ieee_float32():
+    # Tests compare CUDA results with the CPU's (or the reference's) at float32
+    # tolerances: cuBLAS and cuDNN must not use TF32 for float32 unless a test
+    # asks for it.
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
 
 
 class Backend:

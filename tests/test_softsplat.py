@@ -258,6 +258,32 @@ class TestSoftSplat(OpTester):
             den[0, 0], torch.tensor([[0.0, 4 / 3], [s / 2, s / 2]], dtype=torch.float64), rtol=1e-14, atol=0
         )
 
+    def test_smallest_contributing_factor_float32(self, backend):
+        # Zero flow, one source per pixel, source 0 holds the largest metric (z = 1).
+        # The CPU kernels keep subnormal sums; a GPU's float atomic add flushes them
+        # (the emulated backend does as the GPU), so on CUDA a contribution below
+        # 2^-126 adds nothing: to the denominator (output 0) or to the numerator.
+        gpu = backend.name != "cpu"
+        zeros = torch.zeros(1, 2, 1, 5)
+        input = torch.tensor([[[[3.0, 2.0, 0.5, 2.0, 1.0]]]])
+        # "linear": z = Z / M exactly: 1, 2^-126 (the smallest normal), again with
+        # 0.5 z subnormal, 2^-127 (subnormal), and 2^-125.
+        metric = torch.tensor([[[[1.0, 2.0**-126, 2.0**-126, 2.0**-127, 2.0**-125]]]])
+        out, den, _ = splat(backend, *convert((input, zeros, metric), backend.device), "linear")
+        want = [3.0, 2.0, 0.0 if gpu else 0.5, 0.0 if gpu else 2.0, 1.0]
+        assert out[0, 0, 0].tolist() == want
+        assert den[0, 0, 0].tolist() == [1.0, 2.0**-126, 2.0**-126, 0.0 if gpu else 2.0**-127, 2.0**-125]
+        # "soft": z = exp(Z - M), normal for Z - M = -87, subnormal for -90.
+        metric = torch.tensor([[[[0.0, -87.0, -90.0, -87.0, -90.0]]]])
+        out, den, _ = splat(backend, *convert((input, zeros, metric), backend.device), "soft")
+        want = [3.0, 2.0, 0.0 if gpu else 0.5, 2.0, 0.0 if gpu else 1.0]
+        assert out[0, 0, 0].tolist() == want
+        assert (den[0, 0, 0, 1::2] > 0).all() and (den[0, 0, 0, 2::2] == 0).all() == gpu
+        # float64 keeps subnormals everywhere.
+        metric = torch.tensor([[[[1.0, 2.0**-1060, 2.0**-1060, 2.0**-1070, 1.0]]]], dtype=torch.float64)
+        args = convert((input.double(), zeros.double(), metric), backend.device)
+        assert splat(backend, *args, "linear")[0][0, 0, 0].tolist() == [3.0, 2.0, 0.5, 2.0, 1.0]
+
     @pytest.mark.parametrize("mode", MODES)
     def test_edges_and_just_outside(self, backend, mode):
         # One source, at (0, 1) of a 3x4 image, value 3, sent to hand-picked targets;

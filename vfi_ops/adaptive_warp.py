@@ -68,6 +68,9 @@ def adaptive_warp(input: Tensor, flow: Tensor, kernel: Tensor) -> Tensor:
     ``torch.use_deterministic_algorithms(True)`` it raises PyTorch's
     nondeterministic-operation error; the flow and kernel gradients are
     deterministic there.
+    The CUDA input gradient's float atomic adds flush subnormals to zero, as a
+    GPU's single-precision atomic add does: a contribution below ``2^-126`` in
+    magnitude adds nothing there (float64 keeps subnormals).
     Layouts: any, and batch size 0; results are contiguous.
     dtypes: float32/float64 on CPU; also float16/bfloat16 on CUDA (float accumulation).
     CUDA results differ from the CPU kernels' in the last bits (nvcc contracts

@@ -32,7 +32,9 @@ def backward_warp(input: Tensor, flow: Tensor, padding_mode: str = "zeros") -> T
     Returns:
         ``[B, C, H, W]`` tensor of ``input``'s dtype, channels-last for a
         channels-last input (:func:`vfi_ops.output_memory_format`; the input
-        gradient too), contiguous otherwise.
+        gradient too), contiguous otherwise. Both the CPU and the CUDA kernels
+        read and write channels-last tensors in place (no conversion); the
+        incoming gradient is converted to the input's layout if it has another.
 
     Raises:
         ValueError: a shape that does not match (``input`` and ``flow`` 4-D,
@@ -75,7 +77,10 @@ def backward_warp(input: Tensor, flow: Tensor, padding_mode: str = "zeros") -> T
     where the CPU has them). On CUDA the gradient to ``input`` is accumulated
     with atomic adds, so under ``torch.use_deterministic_algorithms(True)`` it
     raises PyTorch's nondeterministic-operation error (as ``grid_sample`` does);
-    the flow gradient alone is deterministic.
+    the flow gradient alone is deterministic. The CUDA input gradient's float
+    atomic adds flush subnormals to zero, as a GPU's single-precision atomic add
+    does: a contribution below ``2^-126`` in magnitude adds nothing there
+    (float64 keeps subnormals).
 
     Layouts: any (non-contiguous, channels-last) and batch size 0. A
     channels-last-contiguous ``input`` gives a channels-last output and input

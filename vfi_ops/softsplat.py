@@ -115,6 +115,18 @@ def softsplat(input: Tensor, flow: Tensor, metric: Optional[Tensor] = None, mode
     ``"avg"``), in float32 for float16/bfloat16 inputs; the backward uses them.
     Unlike the original CuPy implementation: a CPU path, no CuPy, float64 (so
     ``gradcheck``), checked positions, no overflow.
+
+    Subnormals: the CUDA forward accumulates float32 (and float16/bfloat16, in
+    float) with the GPU's float atomic add, which flushes subnormals to zero
+    (CUDA C++ Programming Guide, "Floating-Point Standard": single-precision
+    atomic adds on global memory always run in flush-to-zero mode). A
+    contribution ``w_t z_p`` to the denominator or ``w_t z_p input[p]`` to the
+    numerator below ``2^-126`` (``torch.finfo(torch.float32).tiny``) in magnitude
+    adds nothing there, and a sum below it is stored as 0. So on CUDA the
+    smallest factor that counts is ``w_t z_p >= 2^-126`` (in ``"soft"`` mode,
+    ``Z - M >= -87.3`` for a tap of weight 1): a pixel reached only by smaller
+    ones is 0 there, while the CPU kernels (which keep subnormals) give it the
+    value. float64 keeps subnormals on both.
     """
     check_tensors("softsplat", input=input, flow=flow, **({} if metric is None else {"metric": metric}))
     if input.is_cuda and torch.are_deterministic_algorithms_enabled():

@@ -156,7 +156,10 @@ def sparse_masked_conv2d(
     threads (each input channel's gradient belongs to one thread). On CUDA the
     sparse input gradient is accumulated with atomic adds; under
     ``torch.use_deterministic_algorithms(True)`` the backward takes the dense
-    route (deterministic, at dense cost).
+    route (deterministic, at dense cost). Those float atomic adds flush
+    subnormals to zero, as a GPU's single-precision atomic add does: a
+    contribution below ``2^-126`` in magnitude adds nothing there (float64 keeps
+    subnormals).
 
     ``out=``: the raw overload is ``torch.ops.vfi_ops.sparse_masked_conv2d.out``
     and returns ``out`` (ATen's convention); it refuses autograd too (as

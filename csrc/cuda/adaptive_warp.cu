@@ -1,10 +1,19 @@
 // adaptive_warp: CUDA launchers. The math is in adaptive_warp_math.h.
 //
-// Forward: one thread per output element (b, c, y, x). Backward: the input
-// gradient is scattered by one thread per element with atomic adds; the tap
-// products R_t = sum_c g_c I_c[offset_t] are computed by one thread per
-// (b, tap, y, x), each owning its value (no atomics); one thread per pixel then
-// turns them into the kernel and flow gradients.
+// Forward: one thread per pixel and block of up to kChannelBlock channels. It
+// computes its window once (the F*F tap offsets and weights, from one read of
+// the pixel's kernel values) and loops over its channels; each output is the
+// sum of the F*F taps in the CPU kernel's order.
+// Backward, fused: one thread per pixel loops over all channels, reading each
+// incoming-gradient element once. Per channel it scatters the input gradient
+// (atomic adds, one per tap of nonzero weight) and adds g_c I_c[offset_t] to
+// the tap products R_t = sum_c g_c I_c[offset_t], which it owns (no atomics,
+// summed in channel order, so the kernel and flow gradients are
+// deterministic); then it turns R into the kernel and flow gradients.
+// F = 4 (DAIN's window) is specialised at compile time: the 16 offsets,
+// weights and tap products live in registers. Other even F take the generic
+// path: the taps are recomputed per channel (the kernel values come again from
+// the cache) and R lives in a scratch tensor of which each thread owns a column.
 #include <ATen/Context.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -14,6 +23,7 @@
 #include <torch/library.h>
 
 #include <tuple>
+#include <type_traits>
 
 #include "adaptive_warp_math.h"
 #include "adaptive_warp_checks.h"
@@ -22,6 +32,9 @@
 
 namespace vfi_ops {
 namespace {
+
+// Channels per forward thread: the window is read once per block of channels.
+constexpr int kChannelBlock = 16;
 
 template <typename index_t>
 struct Sizes {
@@ -44,102 +57,165 @@ __device__ AdaptiveWindow<acc_t, index_t> window_at(const scalar_t* flow, const 
   return adaptive_window<acc_t, index_t>(p % s.W, p / s.W, u, v, s.H, s.W, s.F);
 }
 
-// Calls fn(offset, w) for the F*F taps of pixel p of batch item b: out = sum w * plane[offset].
-template <typename acc_t, typename index_t, typename scalar_t, typename Fn>
-__device__ void for_each_tap(const scalar_t* flow, const scalar_t* kernel, const Sizes<index_t>& s, index_t b,
-                             index_t p, Fn&& fn) {
-  const index_t HW = s.H * s.W;
-  const auto win = window_at<acc_t>(flow, s, b, p);
+// The taps of pixel p of batch item b: for_each(fn) calls fn(t, offset_t, w_t)
+// for t = m * F + n in order, with out_c = sum_t w_t I_c[offset_t]; win and bw
+// (the quadrants' blend weights) serve the backward.
+// kF > 0 (F = kF): the taps are computed once, into registers.
+template <int kF, typename scalar_t, typename index_t>
+struct PixelTaps {
+  using acc_t = at::opmath_type<scalar_t>;
+  static constexpr int kTaps = kF * kF;
+  AdaptiveWindow<acc_t, index_t> win;
   acc_t bw[4];
-  adaptive_blend_weights(win, bw);
-  const scalar_t* k = kernel + b * s.F * s.F * HW + p;
-  for (int m = 0; m < s.F; ++m) {
-    for (int n = 0; n < s.F; ++n) {
-      const acc_t k_t = static_cast<acc_t>(k[(m * s.F + n) * HW]);
-      fn(adaptive_tap_offset(win, m, n, s.H, s.W),
-         adaptive_tap_weight(win, bw[adaptive_quadrant(m, n, s.F)], k_t, m, n));
-    }
-  }
-}
+  index_t offset[kTaps];
+  acc_t w[kTaps];
 
-template <typename scalar_t, typename index_t>
-__global__ void forward_kernel(const scalar_t* __restrict__ input, const scalar_t* __restrict__ flow,
-                               const scalar_t* __restrict__ kernel, scalar_t* __restrict__ out, Sizes<index_t> s) {
-  using acc_t = at::opmath_type<scalar_t>;
-  const index_t HW = s.H * s.W;
-  VFI_GRID_STRIDE_LOOP(i, s.B * s.C * HW) {
-    const index_t p = i % HW, bc = i / HW;
-    const scalar_t* plane = input + bc * HW;
-    acc_t sum = acc_t(0);
-    for_each_tap<acc_t>(flow, kernel, s, bc / s.C, p,
-                        [&](index_t offset, acc_t w) { sum += w * static_cast<acc_t>(plane[offset]); });
-    out[i] = static_cast<scalar_t>(sum);
-  }
-}
-
-// grad_input_acc is float for half/bfloat16 inputs (accumulated in float, cast after).
-template <typename scalar_t, typename index_t>
-__global__ void input_grad_kernel(const scalar_t* __restrict__ grad_out, const scalar_t* __restrict__ flow,
-                                  const scalar_t* __restrict__ kernel,
-                                  at::opmath_type<scalar_t>* __restrict__ grad_input_acc, Sizes<index_t> s) {
-  using acc_t = at::opmath_type<scalar_t>;
-  const index_t HW = s.H * s.W;
-  VFI_GRID_STRIDE_LOOP(i, s.B * s.C * HW) {
-    const index_t p = i % HW, bc = i / HW;
-    const acc_t g = static_cast<acc_t>(grad_out[i]);
-    acc_t* plane = grad_input_acc + bc * HW;
-    for_each_tap<acc_t>(flow, kernel, s, bc / s.C, p, [&](index_t offset, acc_t w) {
-      if (w != acc_t(0)) atomicAdd(plane + offset, g * w);
-    });
-  }
-}
-
-// R[b, t, p] = sum_c grad_out[b, c, p] * input[b, c, offset_t(p)].
-template <typename scalar_t, typename index_t>
-__global__ void tap_products_kernel(const scalar_t* __restrict__ grad_out, const scalar_t* __restrict__ input,
-                                    const scalar_t* __restrict__ flow, at::opmath_type<scalar_t>* __restrict__ R,
-                                    Sizes<index_t> s) {
-  using acc_t = at::opmath_type<scalar_t>;
-  const index_t HW = s.H * s.W, taps = index_t(s.F) * s.F;
-  VFI_GRID_STRIDE_LOOP(i, s.B * taps * HW) {
-    const index_t p = i % HW, bt = i / HW, b = bt / taps, t = bt % taps;
-    const auto win = window_at<acc_t>(flow, s, b, p);
-    const index_t offset = adaptive_tap_offset(win, int(t / s.F), int(t % s.F), s.H, s.W);
-    acc_t sum = acc_t(0);
-    for (index_t c = 0; c < s.C; ++c) {
-      const index_t plane = (b * s.C + c) * HW;
-      sum += static_cast<acc_t>(grad_out[plane + p]) * static_cast<acc_t>(input[plane + offset]);
-    }
-    R[i] = sum;
-  }
-}
-
-// Kernel and flow gradients of each pixel from its tap products.
-template <typename scalar_t, typename index_t>
-__global__ void finish_kernel(const at::opmath_type<scalar_t>* __restrict__ R, const scalar_t* __restrict__ flow,
-                              const scalar_t* __restrict__ kernel, scalar_t* __restrict__ grad_flow,
-                              scalar_t* __restrict__ grad_kernel, Sizes<index_t> s) {
-  using acc_t = at::opmath_type<scalar_t>;
-  const index_t HW = s.H * s.W, taps = index_t(s.F) * s.F;
-  VFI_GRID_STRIDE_LOOP(i, s.B * HW) {
-    const index_t p = i % HW, b = i / HW;
-    const auto win = window_at<acc_t>(flow, s, b, p);
-    acc_t bw[4], K[4] = {acc_t(0), acc_t(0), acc_t(0), acc_t(0)};
+  __device__ PixelTaps(const scalar_t* flow, const scalar_t* kernel, const Sizes<index_t>& s, index_t b, index_t p)
+      : win(window_at<acc_t>(flow, s, b, p)) {
     adaptive_blend_weights(win, bw);
+    const index_t HW = s.H * s.W;
+    const scalar_t* k = kernel + b * kTaps * HW + p;
+#pragma unroll
+    for (int m = 0; m < kF; ++m) {
+#pragma unroll
+      for (int n = 0; n < kF; ++n) {
+        const int t = m * kF + n;
+        offset[t] = adaptive_tap_offset(win, m, n, s.H, s.W);
+        w[t] = adaptive_tap_weight(win, bw[adaptive_quadrant(m, n, kF)], static_cast<acc_t>(k[t * HW]), m, n);
+      }
+    }
+  }
+
+  template <typename Fn>
+  __device__ __forceinline__ void for_each(Fn&& fn) const {
+#pragma unroll
+    for (int t = 0; t < kTaps; ++t) fn(t, offset[t], w[t]);
+  }
+};
+
+// kF = 0: any even F (s.F); each for_each computes the taps again.
+template <typename scalar_t, typename index_t>
+struct PixelTaps<0, scalar_t, index_t> {
+  using acc_t = at::opmath_type<scalar_t>;
+  AdaptiveWindow<acc_t, index_t> win;
+  acc_t bw[4];
+  const scalar_t* k;  // the pixel's kernel value of tap 0; tap t at k[t * H * W]
+  Sizes<index_t> s;
+
+  __device__ PixelTaps(const scalar_t* flow, const scalar_t* kernel, const Sizes<index_t>& s_, index_t b, index_t p)
+      : win(window_at<acc_t>(flow, s_, b, p)), k(kernel + b * s_.F * s_.F * s_.H * s_.W + p), s(s_) {
+    adaptive_blend_weights(win, bw);
+  }
+
+  template <typename Fn>
+  __device__ __forceinline__ void for_each(Fn&& fn) const {
+    const index_t HW = s.H * s.W;
     for (int m = 0; m < s.F; ++m) {
       for (int n = 0; n < s.F; ++n) {
-        const index_t idx = (b * taps + m * s.F + n) * HW + p;
-        const int q = adaptive_quadrant(m, n, s.F);
-        K[q] += adaptive_quadrant_term(static_cast<acc_t>(kernel[idx]), R[idx]);
-        if (grad_kernel != nullptr) grad_kernel[idx] = static_cast<scalar_t>(adaptive_kernel_grad(bw[q], R[idx]));
+        const int t = m * s.F + n;
+        fn(t, adaptive_tap_offset(win, m, n, s.H, s.W),
+           adaptive_tap_weight(win, bw[adaptive_quadrant(m, n, s.F)], static_cast<acc_t>(k[t * HW]), m, n));
+      }
+    }
+  }
+};
+
+// The tap products of one pixel, starting at 0: in registers for kF > 0, in
+// the pixel's column of the scratch tensor R [B, F*F, H, W] for kF = 0.
+template <int kF, typename acc_t, typename index_t>
+struct TapSums {
+  acc_t r[kF * kF];
+  __device__ TapSums(acc_t*, index_t, int) {
+#pragma unroll
+    for (int t = 0; t < kF * kF; ++t) r[t] = acc_t(0);
+  }
+  __device__ __forceinline__ acc_t& operator[](int t) { return r[t]; }
+};
+
+template <typename acc_t, typename index_t>
+struct TapSums<0, acc_t, index_t> {
+  acc_t* r;
+  index_t stride;
+  __device__ TapSums(acc_t* column, index_t HW, int taps) : r(column), stride(HW) {
+    for (int t = 0; t < taps; ++t) r[t * stride] = acc_t(0);
+  }
+  __device__ __forceinline__ acc_t& operator[](int t) { return r[t * stride]; }
+};
+
+template <int kF, typename scalar_t, typename index_t>
+__global__ void forward_kernel(const scalar_t* __restrict__ input, const scalar_t* __restrict__ flow,
+                               const scalar_t* __restrict__ kernel, scalar_t* __restrict__ out, Sizes<index_t> s,
+                               index_t channel_blocks) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const index_t HW = s.H * s.W;
+  VFI_GRID_STRIDE_LOOP(i, s.B * channel_blocks * HW) {
+    const index_t p = i % HW, block = i / HW, b = block / channel_blocks;
+    const index_t c0 = block % channel_blocks * kChannelBlock;
+    const index_t c1 = c0 + kChannelBlock < s.C ? c0 + kChannelBlock : s.C;
+    const PixelTaps<kF, scalar_t, index_t> taps(flow, kernel, s, b, p);
+    for (index_t c = c0; c < c1; ++c) {
+      const scalar_t* plane = input + (b * s.C + c) * HW;
+      acc_t sum = acc_t(0);
+      taps.for_each([&](int, index_t offset, acc_t w) { sum += w * static_cast<acc_t>(plane[offset]); });
+      out[(b * s.C + c) * HW + p] = static_cast<scalar_t>(sum);
+    }
+  }
+}
+
+// Any of grad_input_acc (float for half/bfloat16 inputs: accumulated in float,
+// cast after), grad_flow, grad_kernel may be nullptr (not wanted). R: the
+// scratch tensor of the generic path when grad_flow or grad_kernel is wanted.
+template <int kF, typename scalar_t, typename index_t>
+__global__ void backward_kernel(const scalar_t* __restrict__ grad_out, const scalar_t* __restrict__ input,
+                                const scalar_t* __restrict__ flow, const scalar_t* __restrict__ kernel,
+                                at::opmath_type<scalar_t>* __restrict__ grad_input_acc,
+                                at::opmath_type<scalar_t>* __restrict__ R, scalar_t* __restrict__ grad_flow,
+                                scalar_t* __restrict__ grad_kernel, Sizes<index_t> s) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const index_t HW = s.H * s.W;
+  const int F = kF > 0 ? kF : s.F, taps_n = F * F;
+  const bool need_rest = grad_flow != nullptr || grad_kernel != nullptr;
+  VFI_GRID_STRIDE_LOOP(i, s.B * HW) {
+    const index_t p = i % HW, b = i / HW;
+    const PixelTaps<kF, scalar_t, index_t> taps(flow, kernel, s, b, p);
+    TapSums<kF, acc_t, index_t> r(kF > 0 || !need_rest ? nullptr : R + b * taps_n * HW + p, HW,
+                                  kF > 0 || !need_rest ? 0 : taps_n);
+    for (index_t c = 0; c < s.C; ++c) {
+      const index_t plane = (b * s.C + c) * HW;
+      const acc_t g = static_cast<acc_t>(grad_out[plane + p]);
+      taps.for_each([&](int t, index_t offset, acc_t w) {
+        if (grad_input_acc != nullptr && w != acc_t(0)) atomicAdd(grad_input_acc + plane + offset, g * w);
+        if (need_rest) r[t] += g * static_cast<acc_t>(input[plane + offset]);
+      });
+    }
+    if (!need_rest) continue;
+    acc_t K[4] = {acc_t(0), acc_t(0), acc_t(0), acc_t(0)};
+    const index_t first = b * taps_n * HW + p;  // tap 0 of this pixel in kernel and grad_kernel
+    for (int m = 0; m < F; ++m) {
+      for (int n = 0; n < F; ++n) {
+        const int t = m * F + n, q = adaptive_quadrant(m, n, F);
+        const acc_t r_t = r[t];
+        K[q] += adaptive_quadrant_term(static_cast<acc_t>(kernel[first + t * HW]), r_t);
+        if (grad_kernel != nullptr)
+          grad_kernel[first + t * HW] = static_cast<scalar_t>(adaptive_kernel_grad(taps.bw[q], r_t));
       }
     }
     if (grad_flow != nullptr) {
       acc_t du, dv;
-      adaptive_flow_grad(win, K, du, dv);
+      adaptive_flow_grad(taps.win, K, du, dv);
       grad_flow[2 * b * HW + p] = static_cast<scalar_t>(du);
       grad_flow[2 * b * HW + HW + p] = static_cast<scalar_t>(dv);
     }
+  }
+}
+
+// Runs fn(std::integral_constant<int, kF>) with kF = 4 for F = 4, 0 (generic) otherwise.
+template <typename Fn>
+void with_window_size(int F, Fn&& fn) {
+  if (F == 4) {
+    fn(std::integral_constant<int, 4>());
+  } else {
+    fn(std::integral_constant<int, 0>());
   }
 }
 
@@ -152,13 +228,17 @@ at::Tensor adaptive_warp_cuda(const at::Tensor& input_, const at::Tensor& flow_,
   at::Tensor out = uninitialized(input.sizes(), input.options());
   if (out.numel() == 0) return out;
   const auto stream = c10::cuda::getCurrentCUDAStream();
+  const int64_t channel_blocks = (input.size(1) + kChannelBlock - 1) / kChannelBlock;
+  const int64_t threads = input.size(0) * channel_blocks * input.size(2) * input.size(3);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "adaptive_warp_cuda", [&] {
     with_index_type(fits_int32({input.numel(), kernel.numel()}), [&](auto index_zero) {
       using index_t = decltype(index_zero);
-      VFI_LAUNCH(grid_size(input.numel()), kThreads, stream, forward_kernel<scalar_t, index_t>)(
-          input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(), kernel.const_data_ptr<scalar_t>(),
-          out.mutable_data_ptr<scalar_t>(), sizes_of<index_t>(input, F));
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      with_window_size(F, [&](auto kF) {
+        VFI_LAUNCH(grid_size(threads), kThreads, stream, forward_kernel<decltype(kF)::value, scalar_t, index_t>)(
+            input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(), kernel.const_data_ptr<scalar_t>(),
+            out.mutable_data_ptr<scalar_t>(), sizes_of<index_t>(input, F), static_cast<index_t>(channel_blocks));
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+      });
     });
   });
   return out;
@@ -189,29 +269,23 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> adaptive_warp_backward_cuda(const
   const bool need_rest = output_mask[1] || output_mask[2];
   if (grad_output.numel() > 0 && (output_mask[0] || need_rest)) {
     const auto stream = c10::cuda::getCurrentCUDAStream();
+    // The generic path's tap products (F = 4 keeps them in registers).
+    at::Tensor R =
+        need_rest && F != 4 ? uninitialized(kernel.sizes(), kernel.options().dtype(acc_dtype)) : at::Tensor();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "adaptive_warp_backward_cuda", [&] {
       using acc_t = at::opmath_type<scalar_t>;
       with_index_type(fits_int32({input.numel(), kernel.numel()}), [&](auto index_zero) {
         using index_t = decltype(index_zero);
-        const Sizes<index_t> s = sizes_of<index_t>(input, F);
-        if (output_mask[0]) {
-          VFI_LAUNCH(grid_size(input.numel()), kThreads, stream, input_grad_kernel<scalar_t, index_t>)(
-              grad_output.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
-              kernel.const_data_ptr<scalar_t>(), grad_input_acc.mutable_data_ptr<acc_t>(), s);
-          C10_CUDA_KERNEL_LAUNCH_CHECK();
-        }
-        if (need_rest) {
-          at::Tensor R = uninitialized(kernel.sizes(), kernel.options().dtype(acc_dtype));
-          VFI_LAUNCH(grid_size(kernel.numel()), kThreads, stream, tap_products_kernel<scalar_t, index_t>)(
+        with_window_size(F, [&](auto kF) {
+          VFI_LAUNCH(grid_size(flow.numel() / 2), kThreads, stream,
+                     backward_kernel<decltype(kF)::value, scalar_t, index_t>)(
               grad_output.const_data_ptr<scalar_t>(), input.const_data_ptr<scalar_t>(), flow.const_data_ptr<scalar_t>(),
-              R.mutable_data_ptr<acc_t>(), s);
-          C10_CUDA_KERNEL_LAUNCH_CHECK();
-          VFI_LAUNCH(grid_size(flow.numel() / 2), kThreads, stream, finish_kernel<scalar_t, index_t>)(
-              R.const_data_ptr<acc_t>(), flow.const_data_ptr<scalar_t>(), kernel.const_data_ptr<scalar_t>(),
+              kernel.const_data_ptr<scalar_t>(), output_mask[0] ? grad_input_acc.mutable_data_ptr<acc_t>() : nullptr,
+              R.defined() ? R.mutable_data_ptr<acc_t>() : nullptr,
               output_mask[1] ? grad_flow.mutable_data_ptr<scalar_t>() : nullptr,
-              output_mask[2] ? grad_kernel.mutable_data_ptr<scalar_t>() : nullptr, s);
+              output_mask[2] ? grad_kernel.mutable_data_ptr<scalar_t>() : nullptr, sizes_of<index_t>(input, F));
           C10_CUDA_KERNEL_LAUNCH_CHECK();
-        }
+        });
       });
     });
   }

@@ -1,19 +1,20 @@
 // Emulated CUDA: the kernels of this folder compiled as C++ and run on the CPU.
 //
 // The kernels use no shared memory, barriers or warp operations: only
-// grid-stride loops, loads, stores and atomicAdd. Running every (block, thread)
-// of a launch one after another, in any order, is then a legal CUDA schedule,
-// and atomicAdd is a read-add-write. This header gives the emulation build
+// grid-stride loops, loads, stores, atomicAdd and atomicMax. Running every
+// (block, thread) of a launch one after another, in any order, is then a legal
+// CUDA schedule, and an atomic is a read-modify-write. This header gives the emulation build
 // (VFI_OPS_EMULATED_CUDA; tests/cuda_emulation.py builds it) what nvcc and the
 // CUDA runtime give the real one: the keywords, dim3 and the index variables
-// (thread-local), atomicAdd for the types the kernels use, a launcher that
+// (thread-local), the atomics for the types the kernels use, a launcher that
 // checks the limits a GPU enforces, and no-op stand-ins for the stream and the
 // device guard. To make mistakes show, a launch runs its blocks in a shuffled
 // order and the threads of a block in reverse, and fresh outputs
 // (`uninitialized` in launch.cuh) start as NaN.
 //
 // What it cannot show: races between real threads, nvcc's arithmetic (fused
-// multiply-adds), cuBLAS and cuDNN numerics (the ATen calls run on the CPU),
+// multiply-adds; the float atomics' flush-to-zero it does reproduce, see
+// atomicAdd below), cuBLAS and cuDNN numerics (the ATen calls run on the CPU),
 // device limits other than the launch shape, and speed.
 #pragma once
 
@@ -26,6 +27,7 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <numeric>
@@ -168,13 +170,33 @@ inline void poison(at::Tensor& t) {
 
 }  // namespace vfi_ops::emulation
 
-// atomicAdd as CUDA declares it (returns the old value): the emulated threads
-// run one at a time, so a read-add-write is atomic. Only the types the kernels use.
+// atomicAdd and atomicMax as CUDA declares them (they return the old value):
+// the emulated threads run one at a time, so a read-modify-write is atomic.
+// Only the types the kernels use (half and bfloat16 data accumulate in float,
+// so no half atomics).
+//
+// The arithmetic is the GPU's. The CUDA C++ Programming Guide (Compute
+// Capabilities, "Floating-Point Standard") states that a single-precision
+// atomic add on global memory runs in flush-to-zero mode whatever nvcc's -ftz
+// says (the FADD.F32.FTZ.RN instruction): a subnormal operand counts as a zero
+// of its sign, and a subnormal sum is stored as a zero of its sign. (Shared
+// memory atomics keep subnormals; the kernels use none.) Double-precision
+// atomic adds follow IEEE 754 and keep subnormals. So a float contribution
+// smaller in magnitude than FLT_MIN (2^-126) adds nothing on a GPU, and nothing
+// here.
 namespace vfi_ops::emulation {
-template <typename T>
-inline T atomic_add(T* address, T value) {
+inline float flush_subnormal(float x) { return std::fpclassify(x) == FP_SUBNORMAL ? std::copysign(0.0f, x) : x; }
+
+inline float atomic_add(float* address, float value) {
   ++stats().atomics;
-  const T old = *address;
+  const float old = *address;
+  *address = flush_subnormal(flush_subnormal(old) + flush_subnormal(value));
+  return old;
+}
+
+inline double atomic_add(double* address, double value) {
+  ++stats().atomics;
+  const double old = *address;
   *address = old + value;
   return old;
 }
@@ -182,3 +204,9 @@ inline T atomic_add(T* address, T value) {
 
 inline float atomicAdd(float* address, float value) { return vfi_ops::emulation::atomic_add(address, value); }
 inline double atomicAdd(double* address, double value) { return vfi_ops::emulation::atomic_add(address, value); }
+inline unsigned long long atomicMax(unsigned long long* address, unsigned long long value) {
+  ++vfi_ops::emulation::stats().atomics;
+  const unsigned long long old = *address;
+  *address = std::max(old, value);
+  return old;
+}
