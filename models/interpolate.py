@@ -1,24 +1,65 @@
-"""Interpolate frames: a pair of images, a folder of frames, or a video file.
+"""Interpolate frames: a pair of images, a folder of frames, a video file, or an animated GIF / PNG.
 
     vfi-interpolate A.png B.png -o MID.png [--t 0.5]
     vfi-interpolate FRAMES_DIR -o OUT_DIR --factor 4
     vfi-interpolate FRAMES_DIR -o OUT_DIR --fps 60 --input-fps 24
     vfi-interpolate clip.mp4 -o out.mp4 --fps 60          (or --factor N)
+    vfi-interpolate FRAMES_DIR -o out.mp4 --fps 60        (frames to a video: frames at 30 fps)
+    vfi-interpolate clip.mp4 -o OUT_DIR                   (a video to frames: PNG, 16-bit for deep video)
+    vfi-interpolate anim.gif -o anim2.gif                 (also .apng / animated .png)
 
 Without --checkpoint the classical method runs: OpenCV's DIS optical flow, then
 vfi_ops' flow projection and warping (--method classical; no weights needed).
 With --checkpoint a model trained by vfi-train runs instead.
 
-Sequences (a folder of frames sorted by name, or a video) get a new frame rate:
---factor N puts N - 1 frames between each pair (three frames with --factor 3
-give 7); --fps R places each output frame at its own time, and t between its
-two source frames, keeping source frames exactly where they fall. The output
-runs from the first source frame to the last. Folders are numbered 000000,
-000001, ... in the first frame's file format; videos keep the input's codec,
-pixel format and bits per frame unless --codec, --pix-fmt or --codec-option say
-otherwise (audio is not copied). Images keep their mode (grey, palette, 16-bit,
-alpha; see vfi_ops.models.images). Every option is checked before any work, and
-outputs never replace inputs (nor existing files, without --overwrite).
+Sequences get a new frame rate. --factor N puts N - 1 frames between each pair
+(three frames with --factor 3 give 7); --fps R places output frame j at time
+j / R and interpolates it between the two source frames around it, at t from
+their times, keeping source frames exactly where they fall. The output runs
+from the first source frame to the last (its duration is the input's within
+one frame). Rates are exact fractions: 60000/1001 as given; a decimal that is
+N x 1000/1001 to the digits given (29.97, 59.94, 23.976 or 23.98) means that
+NTSC rate, any other decimal is read exactly (12.5 = 25/2).
+
+Videos: frames keep their own timestamps. A variable-frame-rate input (phones,
+screen captures) gives a constant-rate output with --fps, and with --factor N
+(default 2) N - 1 frames between each pair at their own times (the output
+stays variable-rate; AVI and GIF, which cannot hold that, need --fps). The
+summary line says when the input was variable-rate. Output videos keep the
+input's codec, pixel format, bits per frame and colour (matrix, range,
+primaries and transfer: YUV is converted with the input's own BT.601 / 709 /
+2020 matrix and range, and the tags are copied); 10-bit stays 10-bit.
+--codec, --pix-fmt and --codec-option KEY=VALUE change them; unknown options
+are refused by name. Encoders by container (each checked by writing and
+reading back; others are refused, naming --codec and listing these):
+
+    .mp4  libx264 (h264), libx265 (hevc), mpeg4, libvpx-vp9, mjpeg
+    .mkv  libx264, libx265, mpeg4, libvpx-vp9, ffv1, prores_ks, prores, mjpeg
+    .mov  libx264, libx265, mpeg4, prores_ks, prores, mjpeg
+    .avi  mpeg4, mjpeg, ffv1, libx264 (without B-frames)
+    .webm libvpx-vp9        .gif gif        .apng apng       .m4v as .mp4
+
+GIF stores delays in hundredths of a second, so a GIF's rate must be 100 / k
+(50, 25, 20, 12.5, 10, ...). Audio is copied packet for packet when the output
+container holds its codec, re-encoded (AAC; Opus for .webm; MP3 for .avi) when
+it does not, and left out with a warning for GIF / APNG; --no-audio leaves it
+out. Subtitle and data streams are copied where the container takes them,
+else left out with a warning; the summary lists what happened to each stream.
+Transparency (GIF, APNG, RGBA frames, yuva formats) is interpolated like the
+colour and kept where the output holds it.
+
+Scene cuts: a pair of frames from two different shots is not interpolated
+(that would blend the shots into ghosts); each output frame between them
+repeats the nearer of the two. --scene-threshold sets the cut score from which
+a pair counts as a cut (vfi_ops.models.scenes; 0 turns detection off); the
+summary line gives the number of cuts found.
+
+Folders are numbered 000000, 000001, ... in the first frame's file format.
+Images keep their mode (grey, palette, 16-bit, alpha; see
+vfi_ops.models.images). Every option is checked before any work (rates and
+encoder settings too, before decoding starts), and outputs never replace
+inputs (nor existing files, without --overwrite); a run that fails part way
+leaves no half-written video.
 
 --tile N runs the model on overlapping N x N tiles (for frames that do not fit
 in memory): equal to the untiled result wherever the model needs at most
@@ -55,6 +96,7 @@ from .video import (
     has_alpha,
     is_animated_image,
     is_video_path,
+    is_yuv,
     supported_codecs,
 )
 
@@ -134,11 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="\n".join(__doc__.splitlines()[2:]),
     )
     parser.add_argument(
-        "inputs", nargs="*", metavar="INPUT", help="two images A B, a folder of frames, or a video file"
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="two images A B, a folder of frames, or a video file (or animated GIF / PNG)",
     )
     parser.add_argument("--frames", metavar="DIR", help="a folder of frames (the same as giving it as INPUT)")
     parser.add_argument(
-        "-o", "--output", required=True, help="output image (for A B), folder (for a folder of frames) or video file"
+        "-o",
+        "--output",
+        required=True,
+        help="output image (for A B); for sequences a video file (by its extension) or a folder of frames",
     )
     parser.add_argument(
         "--t",
@@ -148,8 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--factor", type=cli.integer(2), help="sequences: multiply the frame rate by this integer >= 2 (default 2)"
     )
-    parser.add_argument("--fps", help="sequences: the output frame rate, e.g. 60, 59.94 or 60000/1001")
-    parser.add_argument("--input-fps", help="folders with --fps: the frame rate of the input frames")
+    parser.add_argument(
+        "--fps", help="sequences: the output frame rate, e.g. 60, 59.94 or 60000/1001 (exact; see above)"
+    )
+    parser.add_argument(
+        "--input-fps",
+        help="folders: the frame rate of the input frames (needed with --fps into a folder; into a video, default --fps / --factor)",
+    )
     parser.add_argument(
         "--method",
         choices=("classical", "model"),
@@ -425,8 +478,10 @@ class VideoSink:
         self.writer = writer
 
     def write(self, original, frame: Tensor, time) -> None:
-        is_av = original is not None and not isinstance(original, tuple)
-        self.writer.write(original if is_av else frame, time)
+        # A decoded frame in the output's pixel format goes in as it is; any other is converted from RGB,
+        # exactly as the new frames are, so that source and new frames match.
+        same = original is not None and not isinstance(original, tuple) and original.format.name == self.writer.pix_fmt
+        self.writer.write(original if same else frame, time)
 
     def close(self) -> None:
         self.writer.close()
@@ -539,11 +594,12 @@ def run_sequence(args, model_factory) -> str:
         if args.out_video:
             codec, pix_fmt = output_codec(args, source, extension)
             check_timing(extension, times, rate is None)
-            mean_rate = rate if rate else source.rate * factor
-            bit_rate, colour = None, Colour(1, 1, 1, 13, pix_fmt)  # frames: sRGB, written as BT.709
+            mean_rate = rate if rate else (source.rate * factor).limit_denominator(1001000)
+            bit_rate, colour = None, Colour(1, 1, 1, 13, pix_fmt)  # RGB frames (sRGB): written as BT.709
             if not folder_input:
                 reader = source.reader
-                colour = reader.colour()
+                if is_yuv(reader.pix_fmt):
+                    colour = reader.colour()
                 if reader.bit_rate and not args.codec_option and codec == encoder_name(reader.codec):
                     bit_rate = int(reader.bit_rate * mean_rate / reader.rate)  # the input's bits per frame
             height, width = (source.reader.height, source.reader.width) if not folder_input else source.first.shape[1:]
@@ -570,6 +626,10 @@ def run_sequence(args, model_factory) -> str:
                 except Exception as err:  # the input's other streams cannot be read: video only
                     notes = [f"warning: audio and other streams left out ({err})"]
             described = f"{codec} {pix_fmt}"
+            if source.alpha and not has_alpha(pix_fmt):
+                notes.append(
+                    f"note: alpha left out: {codec} / {pix_fmt} has none (GIF, APNG or --pix-fmt with alpha keep it)"
+                )
         else:
             if folder_input:
                 extension, fmt = source.extension, source.format

@@ -119,7 +119,7 @@ def has_alpha(pix_fmt: str) -> bool:
         return False
 
 
-def _yuv(pix_fmt: str) -> bool:
+def is_yuv(pix_fmt: str) -> bool:
     """Whether a pixel format is YUV (converted with a matrix and a range)."""
     name = pix_fmt.lower()
     return name.startswith(("yuv", "yuvj", "nv", "p0", "p2", "ayuv", "uyvy", "yuyv"))
@@ -225,7 +225,7 @@ class Colour:
             self.color_primaries,
             self.color_trc,
         )
-        if _yuv(pix_fmt):
+        if is_yuv(pix_fmt):
             range_ = self.range_for(pix_fmt)
             target.color_range = range_ if (self.color_range or pix_fmt.startswith("yuvj")) else 0
         else:
@@ -247,7 +247,7 @@ _KR_KB = {
 def _planar_yuv(pix_fmt: str, width: int, height: int) -> Optional[Tuple[str, int, int, int]]:
     """(planar format, bits, chroma step x, chroma step y) that holds pix_fmt's samples exactly
     (nv12 -> yuv420p, p010le -> yuv420p10le), None when there is none."""
-    if not _yuv(pix_fmt):
+    if not is_yuv(pix_fmt):
         return None
     try:
         fmt = _format(pix_fmt)
@@ -353,7 +353,7 @@ def frame_to_tensor(frame, colour: Colour, alpha: bool) -> Tensor:
         if alpha and rgb.shape[2] == 3:
             rgb = np.concatenate((rgb, np.ones_like(rgb[..., :1])), 2)
         return torch.from_numpy(np.clip(rgb[..., : 4 if alpha else 3], 0, 1)).permute(2, 0, 1).contiguous()
-    if _yuv(pix_fmt):
+    if is_yuv(pix_fmt):
         frame = frame.reformat(
             format=target,
             src_colorspace=colour.matrix,
@@ -378,7 +378,7 @@ def _palette_frame(rgba: np.ndarray):
     index = np.asarray(quantized, dtype=np.uint8).copy()
     rgb = np.array(quantized.getpalette()[: 3 * colours], dtype=np.uint8).reshape(-1, 3)
     palette = np.zeros((256, 4), dtype=np.uint8)  # ARGB, as PyAV wants it
-    palette[: len(rgb), 0] = 255
+    palette[:, 0] = 255  # opaque: the GIF encoder takes the least opaque entry as the transparent one
     palette[: len(rgb), 1:] = rgb
     if transparent.any():
         index[transparent] = 255
@@ -569,7 +569,7 @@ class VideoWriter:
         self.rate, self.time_base = Fraction(rate), output_time_base(rate, time_base)
         self.colour = colour or Colour(pix_fmt=pix_fmt)
         self.pix_fmt, self.deep, self.alpha = pix_fmt, deep_pixel_format(pix_fmt), has_alpha(pix_fmt)
-        self.last_pts, self.count = None, 0
+        self.last_pts, self.count, self.copier = None, 0, None
         try:
             self.stream = self.container.add_stream(codec, rate=self.rate)
             context = self.stream.codec_context
@@ -598,7 +598,6 @@ class VideoWriter:
                 f"--codec-option: the {context.name} encoder has no option {', '.join(map(repr, unknown))}"
             )
         self.extra: List[list] = []  # copied streams: [input stream, output stream, offset, queued packets]
-        self.copier: Optional["StreamCopier"] = None
 
     @staticmethod
     def _muxer_for(path: str) -> str:
@@ -620,6 +619,9 @@ class VideoWriter:
         }.get(os.path.splitext(path)[1].lower(), "matroska")
 
     def _discard(self) -> None:
+        if self.copier is not None:
+            self.copier.container.close()
+            self.copier = None
         try:
             self.container.close()
         except Exception:  # closing a container that failed part way may raise again
@@ -651,7 +653,7 @@ class VideoWriter:
                 return _palette_frame(frame.to_ndarray(format="rgba"))
             source = Colour.of(frame)
             source_range, source_matrix = source.range_for(frame.format.name), source.matrix
-        target_range = self.colour.range_for(self.pix_fmt) if _yuv(self.pix_fmt) else _JPEG
+        target_range = self.colour.range_for(self.pix_fmt) if is_yuv(self.pix_fmt) else _JPEG
         out = frame.reformat(
             format=self.pix_fmt,
             src_colorspace=source_matrix,

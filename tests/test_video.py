@@ -322,6 +322,9 @@ def test_gif_in_and_out(tmp_path, capsys, blend):
     times, frames, facts, _ = read_back(tmp_path / "out.gif")
     check_timing(times, 11, 20)
     assert facts["codec"] == "gif"
+    for frame in frames[:3]:  # transparency kept, on source and new frames
+        alpha = frame.to_ndarray(format="rgba")[..., 3]
+        assert alpha.min() == 0 and 300 < (alpha > 128).sum() < 500  # about the 20 x 20 square
     code, _, err = run([tmp_path / "in.gif", "-o", tmp_path / "bad.gif", "--fps", 24], capsys)
     assert code == 2 and "--fps" in err and "100 / k" in err and not (tmp_path / "bad.gif").exists()
 
