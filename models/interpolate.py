@@ -98,6 +98,7 @@ from .video import (
     is_video_path,
     is_yuv,
     supported_codecs,
+    verify,
 )
 
 MAX_BATCH = 8  # output frames between one pair computed in one model call
@@ -643,6 +644,8 @@ def run_sequence(args, model_factory) -> str:
         with progress(len(times)) as bar:
             counts = convert(source, sink, run, rate, factor, threshold, bar)
         sink.close()
+        if args.out_video:  # read back: one frame per planned time, at that time
+            verify(args.output, times, "apng" if extension == ".apng" else None)  # else removed, below
         sink = None
     finally:
         if sink is not None:

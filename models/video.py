@@ -412,7 +412,10 @@ class VideoReader:
         self.times = self._scan(av)  # exact times of every frame in seconds, from 0 (before decoding)
         self.frames = len(self.times)
         self.rate, self.vfr = self._rate()
-        self.times = [self._snap(t) for t in self.times]
+        if self.vfr:
+            self.times = [self._snap(t) for t in self.times]
+        else:  # on the grid (time_of gives the decoded frames the same times)
+            self.times = [i / self.rate for i in range(len(self.times))]
         self.duration = self._duration()
 
     def _open(self):
@@ -729,6 +732,26 @@ class VideoWriter:
             self.copier.close()
         self.flush_extra(None)
         self.container.close()
+
+
+def verify(path: str, times: List[Fraction], input_format: Optional[str] = None) -> None:
+    """Reads a written file's video packets back (no decoding): ValueError unless it holds one frame per
+    planned time, in strictly increasing order, each within 2 ms (or its time base) of the plan."""
+    av = _av()
+    with av.open(path, format=input_format) as container:
+        stream = container.streams.video[0]
+        base = Fraction(stream.time_base)
+        stamps = [p.pts for p in container.demux(stream) if p.size and p.pts is not None]
+    stamps.sort()
+    tolerance = max(base, Fraction(1, 500))
+    found = [(s - stamps[0]) * base for s in stamps] if stamps else []
+    if len(found) != len(times) or len(set(stamps)) != len(stamps):
+        raise ValueError(f"{path} was written with {len(found)} frames, not {len(times)}; it was removed")
+    for planned, got in zip(times, found):
+        if abs(planned - got) > tolerance:
+            raise ValueError(
+                f"{path} holds a frame at {float(got):.6f} s where {float(planned):.6f} s was written; it was removed"
+            )
 
 
 def av_probe_copy(muxer: str, source_stream) -> bool:

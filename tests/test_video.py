@@ -155,6 +155,26 @@ def test_every_supported_encoder_and_container_reads_back(tmp_path, ext, codec):
         assert abs(Fraction(duration, 1_000_000) - count / rate) <= 1 / rate  # within one frame
 
 
+def test_the_written_file_is_read_back(tmp_path):
+    path = str(tmp_path / "out.mp4")
+    writer = video.VideoWriter(path, "libx264", "yuv420p", Fraction(24), W, H)
+    for j, frame in enumerate(texture_frames(5)):
+        writer.write(frame, Fraction(j, 24))
+    writer.close()
+    video.verify(path, [Fraction(j, 24) for j in range(5)])
+    with pytest.raises(ValueError, match="holds a frame at 0.041667 s where 0.033333 s was written"):
+        video.verify(path, [Fraction(j, 30) for j in range(5)])
+    with pytest.raises(ValueError, match="written with 5 frames, not 6"):
+        video.verify(path, [Fraction(j, 24) for j in range(6)])
+    writer = video.VideoWriter(str(tmp_path / "o.mkv"), "ffv1", "yuv420p", 24, W, H)
+    writer.write(texture_frames(1)[0], Fraction(1, 24))
+    with pytest.raises(ValueError, match="frame times must increase"):
+        writer.write(texture_frames(1)[0], Fraction(1, 24))
+    with pytest.raises(ValueError, match="not a whole number of the time base 1/24"):
+        writer.write(texture_frames(1)[0], Fraction(1, 30))
+    writer.close()
+
+
 def test_unsupported_encoder_container_pairs_are_refused_naming_codec(tmp_path, capsys):
     make_clip(tmp_path / "clip.mp4", texture_frames(3))
     for out, codec in (("o.webm", "mpeg4"), ("o.mp4", "ffv1"), ("o.avi", "libvpx-vp9"), ("o.gif", "libx264")):
