@@ -59,7 +59,8 @@ Images keep their mode (grey, palette, 16-bit, alpha; see
 vfi_ops.models.images). Every option is checked before any work (rates and
 encoder settings too, before decoding starts), and outputs never replace
 inputs (nor existing files, without --overwrite); a run that fails part way
-leaves no half-written video.
+leaves no half-written video, and a written video is read back (one frame per
+planned time, in order, at that time) or removed with an error.
 
 --tile N runs the model on overlapping N x N tiles (for frames that do not fit
 in memory): equal to the untiled result wherever the model needs at most
