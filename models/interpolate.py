@@ -1,24 +1,66 @@
-"""Interpolate frames: a pair of images, a folder of frames, or a video file.
+"""Interpolate frames: a pair of images, a folder of frames, a video file, or an animated GIF / PNG.
 
     vfi-interpolate A.png B.png -o MID.png [--t 0.5]
     vfi-interpolate FRAMES_DIR -o OUT_DIR --factor 4
     vfi-interpolate FRAMES_DIR -o OUT_DIR --fps 60 --input-fps 24
     vfi-interpolate clip.mp4 -o out.mp4 --fps 60          (or --factor N)
+    vfi-interpolate FRAMES_DIR -o out.mp4 --fps 60        (frames to a video: frames at 30 fps)
+    vfi-interpolate clip.mp4 -o OUT_DIR                   (a video to frames: PNG, 16-bit for deep video)
+    vfi-interpolate anim.gif -o anim2.gif                 (also .apng / animated .png)
 
 Without --checkpoint the classical method runs: OpenCV's DIS optical flow, then
 vfi_ops' flow projection and warping (--method classical; no weights needed).
 With --checkpoint a model trained by vfi-train runs instead.
 
-Sequences (a folder of frames sorted by name, or a video) get a new frame rate:
---factor N puts N - 1 frames between each pair (three frames with --factor 3
-give 7); --fps R places each output frame at its own time, and t between its
-two source frames, keeping source frames exactly where they fall. The output
-runs from the first source frame to the last. Folders are numbered 000000,
-000001, ... in the first frame's file format; videos keep the input's codec,
-pixel format and bits per frame unless --codec, --pix-fmt or --codec-option say
-otherwise (audio is not copied). Images keep their mode (grey, palette, 16-bit,
-alpha; see vfi_ops.models.images). Every option is checked before any work, and
-outputs never replace inputs (nor existing files, without --overwrite).
+Sequences get a new frame rate. --factor N puts N - 1 frames between each pair
+(three frames with --factor 3 give 7); --fps R places output frame j at time
+j / R and interpolates it between the two source frames around it, at t from
+their times, keeping source frames exactly where they fall. The output runs
+from the first source frame to the last (its duration is the input's within
+one frame). Rates are exact fractions: 60000/1001 as given; a decimal that is
+N x 1000/1001 to the digits given (29.97, 59.94, 23.976 or 23.98) means that
+NTSC rate, any other decimal is read exactly (12.5 = 25/2).
+
+Videos: frames keep their own timestamps. A variable-frame-rate input (phones,
+screen captures) gives a constant-rate output with --fps, and with --factor N
+(default 2) N - 1 frames between each pair at their own times (the output
+stays variable-rate; AVI and GIF, which cannot hold that, need --fps). The
+summary line says when the input was variable-rate. Output videos keep the
+input's codec, pixel format, bits per frame and colour (matrix, range,
+primaries and transfer: YUV is converted with the input's own BT.601 / 709 /
+2020 matrix and range, and the tags are copied); 10-bit stays 10-bit.
+--codec, --pix-fmt and --codec-option KEY=VALUE change them; unknown options
+are refused by name. Encoders by container (each checked by writing and
+reading back; others are refused, naming --codec and listing these):
+
+    .mp4  libx264 (h264), libx265 (hevc), mpeg4, libvpx-vp9, mjpeg
+    .mkv  libx264, libx265, mpeg4, libvpx-vp9, ffv1, prores_ks, prores, mjpeg
+    .mov  libx264, libx265, mpeg4, prores_ks, prores, mjpeg
+    .avi  mpeg4, mjpeg, ffv1, libx264 (without B-frames)
+    .webm libvpx-vp9        .gif gif        .apng apng       .m4v as .mp4
+
+GIF stores delays in hundredths of a second, so a GIF's rate must be 100 / k
+(50, 25, 20, 12.5, 10, ...). Audio is copied packet for packet when the output
+container holds its codec, re-encoded (AAC; Opus for .webm; MP3 for .avi) when
+it does not, and left out with a warning for GIF / APNG; --no-audio leaves it
+out. Subtitle and data streams are copied where the container takes them,
+else left out with a warning; the summary lists what happened to each stream.
+Transparency (GIF, APNG, RGBA frames, yuva formats) is interpolated like the
+colour and kept where the output holds it.
+
+Scene cuts: a pair of frames from two different shots is not interpolated
+(that would blend the shots into ghosts); each output frame between them
+repeats the nearer of the two. --scene-threshold sets the cut score from which
+a pair counts as a cut (vfi_ops.models.scenes; 0 turns detection off); the
+summary line gives the number of cuts found.
+
+Folders are numbered 000000, 000001, ... in the first frame's file format.
+Images keep their mode (grey, palette, 16-bit, alpha; see
+vfi_ops.models.images). Every option is checked before any work (rates and
+encoder settings too, before decoding starts), and outputs never replace
+inputs (nor existing files, without --overwrite); a run that fails part way
+leaves no half-written video, and a written video is read back (one frame per
+planned time, in order, at that time) or removed with an error.
 
 --tile N runs the model on overlapping N x N tiles (for frames that do not fit
 in memory): equal to the untiled result wherever the model needs at most
@@ -30,6 +72,7 @@ import os
 import shutil
 import sys
 import time
+from fractions import Fraction
 from typing import List, Optional
 
 import torch
@@ -37,9 +80,27 @@ from torch import Tensor
 
 from . import cli
 from .images import IMAGE_EXTENSIONS, ImageFormat, file_format, image_size, output_mode, read_frame, write_frame
+from .scenes import DEFAULT_THRESHOLD, CutDetector
 from .tiles import interpolate, tile_starts  # noqa: F401  (tile_starts: part of this module's interface)
-from .timeline import between, ends_on_source, output_count, parse_rate
-from .video import VIDEO_EXTENSIONS, VideoReader, VideoWriter, check_encoder, is_video_path
+from .timeline import grid, parse_rate, plan, subdivide, time_base
+from .video import (
+    CONSTANT_RATE_ONLY,
+    SUPPORTED,
+    VIDEO_EXTENSIONS,
+    Colour,
+    StreamCopier,
+    VideoReader,
+    VideoWriter,
+    check_encoder,
+    default_pix_fmt,
+    encoder_name,
+    has_alpha,
+    is_animated_image,
+    is_video_path,
+    is_yuv,
+    supported_codecs,
+    verify,
+)
 
 MAX_BATCH = 8  # output frames between one pair computed in one model call
 PROG = "vfi-interpolate"
@@ -117,11 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="\n".join(__doc__.splitlines()[2:]),
     )
     parser.add_argument(
-        "inputs", nargs="*", metavar="INPUT", help="two images A B, a folder of frames, or a video file"
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="two images A B, a folder of frames, or a video file (or animated GIF / PNG)",
     )
     parser.add_argument("--frames", metavar="DIR", help="a folder of frames (the same as giving it as INPUT)")
     parser.add_argument(
-        "-o", "--output", required=True, help="output image (for A B), folder (for a folder of frames) or video file"
+        "-o",
+        "--output",
+        required=True,
+        help="output image (for A B); for sequences a video file (by its extension) or a folder of frames",
     )
     parser.add_argument(
         "--t",
@@ -131,8 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--factor", type=cli.integer(2), help="sequences: multiply the frame rate by this integer >= 2 (default 2)"
     )
-    parser.add_argument("--fps", help="sequences: the output frame rate, e.g. 60, 59.94 or 60000/1001")
-    parser.add_argument("--input-fps", help="folders with --fps: the frame rate of the input frames")
+    parser.add_argument(
+        "--fps", help="sequences: the output frame rate, e.g. 60, 59.94 or 60000/1001 (exact; see above)"
+    )
+    parser.add_argument(
+        "--input-fps",
+        help="folders: the frame rate of the input frames (needed with --fps into a folder; into a video, default --fps / --factor)",
+    )
     parser.add_argument(
         "--method",
         choices=("classical", "model"),
@@ -169,6 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="videos: an encoder option, e.g. crf=18 (repeatable)",
     )
+    parser.add_argument(
+        "--no-audio", action="store_true", help="videos: leave the audio out (default: copy it, see above)"
+    )
+    parser.add_argument(
+        "--scene-threshold",
+        type=cli.real(0, 1),
+        help=f"sequences: cut score in [0, 1] from which a pair counts as a scene cut, whose nearer frame is "
+        f"repeated instead of interpolating (default {DEFAULT_THRESHOLD}; 0: no detection)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file or frames")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     return parser
@@ -185,7 +266,9 @@ def check_arguments(parser, args) -> str:
             if os.path.isdir(path) or is_video_path(path):
                 parser.error(f"two inputs must be two images; {path} is not (give a folder or a video alone)")
     elif len(inputs) == 1:
-        kind = "folder" if os.path.isdir(inputs[0]) else "video" if is_video_path(inputs[0]) else None
+        kind = "folder" if os.path.isdir(inputs[0]) else None
+        if kind is None and (is_video_path(inputs[0]) or is_animated_image(inputs[0])):
+            kind = "video"
         if kind is None:
             if not os.path.exists(inputs[0]):
                 raise FileNotFoundError(f"no such file or folder: {inputs[0]}")
@@ -195,29 +278,37 @@ def check_arguments(parser, args) -> str:
             )
     else:
         parser.error("give two images A B, a folder of frames, or a video file")
-    args.inputs = inputs
+    args.inputs, args.kind = inputs, kind
 
     sequence = kind != "pair"
+    args.out_video = sequence and is_video_path(args.output)
+    target = "a pair of images" if kind == "pair" else f"a {kind}" + ("" if args.out_video else " written as frames")
     for option, value, wanted in (
         ("--t", args.t, not sequence),
         ("--factor", args.factor, sequence),
         ("--fps", args.fps, sequence),
         ("--input-fps", args.input_fps, kind == "folder"),
-        ("--codec", args.codec, kind == "video"),
-        ("--pix-fmt", args.pix_fmt, kind == "video"),
-        ("--codec-option", args.codec_option, kind == "video"),
+        ("--codec", args.codec, args.out_video),
+        ("--pix-fmt", args.pix_fmt, args.out_video),
+        ("--codec-option", args.codec_option, args.out_video),
+        ("--no-audio", args.no_audio or None, args.out_video and kind == "video"),
+        ("--scene-threshold", args.scene_threshold, sequence),
     ):
         if value not in (None, []) and not wanted:
-            parser.error(f"{option} does not apply to {'a pair of images' if kind == 'pair' else f'a {kind}'}")
-    if args.factor is not None and args.fps is not None:
+            parser.error(f"{option} does not apply to {target}")
+    # A folder written as a video may give its frames' rate as --fps / --factor (the frames have none).
+    frames_to_video = kind == "folder" and args.out_video and args.input_fps is None
+    if args.factor is not None and args.fps is not None and not frames_to_video:
         parser.error("give --factor or --fps, not both")
     if args.fps is not None:
         args.fps = parse_rate(args.fps, "--fps")
     if args.input_fps is not None:
         args.input_fps = parse_rate(args.input_fps, "--input-fps")
-    if kind == "folder" and args.fps is not None and args.input_fps is None:
+    if kind == "folder" and args.out_video and args.fps is None and args.input_fps is None:
+        parser.error("a folder of frames written as a video needs a rate: --fps (output) or --input-fps (frames)")
+    if kind == "folder" and not args.out_video and args.fps is not None and args.input_fps is None:
         parser.error("--fps on a folder of frames needs --input-fps (the frames' own rate)")
-    if kind == "folder" and args.input_fps is not None and args.fps is None:
+    if kind == "folder" and not args.out_video and args.input_fps is not None and args.fps is None:
         parser.error("--input-fps applies with --fps")
     options = {}
     for item in args.codec_option:
@@ -258,6 +349,7 @@ def check_arguments(parser, args) -> str:
         raise FileNotFoundError(f"--checkpoint: no such checkpoint: {args.checkpoint}")
 
     out = args.output
+    frames_out = sequence and not args.out_video
     if kind == "pair":
         for path in inputs:
             if not os.path.isfile(path):
@@ -267,7 +359,12 @@ def check_arguments(parser, args) -> str:
         if not os.path.splitext(out)[1] or file_format(out) is None:
             parser.error(f"-o {out}: give an image file name with an extension ({', '.join(IMAGE_EXTENSIONS)})")
         cli.check_output_file(out, "-o", args.overwrite, inputs)
-    elif kind == "folder":
+    elif frames_out:
+        if kind == "video" and os.path.splitext(out)[1] and not os.path.isdir(out):
+            parser.error(
+                f"-o {out}: give a video file name ({', '.join(VIDEO_EXTENSIONS)}), or a folder (no extension) "
+                "for frames"
+            )
         if os.path.exists(out) and not os.path.isdir(out):
             parser.error(f"-o {out} is a file; for a folder of frames give an output folder")
         if cli.same_path(out, inputs[0]):
@@ -277,8 +374,6 @@ def check_arguments(parser, args) -> str:
     else:
         if os.path.isdir(out):
             parser.error(f"-o {out} is a folder; give a video file name")
-        if not is_video_path(out):
-            parser.error(f"-o {out}: give a video file name ({', '.join(VIDEO_EXTENSIONS)})")
         cli.check_output_file(out, "-o", args.overwrite, inputs)
     return kind
 
@@ -312,109 +407,273 @@ def run_pair(args, model_factory) -> str:
     return f"wrote {args.output} at t = {t:g}{note} in {time.perf_counter() - started:.2f} s"
 
 
-def run_folder(args, model_factory) -> str:
-    paths = frame_paths(args.inputs[0])
-    check_same_size(paths)
-    source_rate, output_rate = (args.input_fps, args.fps) if args.fps else (1, args.factor or 2)
-    extension = os.path.splitext(paths[0])[1].lower()
-    first, out_fmt = read_frame(paths[0])
-    mode = output_mode(out_fmt.mode, "x" + extension)
-    run = Interpolator(model_factory(), args.device, args.tile, args.overlap)
-    os.makedirs(args.output, exist_ok=True)
-    counts = {"source": 0, "interpolated": 0}
-    started = time.perf_counter()
+FOLDER_VIDEO_CODEC = {".avi": "mpeg4", ".webm": "libvpx-vp9", ".gif": "gif", ".apng": "apng"}  # else libx264
 
-    def keep_source(j: int, path: str, frame: Tensor, fmt: ImageFormat) -> None:
-        target = os.path.join(args.output, f"{j:06d}{extension}")
-        if os.path.splitext(path)[1].lower() == extension and fmt == out_fmt:
-            shutil.copyfile(path, target)  # exactly the source file
-        else:
-            write_frame(target, frame, out_fmt)
-        counts["source"] += 1
 
-    total = output_count(len(paths), source_rate, output_rate)
-    with progress(total) as bar:
-        current, fmt = first, out_fmt
-        for i in range(len(paths) - 1):
-            following, following_fmt = read_frame(paths[i + 1])
-            slots = between(i, source_rate, output_rate)
+class FolderSource:
+    """A folder of frames as a sequence: frames at i / rate (rate 1 for --factor alone)."""
+
+    def __init__(self, folder: str, rate: Fraction):
+        self.paths = frame_paths(folder)
+        check_same_size(self.paths)
+        self.rate, self.vfr = Fraction(rate), False
+        self.times = [i / self.rate for i in range(len(self.paths))]
+        self.extension = os.path.splitext(self.paths[0])[1].lower()
+        self.first, self.format = read_frame(self.paths[0])
+        self.alpha, self.deep = self.first.shape[0] == 4, self.format.mode in ("RGB;16", "RGBA;16", "I;16", "I")
+
+    def __iter__(self):
+        for i, path in enumerate(self.paths):
+            frame, fmt = (self.first, self.format) if i == 0 else read_frame(path)
+            yield self.times[i], (path, fmt), frame
+
+    def close(self) -> None:
+        pass
+
+
+class VideoSource:
+    """A video (or animated image) as a sequence: its frames at their own times."""
+
+    def __init__(self, path: str):
+        self.reader = VideoReader(path)
+        self.times, self.rate, self.vfr = self.reader.times, self.reader.rate, self.reader.vfr
+        self.alpha, self.deep = self.reader.alpha, self.reader.deep
+
+    def __iter__(self):
+        for when, frame, tensor, _ in self.reader:
+            yield when, frame, tensor
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+class FolderSink:
+    """Output frames numbered 000000, 000001, ... in a folder; source frames copied where their file
+    and format are kept."""
+
+    def __init__(self, folder: str, extension: str, fmt: ImageFormat):
+        self.folder, self.extension, self.format = folder, extension, fmt
+        os.makedirs(folder, exist_ok=True)
+        self.count = 0
+
+    def write(self, original, frame: Tensor, time) -> None:
+        target = os.path.join(self.folder, f"{self.count:06d}{self.extension}")
+        if isinstance(original, tuple) and os.path.splitext(original[0])[1].lower() == self.extension:
+            if original[1] == self.format:
+                shutil.copyfile(original[0], target)  # exactly the source file
+                self.count += 1
+                return
+        write_frame(target, frame, self.format)
+        self.count += 1
+
+    def close(self) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
+
+
+class VideoSink:
+    """Output frames encoded at their times (decoded source frames as they are)."""
+
+    def __init__(self, writer: VideoWriter):
+        self.writer = writer
+
+    def write(self, original, frame: Tensor, time) -> None:
+        # A decoded frame in the output's pixel format goes in as it is; any other is converted from RGB,
+        # exactly as the new frames are, so that source and new frames match.
+        same = original is not None and not isinstance(original, tuple) and original.format.name == self.writer.pix_fmt
+        self.writer.write(original if same else frame, time)
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def discard(self) -> None:  # stopped part way: no half-written video is left behind
+        self.writer._discard()
+
+
+def convert(source, sink, run, rate: Optional[Fraction], factor: Optional[int], threshold: float, bar) -> dict:
+    """Writes every output frame of source to sink: on the grid j / rate, or factor frames per pair;
+    a pair that is a scene cut gets the nearer of its frames repeated instead of new ones."""
+    counts = {"source": 0, "interpolated": 0, "repeated": 0, "cuts": 0}
+    previous, is_cut = None, CutDetector(threshold)
+    for when, original, frame in source:
+        if previous is not None:
+            start, a_original, a = previous
+            if when <= start:  # a repeated timestamp: the later frame is dropped
+                continue
+            slots = grid(start, when, rate) if rate else subdivide(start, when, factor)
             if slots and slots[0][1] == 0:
-                keep_source(slots[0][0], paths[i], current, fmt)
-                bar.update(1)
-                slots = slots[1:]
-            frames = run(current, following, [float(t) for _, t in slots])
-            for (j, _), frame in zip(slots, frames):
-                write_frame(os.path.join(args.output, f"{j:06d}{extension}"), frame, out_fmt)
-                counts["interpolated"] += 1
-                bar.update(1)
-            current, fmt = following, following_fmt
-        if ends_on_source(len(paths), source_rate, output_rate):
-            keep_source(total - 1, paths[-1], current, fmt)
-            bar.update(1)
-    elapsed = time.perf_counter() - started
-    written = counts["source"] + counts["interpolated"]
-    rate = f" at {output_rate} fps" if args.fps else f" (x{output_rate})"
-    note = "" if mode == out_fmt.mode else f", mode {mode}"
-    return (
-        f"wrote {written} frames ({counts['interpolated']} interpolated, {counts['source']} source{note}){rate} "
-        f"to {args.output} in {elapsed:.1f} s ({written / max(elapsed, 1e-9):.1f} frames/s)"
-    )
-
-
-def run_video(args, model_factory) -> str:
-    reader = VideoReader(args.inputs[0])
-    writer = None
-    try:
-        codec, pix_fmt = args.codec or reader.codec, args.pix_fmt or reader.pix_fmt
-        check_encoder(codec, pix_fmt)
-        output_rate = args.fps if args.fps is not None else reader.rate * (args.factor or 2)
-        frames = iter(reader)
-        first = next(frames, None)
-        if first is None:
-            raise ValueError(f"{args.inputs[0]} has no video frames")
-        run = Interpolator(model_factory(), args.device, args.tile, args.overlap)
-        bit_rate = None
-        if reader.bit_rate and not args.codec_option and codec == reader.codec:
-            bit_rate = int(reader.bit_rate * output_rate / reader.rate)  # the input's bits per frame
-        writer = VideoWriter(
-            args.output, codec, pix_fmt, output_rate, reader.width, reader.height, bit_rate, args.codec_option
-        )
-        counts = {"source": 0, "interpolated": 0}
-        started = time.perf_counter()
-        total = output_count(reader.frames, reader.rate, output_rate) if reader.frames else None
-        with progress(total) as bar:
-            (current_av, current), i = first, 0
-            for following_av, following in frames:
-                slots = between(i, reader.rate, output_rate)
-                if slots and slots[0][1] == 0:
-                    writer.write(current_av)  # the decoded source frame itself
-                    counts["source"] += 1
-                    bar.update(1)
-                    slots = slots[1:]
-                for frame in run(current, following, [float(t) for _, t in slots]):
-                    writer.write(frame)
-                    counts["interpolated"] += 1
-                    bar.update(1)
-                (current_av, current), i = (following_av, following), i + 1
-            if ends_on_source(i + 1, reader.rate, output_rate):
-                writer.write(current_av)
+                sink.write(a_original, a, slots[0][0])
                 counts["source"] += 1
                 bar.update(1)
-        writer.close()
-        writer = None
+                slots = slots[1:]
+            cut = is_cut(a, frame)
+            counts["cuts"] += cut
+            if cut:
+                for out_time, t in slots:
+                    sink.write(*((a_original, a) if t < 0.5 else (original, frame)), out_time)
+                    counts["repeated"] += 1
+                    bar.update(1)
+            elif slots:
+                for (out_time, _), new in zip(slots, run(a, frame, [float(t) for _, t in slots])):
+                    sink.write(None, new, out_time)
+                    counts["interpolated"] += 1
+                    bar.update(1)
+        previous = (when, original, frame)
+    if previous is not None and (not rate or (previous[0] * Fraction(rate)).denominator == 1):
+        sink.write(previous[1], previous[2], previous[0])
+        counts["source"] += 1
+        bar.update(1)
+    return counts
+
+
+def output_codec(args, source, extension: str):
+    """(encoder, pixel format) of a video output: --codec / --pix-fmt, else the input's (for video
+    inputs), else a default for the container."""
+    video_input = isinstance(source, VideoSource)
+    if args.codec is None and video_input and encoder_name(source.reader.codec) in SUPPORTED.get(extension, ()):
+        codec = source.reader.codec
+    elif args.codec is None:
+        codec = (
+            FOLDER_VIDEO_CODEC.get(extension, "libx264")
+            if not video_input
+            else (supported_codecs(extension) or ["libx264"])[0]
+        )
+    else:
+        codec = args.codec
+    encoder = check_encoder(codec, args.pix_fmt, extension)
+    if args.pix_fmt:
+        return encoder, args.pix_fmt
+    pix_fmt = source.reader.pix_fmt if video_input else ("rgba" if source.alpha else "rgb24")
+    if video_input and source.alpha and not has_alpha(pix_fmt):
+        pix_fmt = "rgba"  # e.g. GIF's palette with transparency
+    return encoder, default_pix_fmt(encoder, pix_fmt)
+
+
+def check_timing(extension: str, times: List[Fraction], variable: bool) -> None:
+    """Output frame times a container cannot hold: refused naming --fps, before any work."""
+    if not times:
+        raise ValueError("the input gives no output frames")
+    if extension in CONSTANT_RATE_ONLY and variable:
+        raise ValueError(
+            f"--fps: the input has a variable frame rate and {extension} files hold a constant rate only; "
+            "give --fps for a constant-rate output"
+        )
+    if extension == ".gif":
+        steps = [b - a for a, b in zip(times, times[1:])]
+        if any((t * 100).denominator != 1 for t in times) or any(step < Fraction(2, 100) for step in steps):
+            raise ValueError(
+                "--fps: GIF frame delays are whole hundredths of a second, at least 2 (players slow shorter "
+                "ones down), so a GIF's rate must be 100 / k for a whole k >= 2: 50, 100/3, 25, 20, 50/3, "
+                "100/7, 12.5, 100/9, 10, ...; give one of these with --fps"
+            )
+
+
+def run_sequence(args, model_factory) -> str:
+    folder_input = args.kind == "folder"
+    threshold = DEFAULT_THRESHOLD if args.scene_threshold is None else args.scene_threshold
+    if folder_input:
+        source_rate = args.input_fps or (args.fps / (args.factor or 2) if args.fps and args.out_video else None) or 1
+        source = FolderSource(args.inputs[0], source_rate)
+        rate, factor = (args.fps if args.fps else source.rate * (args.factor or 2)), None
+    else:
+        source = VideoSource(args.inputs[0])
+        if not source.times:
+            source.close()
+            raise ValueError(f"{args.inputs[0]} has no video frames")
+        if args.fps is not None:
+            rate, factor = args.fps, None
+        elif source.vfr:
+            rate, factor = None, args.factor or 2
+        else:
+            rate, factor = source.rate * (args.factor or 2), None
+    sink = None
+    try:
+        times = plan(source.times, rate, factor)
+        extension = os.path.splitext(args.output)[1].lower()
+        notes = []
+        if args.out_video:
+            codec, pix_fmt = output_codec(args, source, extension)
+            check_timing(extension, times, rate is None)
+            mean_rate = rate if rate else (source.rate * factor).limit_denominator(1001000)
+            bit_rate, colour = None, Colour(1, 1, 1, 13, pix_fmt)  # RGB frames (sRGB): written as BT.709
+            if not folder_input:
+                reader = source.reader
+                if is_yuv(reader.pix_fmt):
+                    colour = reader.colour()
+                if reader.bit_rate and not args.codec_option and codec == encoder_name(reader.codec):
+                    bit_rate = int(reader.bit_rate * mean_rate / reader.rate)  # the input's bits per frame
+            height, width = (source.reader.height, source.reader.width) if not folder_input else source.first.shape[1:]
+            writer = VideoWriter(
+                args.output,
+                codec,
+                pix_fmt,
+                mean_rate,
+                width,
+                height,
+                bit_rate,
+                args.codec_option,
+                colour,
+                None if rate else time_base(times),
+            )
+            sink = VideoSink(writer)
+            if not folder_input:
+                try:
+                    start = source.reader.first_stamp * source.reader.time_base if source.reader.stamped else 0
+                    writer.copier = StreamCopier(
+                        args.inputs[0], writer, Fraction(start), not args.no_audio, source.reader.format
+                    )
+                    notes = writer.copier.notes
+                except Exception as err:  # the input's other streams cannot be read: video only
+                    notes = [f"warning: audio and other streams left out ({err})"]
+            described = f"{codec} {pix_fmt}"
+            if source.alpha and not has_alpha(pix_fmt):
+                notes.append(
+                    f"note: alpha left out: {codec} / {pix_fmt} has none (GIF, APNG or --pix-fmt with alpha keep it)"
+                )
+        else:
+            if folder_input:
+                extension, fmt = source.extension, source.format
+            else:
+                extension = ".png"
+                fmt = ImageFormat(("RGBA" if source.alpha else "RGB") + (";16" if source.deep else ""))
+            sink = FolderSink(args.output, extension, fmt)
+            described = f"{extension[1:]} frames"
+        run = Interpolator(model_factory(), args.device, args.tile, args.overlap)
+        started = time.perf_counter()
+        with progress(len(times)) as bar:
+            counts = convert(source, sink, run, rate, factor, threshold, bar)
+        sink.close()
+        if args.out_video:  # read back: one frame per planned time, at that time
+            verify(args.output, times, "apng" if extension == ".apng" else None)  # else removed, below
+        sink = None
     finally:
-        if writer is not None:  # stopped part way: no half-written video is left behind
-            writer.container.close()
-            if os.path.exists(args.output):
-                os.remove(args.output)
-        reader.close()
+        if sink is not None:
+            sink.discard()
+        source.close()
     elapsed = time.perf_counter() - started
-    written = counts["source"] + counts["interpolated"]
-    return (
-        f"wrote {written} frames ({counts['interpolated']} interpolated, {counts['source']} source) at "
-        f"{output_rate} fps, {codec} {pix_fmt}, to {args.output} in {elapsed:.1f} s "
-        f"({written / max(elapsed, 1e-9):.1f} frames/s)"
+    written = counts["source"] + counts["interpolated"] + counts["repeated"]
+    if rate is None:
+        timing = f"at the input's own times (variable rate, x{factor})"
+    elif folder_input and not args.fps and not args.out_video:
+        timing = f"(x{args.factor or 2})"
+    else:
+        timing = f"at {rate} fps"
+    if not folder_input and source.vfr:
+        timing += ", from a variable-frame-rate input"
+    repeated = f", {counts['repeated']} repeated" if counts["repeated"] else ""
+    cuts = f", {counts['cuts']} scene cuts" if threshold > 0 else ", scene cuts not looked for"
+    mode = (
+        ""
+        if args.out_video or not folder_input or output_mode(fmt.mode, "x" + extension) == fmt.mode
+        else (f", mode {output_mode(fmt.mode, 'x' + extension)}")
     )
+    summary = (
+        f"wrote {written} frames ({counts['interpolated']} interpolated, {counts['source']} source{repeated}{mode}) "
+        f"{timing}{cuts}, {described}, to {args.output} in {elapsed:.1f} s ({written / max(elapsed, 1e-9):.1f} frames/s)"
+    )
+    return "\n".join([summary] + notes)
 
 
 def main(argv=None) -> int:
@@ -429,7 +688,7 @@ def main(argv=None) -> int:
                 model.append(build_model(args))
             return model[0]
 
-        summary = {"pair": run_pair, "folder": run_folder, "video": run_video}[kind](args, model_factory)
+        summary = (run_pair if kind == "pair" else run_sequence)(args, model_factory)
     except (FileNotFoundError, ValueError, TypeError, ImportError) as err:
         print(f"{PROG}: {err}", file=sys.stderr)
         return 2
