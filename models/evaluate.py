@@ -64,6 +64,13 @@ def ssim(prediction: Tensor, target: Tensor) -> float:
     return s.mean().item()
 
 
+def library_errors() -> tuple:
+    """OpenCV's error class where OpenCV is loaded: reported as a message, never a traceback."""
+    cv2 = sys.modules.get("cv2")
+    error = getattr(cv2, "error", None)
+    return (error,) if isinstance(error, type) and issubclass(error, BaseException) else ()
+
+
 def middlebury_triplets(folder: str) -> List[Tuple[str, str, str, str]]:
     """(name, frame10, frame11, frame10i11) of every sequence folder that has all three."""
     if not os.path.isdir(folder):
@@ -230,7 +237,7 @@ def main(argv=None) -> int:
         if args.json:
             os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         scores, seconds = evaluate(triplets, methods, device)
-    except (FileNotFoundError, ValueError, TypeError, ImportError) as err:
+    except (FileNotFoundError, ValueError, TypeError, ImportError, *library_errors()) as err:
         print(f"{PROG}: {err}", file=sys.stderr)
         return 2
     print(format_scores(scores))

@@ -100,3 +100,70 @@ def test_missing_opencv_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 now raises ImportError
     with pytest.raises(ImportError, match=r"needs opencv-python-headless.*pip install 'vfi_ops\[models\]'"):
         ClassicalFlow()
+
+
+@pytest.mark.parametrize("warp", ["projection", "softsplat"])
+def test_frames_of_every_size_from_one_pixel(warp):
+    # DIS itself refuses frames under 12 x 12 (or under 8 on one side): they are padded for the flow.
+    model = ClassicalFlow(warp=warp)
+    for H, W in ((1, 1), (1, 7), (5, 1), (3, 40), (40, 3), (7, 7), (11, 11), (12, 12), (15, 17), (16, 9)):
+        I0, I1 = translated(0.0, (H, W)), translated(1.0, (H, W))
+        out = model(I0, I1, 0.25)
+        assert out.shape == (1, 3, H, W) and bool(torch.isfinite(out).all()), (H, W)
+        assert model.flow(I0, I1).shape == (1, 2, H, W)
+    # A one-colour pair has nothing to track: zero flow, so the linear blend.
+    grey0, grey1 = torch.full((1, 3, 1, 1), 0.2), torch.full((1, 3, 1, 1), 0.6)
+    torch.testing.assert_close(model(grey0, grey1, 0.25), torch.full((1, 3, 1, 1), 0.3))
+    # Identical small frames: zero flow (the padding adds no motion), the frame itself.
+    I0 = translated(0.0, (9, 13))
+    assert model.flow(I0, I0).abs().max() < 1e-3
+    torch.testing.assert_close(model(I0, I0, 0.3), I0)
+
+
+def test_empty_batch_gives_an_empty_result():
+    I0 = torch.zeros(0, 3, 20, 24)
+    model = ClassicalFlow()
+    out = model(I0, I0, 0.5)
+    assert out.shape == (0, 3, 20, 24) and out.dtype == torch.float32
+    assert model.flow(I0, I0).shape == (0, 2, 20, 24) and model.timings["flows"] == 0
+    assert model(I0, I0, torch.zeros(0)).shape == (0, 3, 20, 24)
+
+
+def test_frames_outside_the_unit_range_are_refused():
+    I0, I1 = translated(0.0, (16, 16)), translated(1.0, (16, 16))
+    model = ClassicalFlow()
+    with pytest.raises(ValueError, match=r"ClassicalFlow: expected I0 with values in \[0, 1\].*divide by 255"):
+        model(I0 * 255, I1 * 255, 0.5)
+    with pytest.raises(
+        ValueError, match=r"ClassicalFlow: expected I1 with values in \[0, 1\], but got values in \[-0\."
+    ):
+        model(I0, I1 - 0.5, 0.5)
+    nan = I1.clone()
+    nan[0, 1, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match=r"ClassicalFlow: expected I1 with values in \[0, 1\]"):
+        model(I0, nan, 0.5)
+    with pytest.raises(ValueError, match="ClassicalFlow: expected I0 with values in"):
+        model.flow(I0 + 1, I1)
+    with pytest.raises(ValueError, match="ClassicalFlow: expected frames at least 1 x 1 pixels"):
+        model(torch.zeros(1, 3, 0, 5), torch.zeros(1, 3, 0, 5), 0.5)
+    # The bounds themselves are valid.
+    assert model(torch.zeros(1, 3, 16, 16), torch.ones(1, 3, 16, 16), 0.5).shape == (1, 3, 16, 16)
+
+
+def test_t_is_checked_before_rounding_to_the_frames_dtype():
+    I0, I1 = translated(0.0, (24, 24)).half(), translated(1.0, (24, 24)).half()
+    model = ClassicalFlow()
+    assert torch.tensor(0.9999, dtype=torch.float16).item() == 1.0  # what rounding first would refuse
+    out = model(I0, I1, 0.9999)
+    assert out.dtype == torch.float16 and out.shape == (1, 3, 24, 24)
+    # Close to I1 (t is used in float32), not I1 itself nor refused.
+    assert (out.float() - I1.float()).abs().max() < 0.05
+    assert model.check_inputs(I0, I1, 1e-4).dtype == torch.float32
+    assert model.check_inputs(I0, I1, 1e-4).item() == pytest.approx(1e-4)
+    for bad in (1.0, 0.0, float("nan"), 1.00001):
+        with pytest.raises(ValueError, match="ClassicalFlow: t must lie strictly between 0 and 1"):
+            model(I0, I1, bad)
+    with pytest.raises(TypeError, match="ClassicalFlow: expected t to be a number"):
+        model(I0, I1, "0.5")
+    with pytest.raises(ValueError, match=r"ClassicalFlow: expected t to be a number or one per batch item \(1\)"):
+        model(I0, I1, torch.tensor([0.5, 0.5]))
