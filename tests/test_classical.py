@@ -8,8 +8,12 @@ import torch
 pytest.importorskip("cv2")
 
 from vfi_ops.models import ClassicalFlow  # noqa: E402
+from vfi_ops.models.classical import default_flow_scale  # noqa: E402
 from vfi_ops.models.data import procedural_texture, shift  # noqa: E402
 from vfi_ops.models.evaluate import psnr  # noqa: E402
+from vfi_ops.models.occlusion import consistency_error, fuse  # noqa: E402
+
+import vfi_ops  # noqa: E402
 
 DX, DY = 6.0, -3.5  # pixels from frame 0 to frame 1
 
@@ -61,11 +65,14 @@ def test_one_t_per_item_and_one_flow_per_pair():
     model = ClassicalFlow()
     ts = torch.tensor([0.25, 0.5, 0.75])
     batch = model(I0.expand(3, -1, -1, -1), I1.expand(3, -1, -1, -1), ts)
-    assert model.timings["flows"] == 1  # the expanded pair is estimated once
+    assert model.timings["flows"] == 2  # the expanded pair is estimated once (F_01 and F_10)
     for i, t in enumerate(ts.tolist()):
         torch.testing.assert_close(batch[i : i + 1], model(I0, I1, t))
     other = model(torch.cat((I0, I1)), torch.cat((I1, I0)), 0.5)  # two different pairs
-    assert other.shape == (2, 3, 112, 144) and model.timings["flows"] == 1 + 3 + 2
+    assert other.shape == (2, 3, 112, 144) and model.timings["flows"] == 2 + 6 + 4
+    one_flow = ClassicalFlow(warp="projection")
+    one_flow(I0.expand(3, -1, -1, -1), I1.expand(3, -1, -1, -1), ts)
+    assert one_flow.timings["flows"] == 1
     assert model.timings["flow"] > 0 and model.timings["vfi_ops"] > 0
 
 
@@ -74,6 +81,7 @@ def test_dtypes_and_settings():
     out64 = ClassicalFlow("fast", 1)(I0.double(), I1.double(), 0.5)
     assert out64.dtype == torch.float64 and out64.shape == (1, 3, 48, 64)
     assert "preset='ultrafast', finest_scale=None" in repr(ClassicalFlow("ultrafast", None))
+    assert "flow='farneback', flow_scale=0.5, warp='fusion'" in repr(ClassicalFlow(flow="farneback", flow_scale=0.5))
     assert "warp='softsplat', alpha=2" in repr(ClassicalFlow(warp="softsplat", alpha=2))
 
 
@@ -167,3 +175,85 @@ def test_t_is_checked_before_rounding_to_the_frames_dtype():
         model(I0, I1, "0.5")
     with pytest.raises(ValueError, match=r"ClassicalFlow: expected t to be a number or one per batch item \(1\)"):
         model(I0, I1, torch.tensor([0.5, 0.5]))
+
+
+def occluding_square(t: float, size=96, side=36, dx=6.0):
+    """A static texture behind a textured square moving dx px to the right from t = 0 to t = 1
+    (whole pixels at t = 0, 0.5, 1)."""
+    g = torch.Generator().manual_seed(5)
+    background, layer = procedural_texture(size + 40, g), procedural_texture(size + 40, g)
+    background, moved = background[:, 20:-20, 20:-20], shift(layer, dx * t, 0.0)[:, 20:-20, 20:-20]
+    top, left = (size - side) // 2, 20 + round(dx * t)
+    mask = torch.zeros(1, size, size, dtype=torch.bool)
+    mask[:, top : top + side, left : left + side] = True
+    return torch.where(mask, moved, background)[None]
+
+
+def test_fusion_beats_the_one_flow_projection_at_occlusions():
+    I0, I1, truth = occluding_square(0.0), occluding_square(1.0), occluding_square(0.5)
+    # The bands the square uncovers and covers, and the square's own edges: where occlusion matters.
+    band = (..., slice(26, 70), slice(14, 82))
+    scores = {w: psnr(ClassicalFlow(warp=w)(I0, I1, 0.5)[band], truth[band]) for w in ("fusion", "projection")}
+    blend = psnr((0.5 * (I0 + I1))[band], truth[band])
+    # measured: fusion 32.9 dB, projection 31.8 dB, blend 24.6 dB
+    assert scores["fusion"] > scores["projection"] + 0.5 and scores["projection"] > blend + 5, (scores, blend)
+
+
+def test_fusion_formula_by_hand():
+    # Flows that agree (F_10 = -F_01, a whole-pixel translation): no occlusion anywhere, so the result is
+    # the t-blend of the two projected warps; with zero flows, exactly the linear blend.
+    I0, I1 = translated(0.0, (20, 24)), translated(1.0, (20, 24))
+    t = torch.full((1, 1, 1, 1), 0.25)
+    zero = torch.zeros(1, 2, 20, 24)
+    torch.testing.assert_close(fuse(I0, I1, t, zero, zero, 1.0, 1.0), torch.lerp(I0, I1, 0.25))
+    f01 = torch.zeros(1, 2, 20, 24)
+    f01[:, 0] = 2.0
+    expected = torch.lerp(
+        vfi_ops.backward_warp(I0, vfi_ops.flow_projection(t * f01, None, True), "border"),
+        vfi_ops.backward_warp(I1, vfi_ops.flow_projection((1 - t) * -f01, None, True), "border"),
+        0.25,
+    )
+    inner = (..., slice(None), slice(0, 18))  # F_10 sampled beyond the right edge is still -F_01 ("border")
+    assert consistency_error(f01, -f01).abs().max() == 0
+    torch.testing.assert_close(fuse(I0, I1, t, f01, -f01, 1.0, 1.0)[inner], expected[inner])
+    # Constant frames: the output is v_1 / (v_0 + v_1). Frame 0's pixels inconsistent (e_0 = 3 px,
+    # o_0 = 1 - exp(-9)), frame 1's consistent (F_10 = 0 except where F_01 lands... all of it):
+    # F_01 = (3, 0) and F_10 = 0 give e_0 = 3 and e_1 = 3 everywhere, both inconsistent: the t-blend.
+    zeros, ones = torch.zeros(1, 3, 8, 8), torch.ones(1, 3, 8, 8)
+    f = torch.zeros(1, 2, 8, 8)
+    f[:, 0] = 3.0
+    torch.testing.assert_close(fuse(zeros, ones, t, f, torch.zeros_like(f), 1.0, 1.0), torch.full((1, 3, 8, 8), 0.25))
+
+
+def test_flow_scale():
+    assert default_flow_scale(1088, 1920) == 1.0 and default_flow_scale(1089, 1920) == 0.5
+    assert default_flow_scale(2160, 3840) == 0.5 and default_flow_scale(4320, 7680) == 0.25
+    assert ClassicalFlow(flow_scale=0.5).flow_size(5, 7) == (2, 4) and ClassicalFlow().flow_size(5, 7) == (5, 7)
+    I0, I1 = translated(0.0), translated(1.0)
+    inner = (..., slice(12, -12), slice(12, -12))
+    model = ClassicalFlow(flow_scale=0.5)
+    flow = model.flow(I0, I1)  # estimated at 56 x 72, its vectors doubled
+    assert flow.shape == (1, 2, 112, 144)
+    assert abs(flow[:, 0][inner].median().item() - DX) < 0.3 and abs(flow[:, 1][inner].median().item() - DY) < 0.3
+    truth = translated(0.5)
+    assert psnr(model(I0, I1, 0.5)[inner], truth[inner]) > 35
+    assert ClassicalFlow(flow_scale=0.25)(translated(0.0, (9, 9)), translated(1.0, (9, 9)), 0.5).shape == (1, 3, 9, 9)
+    for bad in (0.2, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"ClassicalFlow: flow_scale must lie in \[0.25, 1\]"):
+            ClassicalFlow(flow_scale=bad)
+    with pytest.raises(TypeError, match="ClassicalFlow: flow_scale must be a number"):
+        ClassicalFlow(flow_scale="half")
+
+
+def test_other_flows(monkeypatch):
+    I0, I1 = translated(0.0), translated(1.0)
+    inner = (..., slice(12, -12), slice(12, -12))
+    flow = ClassicalFlow(flow="farneback").flow(I0, I1)
+    assert abs(flow[:, 0][inner].median().item() - DX) < 0.3 and abs(flow[:, 1][inner].median().item() - DY) < 0.3
+    with pytest.raises(ValueError, match="ClassicalFlow: flow must be one of"):
+        ClassicalFlow(flow="raft")
+    import cv2
+
+    monkeypatch.delattr(cv2, "optflow", raising=False)
+    with pytest.raises(ImportError, match="flow='deepflow' needs OpenCV's contrib modules.*opencv-contrib-python"):
+        ClassicalFlow(flow="deepflow")
