@@ -5,8 +5,9 @@
     vfi-interpolate FRAMES_DIR -o OUT_DIR --fps 60 --input-fps 24
     vfi-interpolate clip.mp4 -o out.mp4 --fps 60          (or --factor N)
 
-Without --checkpoint the classical method runs: OpenCV's DIS optical flow, then
-vfi_ops' flow projection and warping (--method classical; no weights needed).
+Without --checkpoint the classical method runs: OpenCV's optical flow (DIS
+unless --flow) both ways, then vfi_ops' flow projection, warping and
+occlusion-aware fusion (--method classical; no weights needed).
 With --checkpoint a model trained by vfi-train runs instead.
 
 Sequences (a folder of frames sorted by name, or a video) get a new frame rate:
@@ -136,9 +137,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--method",
         choices=("classical", "model"),
-        help="classical: DIS optical flow and vfi_ops (default without --checkpoint); model: the --checkpoint's model",
+        help="classical: optical flow and vfi_ops (default without --checkpoint); model: the --checkpoint's model",
     )
     parser.add_argument("--checkpoint", help="a model trained by vfi-train")
+    parser.add_argument(
+        "--flow",
+        choices=("dis", "farneback", "deepflow", "dualtvl1", "pcaflow"),
+        help="classical: the optical flow (default dis: the fastest; deepflow, dualtvl1 and pcaflow need "
+        "opencv-contrib-python-headless in place of opencv-python-headless, and take several seconds per 1080p pair)",
+    )
+    parser.add_argument(
+        "--flow-scale",
+        type=cli.real(0.25, 1),
+        help="classical: estimate the flow on frames scaled by this factor, 0.25 to 1, then upsample it "
+        "(faster on large frames; default 1 up to 1920x1088 pixels, 0.5 up to 4K UHD, 0.25 above)",
+    )
     parser.add_argument(
         "--dis-preset", choices=("ultrafast", "fast", "medium"), help="classical: DIS preset (default medium)"
     )
@@ -149,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--warp",
-        choices=("projection", "softsplat"),
-        help="classical: flow projection and backward warping (default), or softmax splatting of both frames",
+        choices=("fusion", "projection", "softsplat"),
+        help="classical: both flows projected and warped, blended by visibility (fusion, default); one flow "
+        "projected, blended by t (projection: half the flow time); or softmax splatting of both frames",
     )
     parser.add_argument(
         "--keep", type=cli.real(0, 1), help="UGSP checkpoints: fraction S_t of decoder positions computed"
@@ -243,6 +257,8 @@ def check_arguments(parser, args) -> str:
             ("--dis-preset", args.dis_preset),
             ("--dis-finest-scale", args.dis_finest_scale),
             ("--warp", args.warp),
+            ("--flow", args.flow),
+            ("--flow-scale", args.flow_scale),
         ):
             if value is not None:
                 parser.error(f"{option} applies to --method classical")
@@ -290,7 +306,9 @@ def build_model(args):
         return ClassicalFlow(
             args.dis_preset or "medium",
             0 if args.dis_finest_scale is None else args.dis_finest_scale,
-            args.warp or "projection",
+            args.warp or "fusion",
+            flow=args.flow or "dis",
+            flow_scale=args.flow_scale,
         )
     from .checkpoint import load_for_inference
 
