@@ -32,7 +32,14 @@ import vfi_ops
 
 def consistency_error(flow_ab: Tensor, flow_ba: Tensor) -> Tensor:
     """``|F_ab + backward_warp(F_ba, F_ab, "border")|``: ``[B, 1, H, W]`` pixels, 0 where the flows agree."""
-    return (flow_ab + vfi_ops.backward_warp(flow_ba, flow_ab, "border")).norm(dim=1, keepdim=True)
+    return squared_consistency_error(flow_ab, flow_ba).sqrt()
+
+
+def squared_consistency_error(flow_ab: Tensor, flow_ba: Tensor) -> Tensor:
+    """The square of ``consistency_error`` (no square root: the weights need only the square)."""
+    d = flow_ab + vfi_ops.backward_warp(flow_ba, flow_ab, "border")
+    dx, dy = d.unbind(1)
+    return torch.addcmul(dx * dx, dy, dy).unsqueeze(1)
 
 
 def fuse(I0: Tensor, I1: Tensor, t: Tensor, flow_01: Tensor, flow_10: Tensor, sigma: float, kappa: float) -> Tensor:
@@ -41,17 +48,20 @@ def fuse(I0: Tensor, I1: Tensor, t: Tensor, flow_01: Tensor, flow_10: Tensor, si
     ``I0``, ``I1`` ``[B, C, H, W]``, ``flow_01``, ``flow_10`` ``[B, 2, H, W]`` in pixels,
     ``t`` ``[B, 1, 1, 1]`` in (0, 1), all of one float dtype (float32 or float64);
     ``sigma``, ``kappa`` positive, in pixels. Returns ``[B, C, H, W]``."""
-    e0, e1 = consistency_error(flow_01, flow_10), consistency_error(flow_10, flow_01)
+    e0, e1 = squared_consistency_error(flow_01, flow_10), squared_consistency_error(flow_10, flow_01)
     tiny = torch.finfo(e0.dtype).tiny
     # The projection's weights must be positive: far from consistent still counts a little.
-    w0, w1 = torch.exp(-((e0 / sigma) ** 2)) + 1e-6, torch.exp(-((e1 / sigma) ** 2)) + 1e-6
-    flow_t0 = vfi_ops.flow_projection(t * flow_01, w0, True)
-    flow_t1 = vfi_ops.flow_projection((1 - t) * flow_10, w1, True)
-    # One warp each for the frame and its occlusion map.
-    o0, o1 = -torch.expm1(-((e0 / kappa) ** 2)), -torch.expm1(-((e1 / kappa) ** 2))
+    c0, c1 = torch.exp(e0 * (-1 / sigma**2)), torch.exp(e1 * (-1 / sigma**2))
+    flow_t0 = vfi_ops.flow_projection(t * flow_01, c0 + 1e-6, True)
+    flow_t1 = vfi_ops.flow_projection((1 - t) * flow_10, c1 + 1e-6, True)
+    # The occlusion maps (1 - c when kappa = sigma), one warp each with its frame.
+    if kappa == sigma:
+        o0, o1 = 1 - c0, 1 - c1
+    else:
+        o0, o1 = -torch.expm1(e0 * (-1 / kappa**2)), -torch.expm1(e1 * (-1 / kappa**2))
     warped0 = vfi_ops.backward_warp(torch.cat((I0, o0), 1), flow_t0, "border")
     warped1 = vfi_ops.backward_warp(torch.cat((I1, o1), 1), flow_t1, "border")
     o0t, o1t = warped0[:, -1:], warped1[:, -1:]
     v0 = (1 - t) * (1 - o1t * (1 - o0t))
     v1 = t * (1 - o0t * (1 - o1t))
-    return (v0 * warped0[:, :-1] + v1 * warped1[:, :-1]) / (v0 + v1).clamp_min(tiny)
+    return torch.lerp(warped0[:, :-1], warped1[:, :-1], v1 / (v0 + v1).clamp_min(tiny))
