@@ -59,8 +59,8 @@ from .occlusion import fuse
 PRESETS = ("ultrafast", "fast", "medium")
 WARPS = ("fusion", "projection", "softsplat")
 # cv2 (opencv-python-headless): dis, farneback; cv2.optflow (opencv-contrib-python-headless): the others.
-FLOWS = ("dis", "farneback", "deepflow", "dualtvl1", "pcaflow")
-CONTRIB_FLOWS = ("deepflow", "dualtvl1", "pcaflow")
+FLOWS = ("dis", "farneback", "deepflow", "dualtvl1")
+CONTRIB_FLOWS = ("deepflow", "dualtvl1")
 MIN_FLOW_SIDE = 16  # DIS refuses frames under 8 pixels on a side, and under 12 on both
 SIGMA, KAPPA = 1.0, 1.0  # the fusion's consistency scales, in pixels (vfi_ops.models.occlusion)
 
@@ -104,9 +104,8 @@ class ClassicalFlow(nn.Module):
         alpha: ``"softsplat"`` only: the strength of the brightness-constancy
             metric (per unit of [0, 1] intensity error), a positive number.
         flow: the optical flow: ``"dis"`` (default), ``"farneback"`` (both in
-            opencv-python-headless), ``"deepflow"``, ``"dualtvl1"`` or ``"pcaflow"``
-            (OpenCV's contrib modules: ``opencv-contrib-python-headless``). All take
-            8-bit luma.
+            opencv-python-headless), ``"deepflow"`` or ``"dualtvl1"`` (OpenCV's contrib
+            modules: ``opencv-contrib-python-headless``). All take 8-bit luma.
         flow_scale: estimate the flow on frames scaled by this factor in [0.25, 1]
             (then upsampled to full size); None picks it by frame size
             (``default_flow_scale``: 1 up to 1920 x 1088, 0.5 up to 4K UHD, 0.25 above).
@@ -226,7 +225,6 @@ class ClassicalFlow(nn.Module):
                 make = {
                     "deepflow": cv2.optflow.createOptFlow_DeepFlow,
                     "dualtvl1": cv2.optflow.createOptFlow_DualTVL1,
-                    "pcaflow": cv2.optflow.createOptFlow_PCAFlow,
                 }[self.flow_method]
                 algorithm = make()
                 self._estimate = lambda a, b: algorithm.calc(a, b, None)

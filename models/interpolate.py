@@ -142,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", help="a model trained by vfi-train")
     parser.add_argument(
         "--flow",
-        choices=("dis", "farneback", "deepflow", "dualtvl1", "pcaflow"),
-        help="classical: the optical flow (default dis: the fastest; deepflow, dualtvl1 and pcaflow need "
+        choices=("dis", "farneback", "deepflow", "dualtvl1"),
+        help="classical: the optical flow (default dis: the fastest; deepflow and dualtvl1 need "
         "opencv-contrib-python-headless in place of opencv-python-headless, and take several seconds per 1080p pair)",
     )
     parser.add_argument(
