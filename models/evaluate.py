@@ -3,12 +3,14 @@
     vfi-evaluate --middlebury DIR [--checkpoint CKPT] [--json SCORES.json]
     vfi-evaluate --vimeo ROOT [--list tri_testlist.txt] [--checkpoint CKPT]
 
-The classical method (DIS optical flow and vfi_ops' projection and warping,
-vfi_ops.models.ClassicalFlow, default settings unless --dis-preset or
---dis-finest-scale) is scored beside linear blending unless --no-classical,
-and with --softsplat its softmax-splatting variant (warp="softsplat") too;
-with --checkpoint the model is scored too (UGSP: at each --keep and dense).
-After the table: the mean time per pair of each method.
+The classical method (optical flow and vfi_ops' occlusion-aware fusion,
+vfi_ops.models.ClassicalFlow, default settings unless --flow, --flow-scale,
+--dis-preset or --dis-finest-scale) is scored beside linear blending unless
+--no-classical, with --projection its one-flow projection variant (the default
+before) and with --softsplat its softmax-splatting variant too; with
+--checkpoint the model is scored too (UGSP: at each --keep and dense). A line
+per sequence on stderr tells the progress (unless --quiet); after the table:
+the mean time per pair of each method.
 
 Middlebury layout: ``DIR/<sequence>/frame10.png, frame11.png`` and the middle
 frame ``frame10i11.png``. Vimeo90K layout: ``ROOT/<list>`` names ``a/b`` folders
@@ -29,8 +31,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import cli
-from .classical import PRESETS
+from .classical import FLOWS, PRESETS
 from .images import read_image
+from .ssim import ssim as fast_ssim
 
 PROG = "vfi-evaluate"
 
@@ -44,24 +47,17 @@ def psnr(prediction: Tensor, target: Tensor) -> float:
 def ssim(prediction: Tensor, target: Tensor) -> float:
     """Structural similarity (Wang et al. 2004): 11x11 Gaussian window with
     sigma 1.5, per channel over the valid region, averaged; values in [0, 1].
-    Frames smaller than 11 pixels get the largest odd window that fits."""
-    x, y = (
-        prediction.double().reshape(-1, 1, *prediction.shape[-2:]),
-        target.double().reshape(-1, 1, *target.shape[-2:]),
-    )
-    size = min(11, x.shape[-2], x.shape[-1])
-    size -= 1 - size % 2
-    coords = torch.arange(size, dtype=torch.float64) - size // 2
-    g = torch.exp(-(coords**2) / (2 * 1.5**2))
-    g = (g / g.sum()).to(x.device)
-    window = (g[:, None] * g[None, :])[None, None]
-    blur = lambda z: F.conv2d(z, window)
-    mu_x, mu_y = blur(x), blur(y)
-    var_x, var_y = blur(x * x) - mu_x**2, blur(y * y) - mu_y**2
-    cov = blur(x * y) - mu_x * mu_y
-    c1, c2 = 0.01**2, 0.03**2
-    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return s.mean().item()
+    Frames smaller than 11 pixels get the largest odd window that fits.
+    Computed in float32 with a separable window (vfi_ops.models.ssim), within 1e-4
+    of the float64 2-D computation."""
+    return fast_ssim(prediction, target)
+
+
+def library_errors() -> tuple:
+    """OpenCV's error class where OpenCV is loaded: reported as a message, never a traceback."""
+    cv2 = sys.modules.get("cv2")
+    error = getattr(cv2, "error", None)
+    return (error,) if isinstance(error, type) and issubclass(error, BaseException) else ()
 
 
 def middlebury_triplets(folder: str) -> List[Tuple[str, str, str, str]]:
@@ -94,12 +90,14 @@ def vimeo_triplets(root: str, list_file: str) -> List[Tuple[str, str, str, str]]
     return triplets
 
 
-def evaluate(triplets, methods: Dict[str, object], device="cpu"):
+def evaluate(triplets, methods: Dict[str, object], device="cpu", progress=None):
     """({method: {sequence: (psnr, ssim)}}, {method: seconds}) for methods mapping a name to
-    f(I0, I1) -> middle frame; predictions are rounded to 8 bits before scoring."""
+    f(I0, I1) -> middle frame; predictions are rounded to 8 bits before scoring.
+    ``progress(i, n, name, {method: (psnr, ssim, seconds)})`` is called after each triplet."""
     scores: Dict[str, Dict[str, Tuple[float, float]]] = {m: {} for m in methods}
     seconds = {m: 0.0 for m in methods}
-    for name, p0, p1, p_mid in triplets:
+    for index, (name, p0, p1, p_mid) in enumerate(triplets):
+        this = {}
         I0, I1, target = (read_image(p)[None].to(device) for p in (p0, p1, p_mid))
         if I0.shape != I1.shape or I0.shape != target.shape:
             raise ValueError(
@@ -111,10 +109,20 @@ def evaluate(triplets, methods: Dict[str, object], device="cpu"):
                 prediction = fn(I0, I1)
             if prediction.is_cuda:
                 torch.cuda.synchronize(prediction.device)
-            seconds[method] += time.perf_counter() - started
+            took = time.perf_counter() - started
+            seconds[method] += took
             prediction = (prediction.clamp(0, 1) * 255).round() / 255
             scores[method][name] = (psnr(prediction, target), ssim(prediction, target))
+            this[method] = (*scores[method][name], took)
+        if progress is not None:
+            progress(index, len(triplets), name, this)
     return scores, seconds
+
+
+def print_progress(index: int, count: int, name: str, results) -> None:
+    """One line on stderr per triplet: its PSNR and time per method."""
+    cells = ", ".join(f"{m} {p:.2f} dB {1000 * s:.0f} ms" for m, (p, _, s) in results.items())
+    print(f"[{index + 1}/{count}] {name}: {cells}", file=sys.stderr, flush=True)
 
 
 def format_scores(scores) -> str:
@@ -168,10 +176,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="classical: finest DIS pyramid level (0 = full resolution)",
     )
     parser.add_argument(
+        "--flow", choices=FLOWS, default="dis", help="classical: the optical flow (see vfi-interpolate --help)"
+    )
+    parser.add_argument(
+        "--flow-scale",
+        type=cli.real(0.25, 1),
+        help="classical: estimate the flow at this scale, 0.25 to 1 (default: by frame size, 1 up to 1080p)",
+    )
+    parser.add_argument(
         "--softsplat",
         action="store_true",
         help="also score the classical method's softmax-splatting variant (both flows, softsplat)",
     )
+    parser.add_argument(
+        "--projection",
+        action="store_true",
+        help="also score the classical method's one-flow projection variant (the default before the fusion)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument(
         "--json",
@@ -189,9 +211,17 @@ def main(argv=None) -> int:
         parser.error("--list applies with --vimeo")
     if args.keep and not args.checkpoint:
         parser.error("--keep applies with --checkpoint (a UGSP checkpoint)")
-    if args.no_classical and (args.dis_preset != "medium" or args.dis_finest_scale != 0 or args.softsplat):
+    if args.no_classical and (
+        args.dis_preset != "medium"
+        or args.dis_finest_scale != 0
+        or args.softsplat
+        or args.projection
+        or args.flow != "dis"
+        or args.flow_scale is not None
+    ):
         parser.error(
-            "--dis-preset, --dis-finest-scale and --softsplat apply to the classical method (without --no-classical)"
+            "--dis-preset, --dis-finest-scale, --flow, --flow-scale, --softsplat and --projection apply to "
+            "the classical method (without --no-classical)"
         )
     try:
         device = cli.check_device(args.device)
@@ -202,15 +232,21 @@ def main(argv=None) -> int:
         else:
             triplets = vimeo_triplets(args.vimeo, args.list or "tri_testlist.txt")
         methods = {"linear blend": lambda a, b: 0.5 * (a + b)}
-        classical = splatting = None
+        classical_models = {}
         if not args.no_classical:
             from .classical import ClassicalFlow
 
-            classical = ClassicalFlow(args.dis_preset, args.dis_finest_scale)
-            methods["classical"] = lambda a, b: classical(a, b, 0.5)
-            if args.softsplat:
-                splatting = ClassicalFlow(args.dis_preset, args.dis_finest_scale, warp="softsplat")
-                methods["classical softsplat"] = lambda a, b: splatting(a, b, 0.5)
+            for name, warp, wanted in (
+                ("classical", "fusion", True),
+                ("classical projection", "projection", args.projection),
+                ("classical softsplat", "softsplat", args.softsplat),
+            ):
+                if wanted:
+                    model = ClassicalFlow(
+                        args.dis_preset, args.dis_finest_scale, warp, flow=args.flow, flow_scale=args.flow_scale
+                    )
+                    classical_models[name] = model
+                    methods[name] = lambda a, b, model=model: model(a, b, 0.5)
         if args.checkpoint:
             from .checkpoint import load_for_inference
             from .ugsp import UGSP
@@ -229,15 +265,15 @@ def main(argv=None) -> int:
                 methods["model"] = lambda a, b: model(a, b, 0.5)
         if args.json:
             os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        scores, seconds = evaluate(triplets, methods, device)
-    except (FileNotFoundError, ValueError, TypeError, ImportError) as err:
+        scores, seconds = evaluate(triplets, methods, device, None if args.quiet else print_progress)
+    except (FileNotFoundError, ValueError, TypeError, ImportError, *library_errors()) as err:
         print(f"{PROG}: {err}", file=sys.stderr)
         return 2
     print(format_scores(scores))
     n = len(triplets)
     times = [f"{m} {1000 * s / n:.0f} ms" for m, s in seconds.items()]
     for i, name in enumerate(seconds):
-        model = {"classical": classical, "classical softsplat": splatting}.get(name)
+        model = classical_models.get(name)
         if model is not None:
             times[i] += (
                 f" (flow {1000 * model.timings['flow'] / n:.0f} ms, "

@@ -8,8 +8,9 @@
     vfi-interpolate clip.mp4 -o OUT_DIR                   (a video to frames: PNG, 16-bit for deep video)
     vfi-interpolate anim.gif -o anim2.gif                 (also .apng / animated .png)
 
-Without --checkpoint the classical method runs: OpenCV's DIS optical flow, then
-vfi_ops' flow projection and warping (--method classical; no weights needed).
+Without --checkpoint the classical method runs: OpenCV's optical flow (DIS
+unless --flow) both ways, then vfi_ops' flow projection, warping and
+occlusion-aware fusion (--method classical; no weights needed).
 With --checkpoint a model trained by vfi-train runs instead.
 
 Sequences get a new frame rate. --factor N puts N - 1 frames between each pair
@@ -208,9 +209,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--method",
         choices=("classical", "model"),
-        help="classical: DIS optical flow and vfi_ops (default without --checkpoint); model: the --checkpoint's model",
+        help="classical: optical flow and vfi_ops (default without --checkpoint); model: the --checkpoint's model",
     )
     parser.add_argument("--checkpoint", help="a model trained by vfi-train")
+    parser.add_argument(
+        "--flow",
+        choices=("dis", "farneback", "deepflow", "dualtvl1"),
+        help="classical: the optical flow (default dis: the fastest; deepflow and dualtvl1 need "
+        "opencv-contrib-python-headless in place of opencv-python-headless, and take several seconds per 1080p pair)",
+    )
+    parser.add_argument(
+        "--flow-scale",
+        type=cli.real(0.25, 1),
+        help="classical: estimate the flow on frames scaled by this factor, 0.25 to 1, then upsample it "
+        "(faster on large frames; default 1 up to 1920x1088 pixels, 0.5 up to 4K UHD, 0.25 above)",
+    )
     parser.add_argument(
         "--dis-preset", choices=("ultrafast", "fast", "medium"), help="classical: DIS preset (default medium)"
     )
@@ -221,8 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--warp",
-        choices=("projection", "softsplat"),
-        help="classical: flow projection and backward warping (default), or softmax splatting of both frames",
+        choices=("fusion", "projection", "softsplat"),
+        help="classical: both flows projected and warped, blended by visibility (fusion, default); one flow "
+        "projected, blended by t (projection: half the flow time); or softmax splatting of both frames",
     )
     parser.add_argument(
         "--keep", type=cli.real(0, 1), help="UGSP checkpoints: fraction S_t of decoder positions computed"
@@ -334,6 +348,8 @@ def check_arguments(parser, args) -> str:
             ("--dis-preset", args.dis_preset),
             ("--dis-finest-scale", args.dis_finest_scale),
             ("--warp", args.warp),
+            ("--flow", args.flow),
+            ("--flow-scale", args.flow_scale),
         ):
             if value is not None:
                 parser.error(f"{option} applies to --method classical")
@@ -385,7 +401,9 @@ def build_model(args):
         return ClassicalFlow(
             args.dis_preset or "medium",
             0 if args.dis_finest_scale is None else args.dis_finest_scale,
-            args.warp or "projection",
+            args.warp or "fusion",
+            flow=args.flow or "dis",
+            flow_scale=args.flow_scale,
         )
     from .checkpoint import load_for_inference
 
