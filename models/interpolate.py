@@ -23,6 +23,11 @@ outputs never replace inputs (nor existing files, without --overwrite).
 --tile N runs the model on overlapping N x N tiles (for frames that do not fit
 in memory): equal to the untiled result wherever the model needs at most
 overlap / 4 pixels of context (see vfi_ops.models.tiles).
+
+Images are read upright: a photo's EXIF orientation (rotated or mirrored) is
+applied on reading, and frames are written upright. A model output holding NaN
+or infinity is refused before it is written (exit status 2), and so is a
+checkpoint whose weights do. Needs the models extra: pip install 'vfi_ops[models]'.
 """
 
 import argparse
@@ -37,7 +42,7 @@ from torch import Tensor
 
 from . import cli
 from .images import IMAGE_EXTENSIONS, ImageFormat, file_format, image_size, output_mode, read_frame, write_frame
-from .tiles import interpolate, tile_starts  # noqa: F401  (tile_starts: part of this module's interface)
+from .tiles import NonFiniteOutputError, interpolate, tile_starts  # noqa: F401  (tile_starts: this module's interface)
 from .timeline import between, ends_on_source, output_count, parse_rate
 from .video import VIDEO_EXTENSIONS, VideoReader, VideoWriter, check_encoder, is_video_path
 
@@ -170,7 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="videos: an encoder option, e.g. crf=18 (repeatable)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file or frames")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="where the model runs: cpu, cuda or cuda:N (default: cuda where available, else cpu)",
+    )
     return parser
 
 
@@ -326,7 +335,7 @@ def run_folder(args, model_factory) -> str:
 
     def keep_source(j: int, path: str, frame: Tensor, fmt: ImageFormat) -> None:
         target = os.path.join(args.output, f"{j:06d}{extension}")
-        if os.path.splitext(path)[1].lower() == extension and fmt == out_fmt:
+        if os.path.splitext(path)[1].lower() == extension and fmt == out_fmt and not fmt.reoriented:
             shutil.copyfile(path, target)  # exactly the source file
         else:
             write_frame(target, frame, out_fmt)
@@ -430,6 +439,12 @@ def main(argv=None) -> int:
             return model[0]
 
         summary = {"pair": run_pair, "folder": run_folder, "video": run_video}[kind](args, model_factory)
+    except NonFiniteOutputError as err:
+        source = f"the model of --checkpoint {args.checkpoint}" if args.checkpoint else "the classical method"
+        print(
+            f"{PROG}: {err}: {source} failed on {' and '.join(args.inputs)}; nothing more was written", file=sys.stderr
+        )
+        return 2
     except (FileNotFoundError, ValueError, TypeError, ImportError) as err:
         print(f"{PROG}: {err}", file=sys.stderr)
         return 2
