@@ -25,7 +25,9 @@ in memory): equal to the untiled result wherever the model needs at most
 overlap / 4 pixels of context (see vfi_ops.models.tiles).
 
 Images are read upright: a photo's EXIF orientation (rotated or mirrored) is
-applied on reading, and frames are written upright. A model output holding NaN
+applied on reading, and frames are written upright. A video's display rotation
+(display matrix) is not applied: a warning says so, and the output holds the
+frames as stored. A model output holding NaN
 or infinity is refused before it is written (exit status 2), and so is a
 checkpoint whose weights do. Needs the models extra: pip install 'vfi_ops[models]'.
 """
@@ -44,7 +46,7 @@ from . import cli
 from .images import IMAGE_EXTENSIONS, ImageFormat, file_format, image_size, output_mode, read_frame, write_frame
 from .tiles import NonFiniteOutputError, interpolate, tile_starts  # noqa: F401  (tile_starts: this module's interface)
 from .timeline import between, ends_on_source, output_count, parse_rate
-from .video import VIDEO_EXTENSIONS, VideoReader, VideoWriter, check_encoder, is_video_path
+from .video import VIDEO_EXTENSIONS, VideoReader, VideoWriter, check_encoder, display_rotation, is_video_path
 
 MAX_BATCH = 8  # output frames between one pair computed in one model call
 PROG = "vfi-interpolate"
@@ -289,6 +291,13 @@ def check_arguments(parser, args) -> str:
         if not is_video_path(out):
             parser.error(f"-o {out}: give a video file name ({', '.join(VIDEO_EXTENSIONS)})")
         cli.check_output_file(out, "-o", args.overwrite, inputs)
+        rotation = display_rotation(inputs[0])
+        if rotation:
+            print(
+                f"{PROG}: warning: {inputs[0]} is tagged to display rotated by {rotation} degrees (its display "
+                "matrix); the rotation is not applied and not copied: the output holds the frames as stored",
+                file=sys.stderr,
+            )
     return kind
 
 

@@ -539,3 +539,23 @@ def test_every_option_has_help():
     for parser in parsers:
         for action in parser._actions:
             assert action.help, (parser.prog, action.option_strings or action.dest)
+
+
+def test_a_video_display_rotation_is_reported(tmp_path, capsys, monkeypatch):
+    av = pytest.importorskip("av")
+    np = pytest.importorskip("numpy")
+    path = tmp_path / "phone.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 32, 16, "yuv420p"
+        stream.set_display_rotation(90)
+        for i in range(3):
+            image = np.full((16, 32, 3), 40 * i, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    monkeypatch.setattr(interpolate_cli, "build_model", lambda args: PlainBlend())
+    code, _, err = run(interpolate_cli.main, [path, "-o", tmp_path / "out.mp4"], capsys)
+    assert code == 0, err
+    assert f"{path} is tagged to display rotated by 90 degrees" in err and "not applied" in err
