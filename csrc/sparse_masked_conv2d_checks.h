@@ -7,12 +7,7 @@
 #include <c10/util/Optional.h>
 
 #include <cstdint>
-#include <initializer_list>
 #include <utility>
-
-#ifndef _WIN32
-#include <unistd.h>
-#endif
 
 #include "checks.h"
 #include "sparse_masked_conv2d.h"
@@ -205,33 +200,6 @@ inline at::Tensor apart_from_out(const char* op, const char* name, const at::Ten
   TORCH_CHECK_VALUE(false, op, "(): expected out to share no memory with ", name);
 }
 
-// The memory of the device a call runs on, in bytes: the host's physical memory
-// for CPU tensors, the GPU's total memory for CUDA tensors (in the CUDA
-// launcher's compilation); 0 where it cannot be told (then nothing is refused).
-inline double device_memory_bytes(const at::Device& device) {
-  if (device.is_cpu()) {
-#ifndef _WIN32
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-    return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0.0;
-#else
-    return 0.0;
-#endif
-  }
-#if defined(__CUDACC__) && !defined(VFI_OPS_EMULATED_CUDA)
-  size_t free_bytes = 0, total_bytes = 0;  // the current device (the driver's DeviceGuard set it)
-  if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess) return static_cast<double>(total_bytes);
-  (void)cudaGetLastError();
-#endif
-  return 0.0;
-}
-
-// The bytes of a tensor of these sizes (in double: virtual, expanded sizes can pass 2^63).
-inline double tensor_bytes(std::initializer_list<int64_t> sizes, int64_t element_size) {
-  double n = static_cast<double>(element_size);
-  for (int64_t size : sizes) n *= static_cast<double>(size);
-  return n;
-}
-
 // Before any work that grows with the output's size (listing the mask's active
 // positions, copying inputs): refuses a call whose fresh tensors alone need more
 // memory than the device has, naming the op, the sizes and the bytes. A mask or
@@ -242,13 +210,11 @@ inline void check_sparse_masked_conv2d_memory(const char* op, const SparseConvSh
   double bytes = result_bytes;
   if (!mask.is_contiguous()) bytes += tensor_bytes({s.B, s.H_out, s.W_out}, mask.element_size());  // its flat copy
   if (!input.is_contiguous(s.memory_format())) bytes += tensor_bytes({s.B, s.C_in, s.H, s.W}, input.element_size());
-  const double available = device_memory_bytes(input.device());
-  TORCH_CHECK_VALUE(available <= 0 || bytes <= available, op, "(): this call needs at least ", bytes / (1 << 30),
-                    " GiB (", result, " for input [", s.B, ", ", s.C_in, ", ", s.H, ", ", s.W, "], weight [", s.C_out,
-                    ", ", s.C_in / s.groups, ", ", s.kh, ", ", s.kw, "] and mask [", s.B, ", 1, ", s.H_out, ", ",
-                    s.W_out, "], and contiguous copies of expanded or strided arguments), more than the ",
-                    available / (1 << 30), " GiB of memory of ", input.device(),
-                    "; check the sizes (an expand()ed mask or input still makes a full-size output)");
+  check_memory(op, input.device(), bytes, [&] {
+    return c10::str(result, " for input [", s.B, ", ", s.C_in, ", ", s.H, ", ", s.W, "], weight [", s.C_out, ", ",
+                    s.C_in / s.groups, ", ", s.kh, ", ", s.kw, "] and mask [", s.B, ", 1, ", s.H_out, ", ", s.W_out,
+                    "], and contiguous copies of expanded or strided arguments");
+  });
 }
 
 inline void check_sparse_masked_conv2d_grad(const SparseConvShape& s, const at::Tensor& grad_output,

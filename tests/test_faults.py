@@ -348,7 +348,17 @@ def test_a_huge_expanded_mask_is_refused_before_any_work():
         torch.ops.vfi_ops.sparse_masked_conv2d_backward(
             input, input, weight, mask, [1, 1], [0, 0], [1, 1], 1, [True, False, False, False]
         )
-    assert time.perf_counter() - started < 5  # the refusal comes before any work over 4.4e12 positions
+    # The other ops refuse such virtual sizes too, naming themselves (not the allocator).
+    image, flow = torch.rand(1, 1, 1, 1).expand(1, 1, side, side), torch.zeros(1, 2, 1, 1).expand(1, 2, side, side)
+    for name, call in (
+        ("backward_warp", lambda: vfi_ops.backward_warp(image, flow)),
+        ("softsplat", lambda: vfi_ops.softsplat(image, flow, None, "sum")),
+        ("flow_projection", lambda: vfi_ops.flow_projection(flow)),
+        ("adaptive_warp", lambda: vfi_ops.adaptive_warp(image, flow, torch.rand(1, 4, 1, 1).expand(1, 4, side, side))),
+    ):
+        with pytest.raises(ValueError, match=rf"{name}\(\): this call needs at least .* GiB"):
+            call()
+    assert time.perf_counter() - started < 5  # the refusals come before any work over 4.4e12 positions
     # An expanded mask of a size that fits is still computed (the check counts its flat copy).
     small = torch.ones(1, 1, 1, 1, dtype=torch.bool).expand(1, 1, 6, 7)
     x = torch.rand(1, 2, 8, 9)
