@@ -27,9 +27,9 @@ overlap / 4 pixels of context (see vfi_ops.models.tiles).
 Images are read upright: a photo's EXIF orientation (rotated or mirrored) is
 applied on reading, and frames are written upright. A video's display rotation
 (display matrix) is not applied: a warning says so, and the output holds the
-frames as stored. A model output holding NaN
-or infinity is refused before it is written (exit status 2), and so is a
-checkpoint whose weights do. Needs the models extra: pip install 'vfi_ops[models]'.
+frames as stored. A model output holding NaN or infinity is refused before it
+is written (exit status 2), and so is a checkpoint whose weights do.
+Needs the models extra: pip install 'vfi_ops[models]'.
 """
 
 import argparse

@@ -364,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
         "steps": (1, "optimiser steps in all (a resumed run continues to this count)"),
         "batch_size": (1, "triplets per step (per process under torchrun)"),
         "crop": (8, "side of the square training crops, in pixels"),
-        "width": (1, "channels of the model's first level (default: the model's own)"),
+        "width": (1, "the model's base channel width (default: DAIN 16, UGSP 24, its uncertainty network 16)"),
         "warmup": (0, "steps of linear learning-rate warm-up"),
         "workers": (0, "data-loading worker processes (0: in the training process)"),
         "save_every": (1, "write the checkpoint every this many steps (and at the end)"),
