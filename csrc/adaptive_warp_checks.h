@@ -20,6 +20,8 @@ inline int check_adaptive_warp_args(const char* op, const at::Tensor& input, con
   TORCH_CHECK_VALUE(flow.size(0) == B && flow.size(1) == 2 && flow.size(2) == H && flow.size(3) == W, op,
                     "(): expected flow of shape [", B, ", 2, ", H, ", ", W, "] (B, H, W of input), but got ",
                     flow.sizes());
+  check_memory(op, input.device(), tensor_bytes({B, input.size(1), H, W}, input.element_size()),
+               [&] { return c10::str("the output for input ", input.sizes()); });
   const int64_t taps = kernel.size(1);
   const int64_t F = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(taps))));
   TORCH_CHECK_VALUE(F * F == taps && F >= 2 && F % 2 == 0, op,

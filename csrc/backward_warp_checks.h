@@ -25,6 +25,11 @@ inline void check_backward_warp_args(const at::Tensor& input, const at::Tensor& 
                     " (the batch size of input), but got ", flow.sizes());
   TORCH_CHECK_VALUE(input.size(2) > 0 && input.size(3) > 0, op,
                     "(): expected input with non-empty spatial size [Hin, Win], but got ", input.sizes());
+  check_memory(op, input.device(),
+               tensor_bytes({input.size(0), input.size(1), flow.size(2), flow.size(3)}, input.element_size()), [&] {
+                 return c10::str("the output [", input.size(0), ", ", input.size(1), ", ", flow.size(2), ", ",
+                                 flow.size(3), "] of input ", input.sizes(), " and flow ", flow.sizes());
+               });
 }
 
 inline void check_backward_warp_backward_args(const at::Tensor& grad_output, const at::Tensor& input,

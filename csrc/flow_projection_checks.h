@@ -16,6 +16,10 @@ inline void check_flow_projection_args(const char* op, const at::Tensor& flow,
   check_dim(op, "flow", flow, 4, "[B, 2, H, W]");
   check_floating(op, "flow", flow);
   TORCH_CHECK_VALUE(flow.size(1) == 2, op, "(): expected flow of shape [B, 2, H, W], but got ", flow.sizes());
+  check_memory(op, flow.device(),
+               tensor_bytes({flow.size(0), 2, flow.size(2), flow.size(3)}, flow.element_size()) +
+                   tensor_bytes({flow.size(0), 1, flow.size(2), flow.size(3)}, 8),
+               [&] { return c10::str("the output and den (float64) for flow ", flow.sizes()); });
   if (weight.has_value()) {
     check_same_device_dtype(op, "weight", *weight, "flow", flow);
     const bool shape_ok = weight->dim() == 4 && weight->size(0) == flow.size(0) && weight->size(1) == 1 &&

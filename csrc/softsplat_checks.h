@@ -34,6 +34,8 @@ inline SplatMode check_softsplat_args(const char* op, const at::Tensor& input, c
       flow.dim() == 4 && flow.size(0) == B && flow.size(1) == 2 && flow.size(2) == H && flow.size(3) == W;
   TORCH_CHECK_VALUE(flow_ok, op, "(): expected flow of shape [", B, ", 2, ", H, ", ", W,
                     "] (B, H, W of input), but got ", flow.sizes());
+  check_memory(op, input.device(), tensor_bytes({B, input.size(1) + 1, H, W}, input.element_size()),
+               [&] { return c10::str("the output and den for input ", input.sizes()); });
   if (!splat_uses_metric(mode)) {
     TORCH_CHECK_VALUE(!metric.has_value(), op, "(): expected metric to be None for mode '", mode_name,
                       "' (only 'linear' and 'soft' use it), but got a tensor of shape ", metric->sizes());

@@ -201,6 +201,23 @@ inline at::Tensor apart_from_out(const char* op, const char* name, const at::Ten
   TORCH_CHECK_VALUE(false, op, "(): expected out to share no memory with ", name);
 }
 
+// Before any work that grows with the output's size (listing the mask's active
+// positions, copying inputs): refuses a call whose fresh tensors alone need more
+// memory than the device has, naming the op, the sizes and the bytes. A mask or
+// input expanded to a virtual size (expand() allocates nothing) otherwise makes
+// the op walk every virtual element before an allocation fails.
+inline void check_sparse_masked_conv2d_memory(const char* op, const SparseConvShape& s, const at::Tensor& input,
+                                              const at::Tensor& mask, double result_bytes, const char* result) {
+  double bytes = result_bytes;
+  if (!mask.is_contiguous()) bytes += tensor_bytes({s.B, s.H_out, s.W_out}, mask.element_size());  // its flat copy
+  if (!input.is_contiguous(s.memory_format())) bytes += tensor_bytes({s.B, s.C_in, s.H, s.W}, input.element_size());
+  check_memory(op, input.device(), bytes, [&] {
+    return c10::str(result, " for input [", s.B, ", ", s.C_in, ", ", s.H, ", ", s.W, "], weight [", s.C_out, ", ",
+                    s.C_in / s.groups, ", ", s.kh, ", ", s.kw, "] and mask [", s.B, ", 1, ", s.H_out, ", ", s.W_out,
+                    "], and contiguous copies of expanded or strided arguments");
+  });
+}
+
 inline void check_sparse_masked_conv2d_grad(const SparseConvShape& s, const at::Tensor& grad_output,
                                             const at::Tensor& input) {
   const char* op = "sparse_masked_conv2d_backward";

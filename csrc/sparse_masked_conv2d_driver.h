@@ -148,6 +148,9 @@ at::Tensor sparse_masked_conv2d_forward_impl(const at::Tensor& input_, const at:
   if (s.B * s.C_out * s.H_out * s.W_out == 0) {
     return out.has_value() ? *out : zeros_in(out_sizes, input_.options(), format);
   }
+  check_sparse_masked_conv2d_memory(
+      op, s, input_, mask,
+      out.has_value() ? 0.0 : tensor_bytes({s.B, s.C_out, s.H_out, s.W_out}, input_.element_size()), "the output");
   const at::Tensor active = active_positions(mask);
   if (dense_is_cheaper(active, s, Kernels::kDenseAbove)) {
     at::Tensor conv =
@@ -237,6 +240,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> sparse_masked_conv2d_
 
   const auto options = input_.options();
   const auto format = s.memory_format();
+  check_sparse_masked_conv2d_memory(
+      op, s, input_, mask,
+      (output_mask[0] ? tensor_bytes({s.B, s.C_in, s.H, s.W}, input_.element_size()) : 0.0) +
+          (output_mask[3] ? tensor_bytes({s.B, s.C_out, s.H_out, s.W_out}, input_.element_size()) : 0.0),
+      "the input and fill gradients asked for");
   // The fill shows where the mask is off, so it gets the gradient there. (at::where
   // keeps a channels-last gradient channels-last; masked_fill would copy it to NCHW.)
   const at::Tensor on = at::ne(mask, 0);

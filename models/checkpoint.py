@@ -5,7 +5,10 @@ never imports the training code. Files are read with ``torch.load(...,
 weights_only=True)`` (tensors and plain containers only, never arbitrary
 objects), and the configuration stored with the weights is checked against
 them before the model is built, so a damaged or foreign file gets an error
-that names it and what does not fit.
+that names it and what does not fit. Every floating-point tensor in the file
+(weights, and the optimiser's state where a training run resumes) must be
+finite: a checkpoint holding NaN or infinity is refused at load, naming the
+file and the first tensor that is not.
 """
 
 import os
@@ -39,8 +42,33 @@ def describe(model: str, stage: str, width: Optional[int]) -> str:
     return f"{name} of width {'default' if width is None else width}"
 
 
+def _tensors(value, name: str):
+    """(name, tensor) for every tensor in nested dicts, lists and tuples."""
+    if isinstance(value, torch.Tensor):
+        yield name, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _tensors(item, f"{name}.{key}" if name else str(key))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _tensors(item, f"{name}[{i}]")
+
+
+def check_finite(state: dict, path: str) -> None:
+    """Raises ValueError naming the file and the first tensor holding NaN or infinity."""
+    for name, tensor in _tensors(state, ""):
+        if (tensor.is_floating_point() or tensor.is_complex()) and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise ValueError(
+                f"{path}: the checkpoint's tensor {name} holds {bad} non-finite value(s) (NaN or infinity) "
+                "out of " + str(tensor.numel()) + "; the training run that wrote it diverged or the file is "
+                "damaged: use an earlier checkpoint or train again"
+            )
+
+
 def read_checkpoint(path: str, device="cpu") -> dict:
-    """The dict a training run saved (weights_only=True); clear errors for anything else."""
+    """The dict a training run saved (weights_only=True), its tensors checked to be finite;
+    clear errors naming the file for anything else."""
     if os.path.isdir(path):
         raise ValueError(f"{path} is a folder, not a checkpoint")
     try:
@@ -60,6 +88,7 @@ def read_checkpoint(path: str, device="cpu") -> dict:
         or not isinstance(state.get("config"), dict)
     ):
         raise ValueError(f"{path} is not a checkpoint written by vfi-train (no 'model' and 'config' entries)")
+    check_finite(state, path)
     return state
 
 
@@ -93,10 +122,25 @@ def check_weights_fit(model: nn.Module, weights: dict, path: str, what: str) -> 
         raise ValueError(f"{path}: its weights do not fit a {what}: " + " | ".join(problems))
 
 
-def load_model(path: str, device="cpu") -> nn.Module:
-    """The model (DAIN, UGSP or UGSP's uncertainty network) of a checkpoint written by training, in eval mode."""
+def kind_name(model: str, stage: str) -> str:
+    """How a checkpoint's kind is named to the user: "DAIN", "UGSP" or "UGSP uncertainty network"."""
+    return "UGSP uncertainty network (--stage uen)" if stage == "uen" else model.upper()
+
+
+def load_model(path: str, device="cpu", expected=None, option: str = "") -> nn.Module:
+    """The model (DAIN, UGSP or UGSP's uncertainty network) of a checkpoint written by training, in eval mode.
+
+    expected: None, or the (model, stage) pairs the caller can use, e.g. ``[("ugsp", "uen")]``; another
+    kind raises ValueError naming the option, the file, its kind and the kinds expected (before any model
+    is built)."""
     state = read_checkpoint(path, device)
     model, stage, width = stored_architecture(state, path)
+    if expected is not None and (model, stage) not in expected:
+        wanted = " or ".join(kind_name(m, s) for m, s in expected)
+        raise ValueError(
+            f"{option + ' ' if option else ''}{path} holds a {kind_name(model, stage)} checkpoint, "
+            f"but a {wanted} checkpoint is needed here"
+        )
     what = describe(model, stage, width)
     with torch.device("meta"):
         check_weights_fit(build_model(model, stage, width), state["model"], path, what + " (its stored configuration)")
@@ -121,14 +165,15 @@ def save_checkpoint(state: dict, path: str) -> None:
         raise
 
 
-def load_for_inference(path: str, device="cpu", keep: Optional[float] = None, dense: bool = False) -> nn.Module:
-    """The interpolation model of a checkpoint, with UGSP's pruning knob set: keep = S_t,
-    dense = compute every position (both only for UGSP checkpoints)."""
-    model = load_model(path, device)
+def load_for_inference(
+    path: str, device="cpu", keep: Optional[float] = None, dense: bool = False, option: str = "--checkpoint"
+) -> nn.Module:
+    """The interpolation model (DAIN or UGSP) of a checkpoint, with UGSP's pruning knob set: keep = S_t,
+    dense = compute every position (both only for UGSP checkpoints). Another kind of checkpoint (UGSP's
+    uncertainty network), or one holding NaN or infinity, raises ValueError naming the file."""
+    model = load_model(path, device, expected=[("dain", "main"), ("ugsp", "main")], option=option)
     if isinstance(model, UGSP):
         model.set_inference(mode="dense" if dense else "sparse", keep=keep)
     elif keep is not None or dense:
         raise ValueError(f"--keep and --dense apply to UGSP checkpoints; {path} holds a {type(model).__name__}")
-    if not hasattr(model, "check_inputs"):
-        raise ValueError(f"{path} holds a {type(model).__name__}, not an interpolation model")
     return model

@@ -26,7 +26,7 @@ def check_fraction(owner: str, name: str, value) -> float:
 
 
 def check_frames(owner: str, I0: Tensor, I1: Tensor, t: Union[float, Tensor]) -> Tensor:
-    """Validates a pair of frames [B, 3, H, W] (floating point, values in [0, 1]) and t;
+    """Validates a pair of frames [B, 3, H, W] (floating point, values in [0, 1], H and W >= 1) and t;
     returns t as a [B, 1, 1, 1] tensor of the frames' dtype and device."""
     for name, frame in (("I0", I0), ("I1", I1)):
         if not isinstance(frame, Tensor):
@@ -35,6 +35,11 @@ def check_frames(owner: str, I0: Tensor, I1: Tensor, t: Union[float, Tensor]) ->
         raise ValueError(f"{owner}: expected frames of shape [B, 3, H, W], but got I0 of shape {tuple(I0.shape)}")
     if I1.shape != I0.shape:
         raise ValueError(f"{owner}: expected I1 of I0's shape {tuple(I0.shape)}, but got {tuple(I1.shape)}")
+    if I0.shape[2] == 0 or I0.shape[3] == 0:
+        raise ValueError(
+            f"{owner}: expected frames of at least 1 x 1 pixels, but got I0 and I1 of shape {tuple(I0.shape)} "
+            f"({I0.shape[2]} high, {I0.shape[3]} wide)"
+        )
     if not I0.is_floating_point():
         raise TypeError(
             f"{owner}: expected floating-point frames with values in [0, 1], but got I0 of dtype "

@@ -15,7 +15,10 @@ the mean time per pair of each method.
 Middlebury layout: ``DIR/<sequence>/frame10.png, frame11.png`` and the middle
 frame ``frame10i11.png``. Vimeo90K layout: ``ROOT/<list>`` names ``a/b`` folders
 of ``ROOT/sequences/a/b/im1.png, im2.png, im3.png``. Predictions are rounded to
-8 bits before scoring, as the written files would be.
+8 bits before scoring, as the written files would be. Images are read upright
+(their EXIF orientation applied). A method whose output holds NaN or infinity,
+or a checkpoint whose weights do, is refused (exit status 2), naming it.
+Needs the models extra: pip install 'vfi_ops[models]'.
 """
 
 import argparse
@@ -111,6 +114,8 @@ def evaluate(triplets, methods: Dict[str, object], device="cpu", progress=None):
                 torch.cuda.synchronize(prediction.device)
             took = time.perf_counter() - started
             seconds[method] += took
+            if not bool(torch.isfinite(prediction).all()):
+                raise ValueError(f"{name}: the method {method!r} returned NaN or infinity; no scores written")
             prediction = (prediction.clamp(0, 1) * 255).round() / 255
             scores[method][name] = (psnr(prediction, target), ssim(prediction, target))
             this[method] = (*scores[method][name], took)
@@ -194,7 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also score the classical method's one-flow projection variant (the default before the fusion)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="where the methods run: cpu, cuda or cuda:N (default: cuda where available, else cpu)",
+    )
     parser.add_argument(
         "--json",
         help="also write the scores here ([PSNR, SSIM] per method and sequence; PSNR null for identical frames)",

@@ -16,12 +16,23 @@ or 4 (RGB and alpha) for images with transparency. How each Pillow mode maps:
 
 An output file format that cannot hold the mode (e.g. JPEG and 16-bit) gets the
 nearest mode it can: 8-bit grey for grey modes, RGB(A) otherwise.
+
+Orientation: a file whose EXIF orientation tag says it is rotated or mirrored
+(as phone photos are) is read as it displays, upright (Pillow's
+``ImageOps.exif_transpose``): a 64x48 JPEG tagged "rotate 90" is read as 48 wide
+and 64 high, and ``image_size`` reports it so. Frames are written upright,
+without the tag.
+
+Size limit: a file whose header claims more pixels than Pillow's limit
+(``PIL.Image.MAX_IMAGE_PIXELS``, about 179 million by default; a possible
+decompression bomb) is refused with a ValueError naming the file, its size and
+the limit, before anything is decoded.
 """
 
 import contextlib
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 import numpy as np
@@ -42,6 +53,9 @@ class ImageFormat:
 
     mode: str = "RGB"
     palette: Optional[Tuple[int, ...]] = None
+    #: whether the file's EXIF orientation turned or mirrored it on reading (its stored pixels
+    #: are not the frame as read); not part of the format's identity
+    reoriented: bool = field(default=False, compare=False)
 
     @property
     def alpha(self) -> bool:
@@ -70,6 +84,12 @@ def _readable(path: str, Image):
         raise FileNotFoundError(f"no such image: {path}") from None
     except IsADirectoryError:
         raise ValueError(f"{path} is a folder, not an image") from None
+    except Image.DecompressionBombError as err:
+        raise ValueError(
+            f"refusing to read {path}: its header claims more pixels than the limit of {Image.MAX_IMAGE_PIXELS} "
+            f"(PIL.Image.MAX_IMAGE_PIXELS; a possible decompression bomb: {err}); if the image is genuine, "
+            "raise that limit"
+        ) from None
     except (Image.UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         raise ValueError(f"cannot read {path} as an image ({err})") from None
 
@@ -88,36 +108,69 @@ def read_frame(path: str) -> Tuple[Tensor, ImageFormat]:
     """An image file as ``[C, H, W]`` float32 in [0, 1] (C = 3, or 4 with alpha) and its format
     (module docstring). Raises FileNotFoundError, or ValueError for a file that is not a readable image."""
     Image = _pil()
-    with _readable(path, Image), Image.open(path) as image:
-        mode, rawmode = image.mode, _rawmode(image)
+    with _readable(path, Image), Image.open(path) as opened:
+        mode, rawmode = opened.mode, _rawmode(opened)
+        orientation = _orientation(opened)
         if rawmode.startswith(("RGB;16", "RGBA;16")):
-            return _read_16bit_colour(path, rawmode.startswith("RGBA"))
-        if mode.startswith("I;16"):
-            return _to_tensor(np.asarray(image).astype(np.float32), 65535.0), ImageFormat("I;16")
-        if mode == "I":
-            return _to_tensor(np.asarray(image).astype(np.float64), 65535.0), ImageFormat("I")
-        if mode == "F":
-            return _to_tensor(np.asarray(image), 1.0), ImageFormat("F")
-        if mode in ("1", "L", "LA", "RGB", "RGBA"):
-            array = np.asarray(image.convert("L") if mode == "1" else image)
-            return _to_tensor(array, 255.0), ImageFormat(mode)
-        if mode in ("P", "PA"):
-            if mode == "PA" or "transparency" in image.info:
-                return _to_tensor(np.asarray(image.convert("RGBA")), 255.0), ImageFormat("RGBA")
-            return _to_tensor(np.asarray(image.convert("RGB")), 255.0), ImageFormat("P", tuple(image.getpalette()))
-        alpha = "A" in mode or "a" in mode
-        return _to_tensor(np.asarray(image.convert("RGBA" if alpha else "RGB")), 255.0), ImageFormat(
-            "RGBA" if alpha else mode
-        )
+            return _read_16bit_colour(path, rawmode.startswith("RGBA"), orientation)
+        image = require("PIL.ImageOps", "reading images").exif_transpose(opened) if orientation != 1 else opened
+        tensor, fmt = _decode(image, mode)
+        return tensor, ImageFormat(fmt.mode, fmt.palette, reoriented=orientation != 1)
 
 
-def _read_16bit_colour(path: str, alpha: bool) -> Tuple[Tensor, ImageFormat]:
+def _orientation(image) -> int:
+    """The EXIF orientation tag (1 to 8; 1, upright, when absent or invalid)."""
+    try:
+        value = image.getexif().get(0x0112, 1)
+    except Exception:  # a damaged EXIF block: read the pixels as stored
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _oriented(array: np.ndarray, orientation: int) -> np.ndarray:
+    """[H, W, ...] as displayed for an EXIF orientation (the transposes of ImageOps.exif_transpose)."""
+    swap = lambda a: a.swapaxes(0, 1)
+    return {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: swap,
+        6: lambda a: swap(a)[:, ::-1],
+        7: lambda a: swap(a[::-1, ::-1]),
+        8: lambda a: swap(a)[::-1],
+    }[orientation](array)
+
+
+def _decode(image, mode: str) -> Tuple[Tensor, ImageFormat]:
+    """A Pillow image (upright) as read_frame returns it, by its mode."""
+    if mode.startswith("I;16"):
+        return _to_tensor(np.asarray(image).astype(np.float32), 65535.0), ImageFormat("I;16")
+    if mode == "I":
+        return _to_tensor(np.asarray(image).astype(np.float64), 65535.0), ImageFormat("I")
+    if mode == "F":
+        return _to_tensor(np.asarray(image), 1.0), ImageFormat("F")
+    if mode in ("1", "L", "LA", "RGB", "RGBA"):
+        array = np.asarray(image.convert("L") if mode == "1" else image)
+        return _to_tensor(array, 255.0), ImageFormat(mode)
+    if mode in ("P", "PA"):
+        if mode == "PA" or "transparency" in image.info:
+            return _to_tensor(np.asarray(image.convert("RGBA")), 255.0), ImageFormat("RGBA")
+        return _to_tensor(np.asarray(image.convert("RGB")), 255.0), ImageFormat("P", tuple(image.getpalette()))
+    alpha = "A" in mode or "a" in mode
+    return _to_tensor(np.asarray(image.convert("RGBA" if alpha else "RGB")), 255.0), ImageFormat(
+        "RGBA" if alpha else mode
+    )
+
+
+def _read_16bit_colour(path: str, alpha: bool, orientation: int = 1) -> Tuple[Tensor, ImageFormat]:
     cv2 = require("cv2", f"reading 16-bit colour images such as {path}")
     array = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if array is None or array.dtype != np.uint16 or array.ndim != 3:
         raise ValueError(f"cannot read {path} as a 16-bit colour image")
     array = array[..., [2, 1, 0, 3]] if array.shape[2] == 4 else array[..., ::-1]  # OpenCV's BGR(A)
-    return _to_tensor(array, 65535.0), ImageFormat("RGBA;16" if alpha else "RGB;16")
+    fmt = ImageFormat("RGBA;16" if alpha else "RGB;16", reoriented=orientation != 1)
+    return _to_tensor(_oriented(array, orientation), 65535.0), fmt
 
 
 def read_image(path: str) -> Tensor:
@@ -126,10 +179,11 @@ def read_image(path: str) -> Tensor:
 
 
 def image_size(path: str) -> Tuple[int, int]:
-    """(H, W) from the file's header, without decoding it; errors as read_frame."""
+    """(H, W) as read_frame reads it (upright, after the EXIF orientation), from the file's header
+    without decoding it; errors as read_frame."""
     Image = _pil()
     with _readable(path, Image), Image.open(path) as image:
-        return image.height, image.width
+        return (image.width, image.height) if _orientation(image) >= 5 else (image.height, image.width)
 
 
 def file_format(path: str) -> Optional[str]:

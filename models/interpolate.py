@@ -66,6 +66,13 @@ planned time, in order, at that time) or removed with an error.
 --tile N runs the model on overlapping N x N tiles (for frames that do not fit
 in memory): equal to the untiled result wherever the model needs at most
 overlap / 4 pixels of context (see vfi_ops.models.tiles).
+
+Images are read upright: a photo's EXIF orientation (rotated or mirrored) is
+applied on reading, and frames are written upright. A video's display rotation
+(display matrix) is not applied: a warning says so, and the output holds the
+frames as stored. A model output holding NaN or infinity is refused before it
+is written (exit status 2), and so is a checkpoint whose weights do.
+Needs the models extra: pip install 'vfi_ops[models]'.
 """
 
 import argparse
@@ -82,7 +89,7 @@ from torch import Tensor
 from . import cli
 from .images import IMAGE_EXTENSIONS, ImageFormat, file_format, image_size, output_mode, read_frame, write_frame
 from .scenes import DEFAULT_THRESHOLD, CutDetector
-from .tiles import interpolate, tile_starts  # noqa: F401  (tile_starts: part of this module's interface)
+from .tiles import NonFiniteOutputError, interpolate, tile_starts  # noqa: F401  (tile_starts: this module's interface)
 from .timeline import grid, parse_rate, plan, subdivide, time_base
 from .video import (
     CONSTANT_RATE_ONLY,
@@ -93,6 +100,7 @@ from .video import (
     VideoReader,
     VideoWriter,
     check_encoder,
+    display_rotation,
     default_pix_fmt,
     encoder_name,
     has_alpha,
@@ -265,7 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"repeated instead of interpolating (default {DEFAULT_THRESHOLD}; 0: no detection)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file or frames")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="where the model runs: cpu, cuda or cuda:N (default: cuda where available, else cpu)",
+    )
     return parser
 
 
@@ -391,6 +403,13 @@ def check_arguments(parser, args) -> str:
         if os.path.isdir(out):
             parser.error(f"-o {out} is a folder; give a video file name")
         cli.check_output_file(out, "-o", args.overwrite, inputs)
+        rotation = display_rotation(inputs[0])
+        if rotation:
+            print(
+                f"{PROG}: warning: {inputs[0]} is tagged to display rotated by {rotation} degrees (its display "
+                "matrix); the rotation is not applied and not copied: the output holds the frames as stored",
+                file=sys.stderr,
+            )
     return kind
 
 
@@ -477,7 +496,7 @@ class FolderSink:
     def write(self, original, frame: Tensor, time) -> None:
         target = os.path.join(self.folder, f"{self.count:06d}{self.extension}")
         if isinstance(original, tuple) and os.path.splitext(original[0])[1].lower() == self.extension:
-            if original[1] == self.format:
+            if original[1] == self.format and not original[1].reoriented:
                 shutil.copyfile(original[0], target)  # exactly the source file
                 self.count += 1
                 return
@@ -707,6 +726,12 @@ def main(argv=None) -> int:
             return model[0]
 
         summary = (run_pair if kind == "pair" else run_sequence)(args, model_factory)
+    except NonFiniteOutputError as err:
+        source = f"the model of --checkpoint {args.checkpoint}" if args.checkpoint else "the classical method"
+        print(
+            f"{PROG}: {err}: {source} failed on {' and '.join(args.inputs)}; nothing more was written", file=sys.stderr
+        )
+        return 2
     except (FileNotFoundError, ValueError, TypeError, ImportError) as err:
         print(f"{PROG}: {err}", file=sys.stderr)
         return 2

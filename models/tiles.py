@@ -17,6 +17,12 @@ from typing import List, Optional
 import torch
 from torch import Tensor
 
+from .checks import check_frames
+
+
+class NonFiniteOutputError(ValueError):
+    """The model returned NaN or infinity: the output is refused, never written."""
+
 
 def tile_starts(n: int, tile: int, step: int) -> List[int]:
     """Tile origins covering [0, n): every `step`, the last one flush with the end."""
@@ -46,15 +52,46 @@ def check_tiling(tile: Optional[int], overlap: int) -> None:
         raise ValueError(f"--overlap ({overlap}) must be smaller than --tile ({tile})")
 
 
+def check_output(out, I0: Tensor, t: Tensor) -> Tensor:
+    """The model's output, checked: a tensor of I0's shape, every value finite
+    (NonFiniteOutputError otherwise, a ValueError)."""
+    name = "interpolate()"
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{name}: the model must return a tensor, but returned {type(out).__name__}")
+    if out.shape != I0.shape:
+        raise ValueError(f"{name}: the model returned shape {tuple(out.shape)}, expected the frames' {tuple(I0.shape)}")
+    bad = ~torch.isfinite(out)
+    if bool(bad.any()):
+        raise NonFiniteOutputError(
+            f"{name}: the model returned {int(bad.sum())} non-finite value(s) (NaN or infinity) out of "
+            f"{out.numel()} for frames of {I0.shape[-1]}x{I0.shape[-2]} at t = {t.flatten().tolist()}; "
+            "the output is refused"
+        )
+    return out
+
+
 def interpolate(model, I0: Tensor, I1: Tensor, t, tile: Optional[int] = None, overlap: int = 64) -> Tensor:
     """``model(I0, I1, t)`` without autograd, on overlapping tiles (module docstring) when ``tile``
-    is given and the frames are larger than it. I0, I1: ``[B, 3, H, W]``; t: a number or one per item."""
+    is given and the frames are larger than it.
+
+    Args:
+        model: any callable ``model(I0, I1, t) -> [B, 3, H, W]``: one of vfi_ops.models' models, a
+            plain ``nn.Module`` or a function. It receives the frames (or tiles of them) and t as
+            checked here: t as a ``[B, 1, 1, 1]`` tensor of the frames' dtype and device.
+        I0, I1: ``[B, 3, H, W]`` floating-point frames with values in [0, 1].
+        t: a number in (0, 1), or a tensor of one per batch item.
+        tile, overlap: tile size and overlap in pixels (None: untiled).
+
+    Returns ``[B, 3, H, W]``. The frames and t are validated here, once (ValueError / TypeError
+    naming the argument); the model's output must have the frames' shape and be finite:
+    NaN or infinity raises NonFiniteOutputError (a ValueError), so no tool writes it.
+    """
     check_tiling(tile, overlap)
-    model.check_inputs(I0, I1, t)
+    t = check_frames("interpolate()", I0, I1, t)
     H, W = I0.shape[2:]
     if tile is None or (H <= tile and W <= tile):
         with torch.no_grad():
-            return model(I0, I1, t)
+            return check_output(model(I0, I1, t), I0, t)
     out = torch.zeros_like(I0)
     total = torch.zeros(1, 1, H, W, device=I0.device, dtype=I0.dtype)
     h, w = min(tile, H), min(tile, W)
@@ -62,7 +99,7 @@ def interpolate(model, I0: Tensor, I1: Tensor, t, tile: Optional[int] = None, ov
         for x in tile_starts(W, tile, tile - overlap):
             window = (..., slice(y, y + h), slice(x, x + w))
             with torch.no_grad():
-                piece = model(I0[window], I1[window], t)
+                piece = check_output(model(I0[window], I1[window], t), I0[window], t)
             weight = edge_weights(y, h, H, overlap)[:, None] * edge_weights(x, w, W, overlap)[None, :]
             weight = weight.to(device=I0.device, dtype=I0.dtype)
             out[window] += piece * weight

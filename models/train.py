@@ -14,6 +14,13 @@ Charbonnier loss, AdamW, cosine learning-rate schedule, random crops, flips and
 temporal reversal, mixed precision on CUDA, checkpoints that resume (the same
 --checkpoint path is written every --save-every steps and read at start), and
 DistributedDataParallel when started by torchrun.
+
+While it trains, a run holds a lock on its --checkpoint (the file
+<checkpoint>.lock, naming its process id): a second run on the same checkpoint
+is refused until the first ends. The lock is released on exit, on Ctrl-C
+(SIGINT) and on SIGTERM; one left by a killed run is taken over with a warning.
+A checkpoint holding NaN or infinity (resumed, or given to --uen) is refused,
+and a step whose loss is not finite stops training without saving it.
 """
 
 import argparse
@@ -28,9 +35,11 @@ import torch
 import torch.distributed as dist
 
 from . import cli
-from .checkpoint import MODELS, STAGES, check_weights_fit, load_model, read_checkpoint, save_checkpoint
+from .checkpoint import MODELS, STAGES, check_finite, check_weights_fit, load_model, read_checkpoint, save_checkpoint
 from .checkpoint import build_model as build_network
 from .data import SyntheticTriplets, VimeoTriplets
+from .extras import EXTRA
+from .lock import CheckpointLock, CheckpointLockError
 from .losses import census_loss, charbonnier, guidance_loss, sparsity_loss, uncertainty_loss
 from .ugsp import UGSP
 
@@ -169,7 +178,7 @@ class Trainer:
         if config.model == "ugsp" and config.stage == "main":
             if not config.uen:
                 raise ValueError("--model ugsp needs --uen CHECKPOINT (train it first with --stage uen)")
-            self.uen = load_model(config.uen, device)
+            self.uen = load_model(config.uen, device, expected=[("ugsp", "uen")], option="--uen")
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(s, config))
         self.use_amp = config.amp and device.type == "cuda"
@@ -260,7 +269,17 @@ class Trainer:
         self.step = state["step"]
 
     def save(self, path: str) -> None:
-        save_checkpoint(self.state_dict(), path)  # atomic: never a half-written checkpoint
+        """Writes the checkpoint atomically (never half-written); raises FloatingPointError, writing
+        nothing, if a tensor of the state (weights, optimiser) is not finite."""
+        state = self.state_dict()
+        try:
+            check_finite(state, path)
+        except ValueError:
+            raise FloatingPointError(
+                f"the model's weights or the optimiser's state hold NaN or infinity after step {self.step}; "
+                f"training stopped without writing {path} (lower --lr, or check the data)"
+            ) from None
+        save_checkpoint(state, path)
 
 
 def batches(loader, sampler):
@@ -275,9 +294,18 @@ def batches(loader, sampler):
 
 def train(config: TrainConfig, device: Optional[torch.device] = None, out=sys.stdout) -> List[float]:
     """Trains up to config.steps (resuming from config.checkpoint if it exists);
-    returns the losses of the steps run here."""
+    returns the losses of the steps run here. The process that saves (rank 0) holds
+    config.checkpoint's lock throughout (vfi_ops.models.lock: CheckpointLockError
+    while another run holds it)."""
     distributed = dist.is_available() and dist.is_initialized()
     rank = dist.get_rank() if distributed else 0
+    if rank == 0 and config.checkpoint:
+        with CheckpointLock(config.checkpoint):
+            return _train(config, device, out, distributed, rank)
+    return _train(config, device, out, distributed, rank)
+
+
+def _train(config: TrainConfig, device, out, distributed: bool, rank: int) -> List[float]:
     if device is None:
         device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
     trainer = Trainer(config, device)
@@ -322,32 +350,66 @@ def train(config: TrainConfig, device: Optional[torch.device] = None, out=sys.st
     return losses
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(prog="vfi-train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="vfi-train",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[2:]) + f"\nNeeds the models extra for image files: {EXTRA}",
+    )
     parser.add_argument("--data", default=defaults.data, help="'synthetic' or 'vimeo:<root of vimeo_triplet>'")
     parser.add_argument("--sources", nargs="*", default=[], help="images or folders to texture synthetic triplets")
-    minimums = {
-        "steps": 1,
-        "batch_size": 1,
-        "crop": 8,
-        "width": 1,
-        "warmup": 0,
-        "workers": 0,
-        "save_every": 1,
-        "log_every": 1,
+    integers = {
+        "steps": (1, "optimiser steps in all (a resumed run continues to this count)"),
+        "batch_size": (1, "triplets per step (per process under torchrun)"),
+        "crop": (8, "side of the square training crops, in pixels"),
+        "width": (1, "the model's base channel width (default: DAIN 16, UGSP 24, its uncertainty network 16)"),
+        "warmup": (0, "steps of linear learning-rate warm-up"),
+        "workers": (0, "data-loading worker processes (0: in the training process)"),
+        "save_every": (1, "write the checkpoint every this many steps (and at the end)"),
+        "log_every": (1, "print the mean loss every this many steps"),
     }
-    for name, minimum in minimums.items():
-        parser.add_argument("--" + name.replace("_", "-"), type=cli.integer(minimum), default=getattr(defaults, name))
-    parser.add_argument("--seed", type=cli.integer(0), default=defaults.seed)
-    parser.add_argument("--lr", type=cli.real(0, low_open=True), default=defaults.lr)
-    parser.add_argument("--weight-decay", type=cli.real(0), default=defaults.weight_decay)
-    parser.add_argument("--checkpoint", default=None, help="where to save (and resume from)")
-    parser.add_argument("--model", choices=MODELS, default=defaults.model)
+    for name, (minimum, text) in integers.items():
+        default = getattr(defaults, name)
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=cli.integer(minimum),
+            default=default,
+            help=f"{text}; an integer >= {minimum}" + ("" if default is None else f" (default {default})"),
+        )
+    parser.add_argument(
+        "--seed", type=cli.integer(0), default=defaults.seed, help=f"random seed (default {defaults.seed})"
+    )
+    parser.add_argument(
+        "--lr",
+        type=cli.real(0, low_open=True),
+        default=defaults.lr,
+        help=f"peak learning rate (default {defaults.lr:g})",
+    )
+    parser.add_argument(
+        "--weight-decay",
+        type=cli.real(0),
+        default=defaults.weight_decay,
+        help=f"AdamW weight decay (default {defaults.weight_decay:g})",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="where to save (and resume from); locked (CHECKPOINT.lock) while this run trains",
+    )
+    parser.add_argument("--model", choices=MODELS, default=defaults.model, help="the model to train (default dain)")
     parser.add_argument("--stage", choices=STAGES, default=defaults.stage, help="ugsp: 'uen' first, then 'main'")
-    parser.add_argument("--uen", default=None, help="ugsp main stage: checkpoint of the trained uncertainty network")
+    parser.add_argument(
+        "--uen", default=None, help="ugsp main stage: checkpoint of the trained uncertainty network (--stage uen)"
+    )
     parser.add_argument("--sparsity", type=cli.real(0, 1), default=defaults.sparsity, help="ugsp: target fraction S_t")
     parser.add_argument("--no-amp", action="store_true", help="train in float32 on CUDA too")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k != "no_amp"}, amp=not args.no_amp)
     try:
@@ -361,9 +423,12 @@ def main(argv=None) -> int:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     try:
         train(config)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, ImportError, CheckpointLockError) as err:
         print(f"vfi-train: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("vfi-train: interrupted; the checkpoint holds the last step saved", file=sys.stderr)
+        return 130
     except FloatingPointError as err:
         print(f"vfi-train: {err}", file=sys.stderr)
         return 1

@@ -837,3 +837,17 @@ class StreamCopier:
             for packet in out.encode():
                 self.writer.container.mux(packet)
         self.container.close()
+
+
+def display_rotation(path: str) -> int:
+    """The rotation in degrees, counter-clockwise, that players apply to the first video stream of
+    path (its display matrix, as PyAV's ``VideoFrame.rotation`` reads it from the first frame);
+    0 when there is none or the file cannot be read (the reader reports that itself)."""
+    av = _av()
+    try:
+        with av.open(path) as container:
+            for frame in container.decode(video=0):
+                return int(round(getattr(frame, "rotation", 0) or 0)) % 360
+    except Exception:  # av.error.*: VideoReader names the problem
+        return 0
+    return 0

@@ -503,7 +503,7 @@ def test_ugsp_checkpoints_in_the_tools(tmp_path, checkpoint, ugsp_checkpoints, c
     )
     assert code == 2 and "apply to UGSP checkpoints" in err
     code, _, err = run(interpolate_cli.main, [a, b, "-o", tmp_path / "o2.png", "--checkpoint", uen], capsys)
-    assert code == 2 and "not an interpolation model" in err
+    assert code == 2 and "holds a UGSP uncertainty network" in err and "DAIN or UGSP" in err
 
     middlebury_like(tmp_path / "mb", (("SeqA", 1),))
     code, table, err = run(

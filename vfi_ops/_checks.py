@@ -24,3 +24,14 @@ def check_tensors(op: str, **args) -> None:
     for name, value in args.items():
         if not isinstance(value, Tensor):
             raise TypeError(f"{op}(): expected {name} to be a Tensor, but got {type(value).__name__}")
+
+
+def check_output_mask(op: str, output_mask, n: int) -> None:
+    """An ``<op>_backward``'s output_mask must have n values (csrc/ops.cpp checks the compiled calls alike)."""
+    torch._check_value(
+        len(output_mask) == n,
+        lambda: (
+            f"vfi_ops.{op}(): expected output_mask to have {n} values (one per gradient the op returns, "
+            f"in order), but got {len(output_mask)}: {list(output_mask)}"
+        ),
+    )

@@ -10,7 +10,7 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import check_like, check_tensors
+from ._checks import check_like, check_output_mask, check_tensors
 from ._library import for_each_library, register_backward
 
 
@@ -109,6 +109,7 @@ def _adaptive_warp_fake(input, flow, kernel):
 
 
 def _adaptive_warp_backward_fake(grad_output, input, flow, kernel, output_mask):
+    check_output_mask("adaptive_warp_backward", output_mask, 3)
     _check_fake_args(input, flow, kernel)
     return tuple(
         t.new_empty(t.shape) if needed else t.new_empty((0,)) for t, needed in zip((input, flow, kernel), output_mask)

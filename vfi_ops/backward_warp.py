@@ -8,7 +8,7 @@ its autograd formula (the hand-written ``vfi_ops::backward_warp_backward`` op).
 import torch
 from torch import Tensor
 
-from ._checks import check_like, check_tensors
+from ._checks import check_like, check_output_mask, check_tensors
 from ._layout import empty_in_layout
 from ._library import for_each_library, register_backward
 
@@ -118,6 +118,7 @@ def _backward_warp_fake(input, flow, padding_mode="zeros"):
 
 
 def _backward_warp_backward_fake(grad_output, input, flow, padding_mode, output_mask):
+    check_output_mask("backward_warp_backward", output_mask, 2)
     _check_fake_args(input, flow, padding_mode)
     grad_input = empty_in_layout(input, input.shape) if output_mask[0] else input.new_empty((0,))
     grad_flow = flow.new_empty(flow.shape) if output_mask[1] else flow.new_empty((0,))

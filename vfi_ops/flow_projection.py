@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ._checks import check_like, check_tensors
+from ._checks import check_like, check_output_mask, check_tensors
 from ._library import for_each_library, register_backward
 from .reference.flow_projection import flow_projection as _reference_flow_projection
 
@@ -132,6 +132,7 @@ def _flow_projection_fake(flow, weight=None, fill_holes=False):
 
 
 def _flow_projection_backward_fake(grad_output, flow, weight, output, den, fill_holes, output_mask):
+    check_output_mask("flow_projection_backward", output_mask, 2)
     _check_fake_args(flow, weight)
     grad_flow = flow.new_empty(flow.shape) if output_mask[0] else flow.new_empty((0,))
     need_weight = output_mask[1] and weight is not None

@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ._checks import check_like, check_tensors
+from ._checks import check_like, check_output_mask, check_tensors
 from ._library import for_each_library, register_backward
 from .reference.softsplat import softsplat as _reference_softsplat
 
@@ -195,6 +195,7 @@ def _softsplat_fake(input, flow, metric=None, mode="soft"):
 
 
 def _softsplat_backward_fake(grad_output, input, flow, metric, mode, output, den, metric_max, output_mask):
+    check_output_mask("softsplat_backward", output_mask, 3)
     _check_fake_args(input, flow, metric, mode)
     grad_input = input.new_empty(input.shape) if output_mask[0] else input.new_empty((0,))
     grad_flow = flow.new_empty(flow.shape) if output_mask[1] else input.new_empty((0,))

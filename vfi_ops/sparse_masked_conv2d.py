@@ -12,7 +12,7 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from ._checks import check_like, check_tensors
+from ._checks import check_like, check_output_mask, check_tensors
 from ._layout import empty_in_layout
 from ._library import for_each_library, register_backward
 
@@ -271,6 +271,7 @@ def _sparse_masked_conv2d_out_fake(
 def _sparse_masked_conv2d_backward_fake(
     grad_output, input, weight, mask, stride, padding, dilation, groups, output_mask
 ):
+    check_output_mask("sparse_masked_conv2d_backward", output_mask, 4)
     _check_fake_args(input, weight, mask, stride, padding, dilation, groups)
     return (
         empty_in_layout(input, input.shape) if output_mask[0] else input.new_empty(0),
