@@ -7,6 +7,7 @@
     >>> flow_t0 = vfi_ops.flow_projection(t * flow_01, 1 / depth_0 + 1e-6, fill_holes=True)
     >>> warped = vfi_ops.adaptive_warp(frame, flow_t0, kernel)  # kernel: [B, 16, H, W]
     >>> frame_t = vfi_ops.softsplat(frame_0, t * flow_01, metric, "soft")  # forward warp
+    >>> frame_t = vfi_ops.sepconv(padded_0, v_0, h_0) + vfi_ops.sepconv(padded_1, v_1, h_1)  # SepConv
     >>> refined = vfi_ops.sparse_masked_conv2d(feat, weight, bias, hard, padding=1, fill=coarse)
 
 The operators are also reachable as ``torch.ops.vfi_ops.*``.
@@ -25,6 +26,7 @@ from ._layout import output_memory_format
 from .adaptive_warp import adaptive_warp
 from .backward_warp import backward_warp
 from .flow_projection import flow_projection
+from .sepconv import sepconv
 from .softsplat import softsplat
 from .sparse_masked_conv2d import sparse_masked_conv2d
 
@@ -34,6 +36,7 @@ __all__ = [
     "adaptive_warp",
     "backward_warp",
     "flow_projection",
+    "sepconv",
     "softsplat",
     "sparse_masked_conv2d",
     "output_memory_format",

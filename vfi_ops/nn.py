@@ -7,6 +7,7 @@ from torch import Tensor, nn
 from .adaptive_warp import adaptive_warp
 from .backward_warp import PADDING_MODES, backward_warp
 from .flow_projection import flow_projection
+from .sepconv import sepconv
 from .softsplat import MODES as SPLAT_MODES
 from .softsplat import softsplat
 from .sparse_masked_conv2d import sparse_masked_conv2d
@@ -68,6 +69,13 @@ class AdaptiveWarp(nn.Module):
 
     def forward(self, input: Tensor, flow: Tensor, kernel: Tensor) -> Tensor:
         return adaptive_warp(input, flow, kernel)
+
+
+class SepConv(nn.Module):
+    """``SepConv()(input, vertical, horizontal)`` is :func:`vfi_ops.sepconv`."""
+
+    def forward(self, input: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:
+        return sepconv(input, vertical, horizontal)
 
 
 class SparseMaskedConv2d(nn.Conv2d):
