@@ -97,6 +97,17 @@ at::Tensor sepconv_autocast(const at::Tensor& input, const at::Tensor& vertical,
   return op.call(to_float<device>(input), to_float<device>(vertical), to_float<device>(horizontal));
 }
 
+using Adacof = at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, bool);
+
+template <c10::DeviceType device>
+at::Tensor adacof_autocast(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& offset_y,
+                           const at::Tensor& offset_x, int64_t dilation, bool truncate_offsets) {
+  const BelowAutocast<device> below;
+  static const auto op = op_handle<Adacof>("vfi_ops::adacof");
+  return op.call(to_float<device>(input), to_float<device>(weight), to_float<device>(offset_y),
+                 to_float<device>(offset_x), dilation, truncate_offsets);
+}
+
 using SparseMaskedConv2d = at::Tensor(const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&,
                                       const at::Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, int64_t,
                                       const c10::optional<at::Tensor>&);
@@ -126,6 +137,7 @@ void register_autocast(torch::Library& m) {
   m.impl("softsplat", &softsplat_autocast<device>);
   m.impl("sparse_masked_conv2d", &sparse_masked_conv2d_autocast<device>);
   m.impl("sepconv", &sepconv_autocast<device>);
+  m.impl("adacof", &adacof_autocast<device>);
 }
 
 }  // namespace

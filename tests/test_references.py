@@ -40,6 +40,11 @@ def cases():
         "adaptive_warp": (reference.adaptive_warp, [rand(B, 3, H, W), flow, rand(B, 16, H, W)], {}),
         "softsplat": (reference.softsplat, [rand(B, 3, H, W), flow, -10 * rand(B, 1, H, W)], {"mode": "soft"}),
         "sepconv": (reference.sepconv, [rand(B, 3, H, W), rand(B, 3, H - 2, W - 2), rand(B, 3, H - 2, W - 2)], {}),
+        "adacof": (
+            reference.adacof,
+            [rand(B, 3, H, W), rand(B, 4, H - 2, W - 2), *(4 * rand(2, B, 4, H - 2, W - 2) - 2)],
+            {"dilation": 2},
+        ),
         "sparse_masked_conv2d": (
             reference.sparse_masked_conv2d,
             [rand(B, 3, H, W), rand(4, 3, 3, 3), rand(4), rand(B, 1, H, W) < 0.4],
@@ -57,7 +62,7 @@ def grads(fn, args, kwargs):
 
 @pytest.mark.parametrize(
     "name",
-    ["backward_warp", "flow_projection", "adaptive_warp", "softsplat", "sparse_masked_conv2d", "sepconv"],
+    ["backward_warp", "flow_projection", "adaptive_warp", "softsplat", "sparse_masked_conv2d", "sepconv", "adacof"],
 )
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_reference_accepts_every_layout(name, layout):

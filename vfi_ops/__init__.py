@@ -8,6 +8,7 @@
     >>> warped = vfi_ops.adaptive_warp(frame, flow_t0, kernel)  # kernel: [B, 16, H, W]
     >>> frame_t = vfi_ops.softsplat(frame_0, t * flow_01, metric, "soft")  # forward warp
     >>> frame_t = vfi_ops.sepconv(padded_0, v_0, h_0) + vfi_ops.sepconv(padded_1, v_1, h_1)  # SepConv
+    >>> frame_t = vfi_ops.adacof(padded, weight, offset_y, offset_x, dilation=1)  # AdaCoF, CDFI
     >>> refined = vfi_ops.sparse_masked_conv2d(feat, weight, bias, hard, padding=1, fill=coarse)
 
 The operators are also reachable as ``torch.ops.vfi_ops.*``.
@@ -23,6 +24,7 @@ from . import _ext, _source_checkout, nn, reference  # noqa: F401 (_ext first: i
 from ._build_info import VERSION as __version__
 from ._ext import build_info
 from ._layout import output_memory_format
+from .adacof import adacof
 from .adaptive_warp import adaptive_warp
 from .backward_warp import backward_warp
 from .flow_projection import flow_projection
@@ -33,6 +35,7 @@ from .sparse_masked_conv2d import sparse_masked_conv2d
 _source_checkout.install(_os.path.dirname(_os.path.abspath(__file__)))
 
 __all__ = [
+    "adacof",
     "adaptive_warp",
     "backward_warp",
     "flow_projection",

@@ -4,6 +4,7 @@ Independent of the compiled kernels: the tests compare against them, the
 benchmarks time them as the best plain-PyTorch way to compute the same thing.
 """
 
+from .adacof import adacof
 from .adaptive_warp import adaptive_warp
 from .backward_warp import backward_warp, grid_sample_warp
 from .flow_projection import flow_projection
@@ -12,6 +13,7 @@ from .softsplat import softsplat
 from .sparse_masked_conv2d import sparse_masked_conv2d
 
 __all__ = [
+    "adacof",
     "adaptive_warp",
     "backward_warp",
     "flow_projection",
