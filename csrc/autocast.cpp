@@ -1,7 +1,9 @@
 // Every op under torch.autocast, on CPU and CUDA, as its nearest PyTorch counterpart:
 //
 // - backward_warp, flow_projection, adaptive_warp, softsplat run in float32, as
-//   grid_sample does (sub-pixel positions and splat weights need the precision).
+//   grid_sample does (sub-pixel positions and splat weights need the precision);
+//   so do the kernel-based syntheses sepconv and adacof (sums of up to 51^2
+//   weighted taps; adacof samples at sub-pixel positions).
 // - sparse_masked_conv2d on CUDA follows conv2d: input, weight, bias and fill in
 //   the autocast dtype (float16 or bfloat16), float accumulation in the kernels.
 //   On CPU, where conv2d would run in bfloat16, it runs in float32: the CPU
@@ -86,6 +88,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> softsplat_autocast(const at::Tens
   return op.call(to_float<device>(input), to_float<device>(flow), to_float<device>(metric), mode);
 }
 
+using Sepconv = at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&);
+
+template <c10::DeviceType device>
+at::Tensor sepconv_autocast(const at::Tensor& input, const at::Tensor& vertical, const at::Tensor& horizontal) {
+  const BelowAutocast<device> below;
+  static const auto op = op_handle<Sepconv>("vfi_ops::sepconv");
+  return op.call(to_float<device>(input), to_float<device>(vertical), to_float<device>(horizontal));
+}
+
+using Adacof = at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, bool);
+
+template <c10::DeviceType device>
+at::Tensor adacof_autocast(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& offset_y,
+                           const at::Tensor& offset_x, int64_t dilation, bool truncate_offsets) {
+  const BelowAutocast<device> below;
+  static const auto op = op_handle<Adacof>("vfi_ops::adacof");
+  return op.call(to_float<device>(input), to_float<device>(weight), to_float<device>(offset_y),
+                 to_float<device>(offset_x), dilation, truncate_offsets);
+}
+
 using SparseMaskedConv2d = at::Tensor(const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&,
                                       const at::Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, int64_t,
                                       const c10::optional<at::Tensor>&);
@@ -114,6 +136,8 @@ void register_autocast(torch::Library& m) {
   m.impl("adaptive_warp", &adaptive_warp_autocast<device>);
   m.impl("softsplat", &softsplat_autocast<device>);
   m.impl("sparse_masked_conv2d", &sparse_masked_conv2d_autocast<device>);
+  m.impl("sepconv", &sepconv_autocast<device>);
+  m.impl("adacof", &adacof_autocast<device>);
 }
 
 }  // namespace

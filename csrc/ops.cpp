@@ -40,6 +40,21 @@ constexpr const char* kSchemas[] = {
     "adaptive_warp_backward(Tensor grad_output, Tensor input, Tensor flow, Tensor kernel, bool[3] output_mask) "
     "-> (Tensor, Tensor, Tensor)",
 
+    // input [B, C, H+K-1, W+K-1] (padded by the caller), vertical and horizontal [B, K, H, W].
+    "sepconv(Tensor input, Tensor vertical, Tensor horizontal) -> Tensor",
+    // output_mask: which of (grad_input, grad_vertical, grad_horizontal) to compute; the others come back empty.
+    "sepconv_backward(Tensor grad_output, Tensor input, Tensor vertical, Tensor horizontal, bool[3] output_mask) "
+    "-> (Tensor, Tensor, Tensor)",
+
+    // input [B, C, H+(F-1)*dilation, W+(F-1)*dilation] (padded by the caller), weight, offset_y,
+    // offset_x [B, F*F, H, W]; truncate_offsets: AdaCoF's truncation of the offsets toward zero.
+    "adacof(Tensor input, Tensor weight, Tensor offset_y, Tensor offset_x, int dilation=1, "
+    "bool truncate_offsets=False) -> Tensor",
+    // output_mask: which of (grad_input, grad_weight, grad_offset_y, grad_offset_x) to compute; the others come
+    // back empty.
+    "adacof_backward(Tensor grad_output, Tensor input, Tensor weight, Tensor offset_y, Tensor offset_x, "
+    "int dilation, bool truncate_offsets, bool[4] output_mask) -> (Tensor, Tensor, Tensor, Tensor)",
+
     // mask [B, 1, H_out, W_out]: nonzero where the convolution is computed; elsewhere
     // the output is fill (zeros if None).
     "sparse_masked_conv2d(Tensor input, Tensor weight, Tensor? bias, Tensor mask, int[2] stride=1, "

@@ -19,6 +19,10 @@ def _public_calls():
         (lambda: vfi_ops.softsplat(None, flow, None, "sum"), "softsplat", "input"),
         (lambda: vfi_ops.softsplat(x, flow, 1.0, "soft"), "softsplat", "metric"),
         (lambda: vfi_ops.sparse_masked_conv2d(x, weight, None, None), "sparse_masked_conv2d", "mask"),
+        (lambda: vfi_ops.sepconv(x, None, kernel), "sepconv", "vertical"),
+        (lambda: vfi_ops.sepconv(x, kernel, 1.0), "sepconv", "horizontal"),
+        (lambda: vfi_ops.adacof(None, kernel, kernel, kernel), "adacof", "input"),
+        (lambda: vfi_ops.adacof(x, kernel, kernel, [kernel]), "adacof", "offset_x"),
         (lambda: vfi_ops.sparse_masked_conv2d(x.numpy(), weight, None, mask), "sparse_masked_conv2d", "input"),
     ]
 

@@ -26,6 +26,8 @@ def warp_inputs(dtype, device):
         "flow_projection": (flow, rand(B, 1, H, W) + 0.1),
         "adaptive_warp": (rand(B, 3, H, W), flow, rand(B, 16, H, W)),
         "softsplat": (rand(B, 3, H, W), flow, -10 * rand(B, 1, H, W)),
+        "sepconv": (rand(B, 3, H, W), rand(B, 3, H - 2, W - 2), rand(B, 3, H - 2, W - 2)),
+        "adacof": (rand(B, 3, H, W), rand(B, 4, H - 2, W - 2), *(4 * rand(2, B, 4, H - 2, W - 2) - 2)),
     }
     return {name: [t.to(device, dtype).requires_grad_() for t in ts] for name, ts in args.items()}
 
@@ -35,6 +37,8 @@ WARPS = {
     "flow_projection": lambda f, w: vfi_ops.flow_projection(f, w, True),
     "adaptive_warp": vfi_ops.adaptive_warp,
     "softsplat": lambda i, f, z: vfi_ops.softsplat(i, f, z, "soft"),
+    "sepconv": vfi_ops.sepconv,
+    "adacof": lambda i, w, oy, ox: vfi_ops.adacof(i, w, oy, ox, dilation=2),
 }
 
 

@@ -16,6 +16,13 @@
     >>> refined = vfi_ops.sparse_masked_conv2d(feat, weight, None, hard, padding=1, fill=coarse)
     >>> refined.shape
     torch.Size([1, 8, 32, 48])
+    >>> padded = torch.nn.functional.pad(frame, (2, 2, 2, 2), mode="replicate")  # K = 5
+    >>> vertical, horizontal = torch.rand(2, 1, 5, 32, 48).unbind(0)  # [B, K, H, W]
+    >>> frame_t = vfi_ops.sepconv(padded, vertical, horizontal)  # SepConv
+    >>> weights, offset_y, offset_x = torch.rand(1, 25, 32, 48), torch.randn(2, 1, 25, 32, 48).unbind(0)
+    >>> frame_t = vfi_ops.adacof(padded, weights, offset_y, offset_x)  # AdaCoF, F = 5
+    >>> frame_t.shape
+    torch.Size([1, 3, 32, 48])
 
 The operators are also reachable as ``torch.ops.vfi_ops.*``.
 ``vfi_ops.output_memory_format(input)`` is the layout sparse_masked_conv2d and backward_warp return

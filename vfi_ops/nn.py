@@ -4,9 +4,11 @@ from typing import Optional
 
 from torch import Tensor, nn
 
+from .adacof import adacof
 from .adaptive_warp import adaptive_warp
 from .backward_warp import PADDING_MODES, backward_warp
 from .flow_projection import flow_projection
+from .sepconv import sepconv
 from .softsplat import MODES as SPLAT_MODES
 from .softsplat import softsplat
 from .sparse_masked_conv2d import sparse_masked_conv2d
@@ -71,6 +73,32 @@ class AdaptiveWarp(nn.Module):
 
     def forward(self, input: Tensor, flow: Tensor, kernel: Tensor) -> Tensor:
         return adaptive_warp(input, flow, kernel)
+
+
+class SepConv(nn.Module):
+    """``SepConv()(input, vertical, horizontal)`` is :func:`vfi_ops.sepconv`."""
+
+    def forward(self, input: Tensor, vertical: Tensor, horizontal: Tensor) -> Tensor:
+        return sepconv(input, vertical, horizontal)
+
+
+class AdaCoF(nn.Module):
+    """``AdaCoF(dilation, truncate_offsets)(input, weight, offset_y, offset_x)`` is :func:`vfi_ops.adacof`."""
+
+    def __init__(self, dilation: int = 1, truncate_offsets: bool = False):
+        super().__init__()
+        if isinstance(dilation, bool) or not isinstance(dilation, int) or dilation < 1:
+            raise ValueError(f"AdaCoF: dilation must be a positive int, but got {dilation!r}")
+        if not isinstance(truncate_offsets, bool):
+            raise TypeError(f"AdaCoF: expected truncate_offsets to be a bool, but got {truncate_offsets!r}")
+        self.dilation = dilation
+        self.truncate_offsets = truncate_offsets
+
+    def forward(self, input: Tensor, weight: Tensor, offset_y: Tensor, offset_x: Tensor) -> Tensor:
+        return adacof(input, weight, offset_y, offset_x, self.dilation, self.truncate_offsets)
+
+    def extra_repr(self) -> str:
+        return f"dilation={self.dilation}, truncate_offsets={self.truncate_offsets}"
 
 
 class SparseMaskedConv2d(nn.Conv2d):
