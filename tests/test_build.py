@@ -114,7 +114,7 @@ def test_benchmark_harness_runs(tmp_path):
     # every row printed (a long case name on a line of its own above it)
     rows = [line for line in out.splitlines() if re.search(r" (fwd|fwd\+bwd) +[0-9]", line)]
     assert len(rows) == len(results)
-    assert all(len(line) <= 90 for line in out.splitlines())
+    assert all(len(line) <= 95 for line in out.splitlines())  # the widest table, with x floor: 93
     headers = [line for line in out.splitlines() if line.startswith("case ")]
     assert headers and all(line.endswith(" status") for line in headers)  # the status column has a header
     for noise in ("profiler_start", "profiler_stop", "gpuGetDeviceCount", "CUDA_HOME"):
