@@ -15,6 +15,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -147,14 +148,22 @@ struct CpuKernels {
   static int64_t forward_budget(int64_t total) {
     return std::min<int64_t>(int64_t(1) << 17, std::max<int64_t>(int64_t(1) << 13, (total + 7) / 8));
   }
+  // The threads take chunks one at a time from a shared counter (not a fixed
+  // share each): where another process slows one core, the other threads take
+  // more of the chunks instead of waiting for it at the end. Each chunk writes
+  // its own output positions, so the results do not depend on who takes what.
   template <typename Fn>
   static void for_chunk_ranges(int64_t chunks, Fn&& fn) {
     // Worker threads start without the caller's thread-local state (below
     // autograd, grad mode, profiler); the GEMMs they call need it.
     const at::ThreadLocalState state;
-    at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
+    std::atomic<int64_t> next{0};
+    const int64_t workers = std::min<int64_t>(chunks, at::get_num_threads());
+    at::parallel_for(0, workers, 1, [&](int64_t first, int64_t last) {
       const at::ThreadLocalStateGuard guard(state);
-      fn(first, last);
+      for (int64_t worker = first; worker < last; ++worker) {
+        for (int64_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) fn(c, c + 1);
+      }
     });
   }
 
