@@ -11,6 +11,7 @@ every mask density of sparse_masked_conv2d and every mode of softsplat.
 
 import argparse
 import contextlib
+import os
 import sys
 import textwrap
 import time
@@ -162,6 +163,8 @@ def main(argv=None) -> int:
         f"\n{len(results)} rows in {elapsed / 60:.1f} min; {len(missed)} missed a target, {len(near)} near one"
         f"{'' if args.models or args.full or args.ops else ' (the models: --models)'}"
     )
+    if hasattr(os, "getloadavg"):
+        print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 min), on {os.cpu_count()} CPUs")
     write_json(results, args.json, {"wall_seconds": elapsed, "complete": True})
     print(f"wrote {args.json}")
     return 0

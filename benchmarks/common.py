@@ -374,6 +374,8 @@ def machine_info() -> dict:
         "cpu": platform.processor() or platform.machine(),
         "cpu_threads": torch.get_num_threads(),
     }
+    if hasattr(os, "getloadavg"):  # other work on the machine, which the timings share it with
+        info["load average (1 min)"] = round(os.getloadavg()[0], 1)
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
