@@ -23,6 +23,14 @@ F = 4
 TARGET = {"cpu": 3.0, "cuda": 5.0}
 
 
+def bytes_moved(B, C, H, W):
+    """mode -> the least bytes moved in float32: the forward reads the input, the
+    flow and the kernels and writes the output; the backward reads the incoming
+    gradient and those three and writes their gradients."""
+    forward = 4 * B * H * W * (2 * C + 2 + F * F)
+    return {"forward": forward, "forward+backward": forward + 4 * B * H * W * (3 * C + 4 + 2 * F * F)}.__getitem__
+
+
 def cases(device: str, quick: bool, full: bool, min_run_time: float):
     result = []
     for name, B, C, H, W in QUICK_CASES if quick else CASES:
@@ -35,7 +43,8 @@ def cases(device: str, quick: bool, full: bool, min_run_time: float):
             grad = torch.randn(B, C, H, W, device=device)
             return op_modes(vfi_ops.adaptive_warp, reference_adaptive_warp, (input, flow, kernel), grad)
 
-        result.append(
-            Case("adaptive_warp", name, BASELINE, {"forward": target, "forward+backward": target}, make, device)
-        )
+        targets = {"forward": target, "forward+backward": target}
+        # On a GPU: the effective bandwidth (x floor, and GB/s in the JSON).
+        moved = bytes_moved(B, C, H, W) if device == "cuda" else None
+        result.append(Case("adaptive_warp", name, BASELINE, targets, make, device, bytes_moved=moved))
     return result

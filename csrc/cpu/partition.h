@@ -15,6 +15,7 @@
 #include <ATen/ops/zeros_like.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -26,6 +27,32 @@ namespace vfi_ops {
 inline int64_t rows_per_task(int64_t work_per_row) {
   constexpr int64_t kGrain = 32768;
   return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, work_per_row));
+}
+
+// Like at::parallel_for, but the threads take tasks of `grain` items one at a
+// time from a shared counter instead of a fixed share each: where another
+// process slows one core, the other threads take more of the tasks instead of
+// waiting for it at the end. Only for tasks that write disjoint outputs (who
+// runs a task must not change the result). Inside a parallel region, one call
+// of fn over the whole range, as at::parallel_for.
+template <typename Fn>
+void parallel_for_shared(int64_t begin, int64_t end, int64_t grain, Fn&& fn) {
+  if (begin >= end) return;
+  grain = std::max<int64_t>(1, grain);
+  const int64_t tasks = (end - begin + grain - 1) / grain;
+  const int64_t workers = std::min<int64_t>(tasks, at::get_num_threads());
+  if (workers <= 1 || at::in_parallel_region()) {
+    fn(begin, end);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, workers, 1, [&](int64_t first, int64_t last) {
+    for (int64_t worker = first; worker < last; ++worker) {
+      for (int64_t t = next.fetch_add(1); t < tasks; t = next.fetch_add(1)) {
+        fn(begin + t * grain, std::min(end, begin + (t + 1) * grain));
+      }
+    }
+  });
 }
 
 // Whether B*C planes are too few to keep every thread busy with planes of its own.

@@ -44,7 +44,7 @@ ChunkOffsets<index_t> offsets_of(const at::Tensor& active, const SparseConvShape
   ChunkOffsets<index_t> o;
   o.out.resize(n);
   if (with_taps) o.tap.resize(taps * n);
-  at::parallel_for(0, n, rows_per_task(taps), [&](int64_t begin, int64_t end) {
+  parallel_for_shared(0, n, rows_per_task(taps), [&](int64_t begin, int64_t end) {
     for (int64_t j = begin; j < end; ++j) {
       const auto p = output_position(flat[j], g);
       o.out[j] = output_offset(index_t(0), p, g);
@@ -148,12 +148,15 @@ struct CpuKernels {
   static int64_t forward_budget(int64_t total) {
     return std::min<int64_t>(int64_t(1) << 17, std::max<int64_t>(int64_t(1) << 13, (total + 7) / 8));
   }
+  // The threads take chunks one at a time from a shared counter (not a fixed
+  // share each, see parallel_for_shared): each chunk writes its own output
+  // positions, so the results do not depend on who takes what.
   template <typename Fn>
   static void for_chunk_ranges(int64_t chunks, Fn&& fn) {
     // Worker threads start without the caller's thread-local state (below
     // autograd, grad mode, profiler); the GEMMs they call need it.
     const at::ThreadLocalState state;
-    at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
+    parallel_for_shared(0, chunks, 1, [&](int64_t first, int64_t last) {
       const at::ThreadLocalStateGuard guard(state);
       fn(first, last);
     });
@@ -172,7 +175,7 @@ struct CpuKernels {
         const scalar_t* in = input.const_data_ptr<scalar_t>();
         scalar_t* out = cols.mutable_data_ptr<scalar_t>();
         if (s.channels_last) {
-          at::parallel_for(0, n, rows_per_task(K), [&](int64_t begin, int64_t end) {
+          parallel_for_shared(0, n, rows_per_task(K), [&](int64_t begin, int64_t end) {
             for (int64_t j = begin; j < end; ++j) {
               for (int64_t group = 0; group < s.groups; ++group) {
                 for (int64_t t = 0; t < taps; ++t) {
@@ -185,7 +188,7 @@ struct CpuKernels {
           });
           return;
         }
-        at::parallel_for(0, K, rows_per_task(n), [&](int64_t begin, int64_t end) {
+        parallel_for_shared(0, K, rows_per_task(n), [&](int64_t begin, int64_t end) {
           for (int64_t k = begin; k < end; ++k) {
             gather_taps(in + (k / taps) * plane, o.tap.data() + (k % taps) * n, n, out + k * n);
           }
@@ -206,7 +209,7 @@ struct CpuKernels {
         const auto o = offsets_of<index_t>(active, s, true);
         const scalar_t* src = grad_cols.const_data_ptr<scalar_t>();
         scalar_t* grad = grad_input.mutable_data_ptr<scalar_t>();
-        at::parallel_for(0, s.C_in, rows_per_task(taps * n), [&](int64_t begin, int64_t end) {
+        parallel_for_shared(0, s.C_in, rows_per_task(taps * n), [&](int64_t begin, int64_t end) {
           if (!s.channels_last) {
             for (int64_t ci = begin; ci < end; ++ci) {
               for (int64_t t = 0; t < taps; ++t) {
@@ -245,12 +248,12 @@ struct CpuKernels {
         const scalar_t* bias_data = bias.defined() ? bias.const_data_ptr<scalar_t>() : nullptr;
         scalar_t* out = output.mutable_data_ptr<scalar_t>();
         if (s.channels_last) {
-          at::parallel_for(0, n, rows_per_task(C), [&](int64_t begin, int64_t end) {
+          parallel_for_shared(0, n, rows_per_task(C), [&](int64_t begin, int64_t end) {
             for (int64_t j = begin; j < end; ++j) copy_run_plus(v + j * C, bias_data, C, out + o.out[j]);
           });
           return;
         }
-        at::parallel_for(0, C, rows_per_task(n), [&](int64_t begin, int64_t end) {
+        parallel_for_shared(0, C, rows_per_task(n), [&](int64_t begin, int64_t end) {
           for (int64_t c = begin; c < end; ++c) {
             scalar_t* dst = out + c * plane;
             const scalar_t* src = v + c * n;
@@ -276,12 +279,12 @@ struct CpuKernels {
         const scalar_t* grad = grad_output.const_data_ptr<scalar_t>();
         scalar_t* out = rows.mutable_data_ptr<scalar_t>();
         if (s.channels_last) {
-          at::parallel_for(0, n, rows_per_task(C), [&](int64_t begin, int64_t end) {
+          parallel_for_shared(0, n, rows_per_task(C), [&](int64_t begin, int64_t end) {
             for (int64_t j = begin; j < end; ++j) copy_run(grad + o.out[j], C, out + j * C);
           });
           return;
         }
-        at::parallel_for(0, C, rows_per_task(n), [&](int64_t begin, int64_t end) {
+        parallel_for_shared(0, C, rows_per_task(n), [&](int64_t begin, int64_t end) {
           for (int64_t c = begin; c < end; ++c) {
             const scalar_t* src = grad + c * plane;
             for (int64_t j = 0; j < n; ++j) out[c * n + j] = src[o.out[j]];
