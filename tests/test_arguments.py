@@ -20,6 +20,8 @@ def _public_calls():
         (lambda: vfi_ops.softsplat(x, flow, 1.0, "soft"), "softsplat", "metric"),
         (lambda: vfi_ops.sparse_masked_conv2d(x, weight, None, None), "sparse_masked_conv2d", "mask"),
         (lambda: vfi_ops.sparse_masked_conv2d(x.numpy(), weight, None, mask), "sparse_masked_conv2d", "input"),
+        (lambda: vfi_ops.correlation(None, x, 4), "correlation", "input1"),
+        (lambda: vfi_ops.correlation(x, x.numpy(), 4), "correlation", "input2"),
     ]
 
 

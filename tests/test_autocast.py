@@ -26,6 +26,7 @@ def warp_inputs(dtype, device):
         "flow_projection": (flow, rand(B, 1, H, W) + 0.1),
         "adaptive_warp": (rand(B, 3, H, W), flow, rand(B, 16, H, W)),
         "softsplat": (rand(B, 3, H, W), flow, -10 * rand(B, 1, H, W)),
+        "correlation": (rand(B, 8, H, W), rand(B, 8, H, W)),
     }
     return {name: [t.to(device, dtype).requires_grad_() for t in ts] for name, ts in args.items()}
 
@@ -35,6 +36,7 @@ WARPS = {
     "flow_projection": lambda f, w: vfi_ops.flow_projection(f, w, True),
     "adaptive_warp": vfi_ops.adaptive_warp,
     "softsplat": lambda i, f, z: vfi_ops.softsplat(i, f, z, "soft"),
+    "correlation": lambda a, b: vfi_ops.correlation(a, b, 2),
 }
 
 

@@ -44,6 +44,11 @@ def cases():
             [rand(B, 3, H, W), rand(4, 3, 3, 3), rand(4), rand(B, 1, H, W) < 0.4],
             {"padding": 1, "fill": rand(B, 4, H, W)},
         ),
+        "correlation": (
+            reference.correlation,
+            [rand(B, 4, H, W), rand(B, 4, H, W)],
+            {"max_displacement": 2, "stride": 2, "dilation": 2},
+        ),
     }
 
 
@@ -55,7 +60,7 @@ def grads(fn, args, kwargs):
 
 
 @pytest.mark.parametrize(
-    "name", ["backward_warp", "flow_projection", "adaptive_warp", "softsplat", "sparse_masked_conv2d"]
+    "name", ["backward_warp", "flow_projection", "adaptive_warp", "softsplat", "sparse_masked_conv2d", "correlation"]
 )
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_reference_accepts_every_layout(name, layout):

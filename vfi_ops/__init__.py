@@ -8,6 +8,8 @@
     >>> warped = vfi_ops.adaptive_warp(frame, flow_t0, kernel)  # kernel: [B, 16, H, W]
     >>> frame_t = vfi_ops.softsplat(frame_0, t * flow_01, metric, "soft")  # forward warp
     >>> refined = vfi_ops.sparse_masked_conv2d(feat, weight, bias, hard, padding=1, fill=coarse)
+    >>> cost = vfi_ops.correlation(feat_0, feat_1, 4)  # [B, 81, H, W] local cost volume
+    >>> samples = vfi_ops.corr_lookup(feat_0, feat_1, coords, 4)  # RAFT's lookup, no (HW)^2 volume
 
 The operators are also reachable as ``torch.ops.vfi_ops.*``.
 ``vfi_ops.output_memory_format(input)`` is the layout sparse_masked_conv2d and backward_warp return
@@ -24,6 +26,8 @@ from ._ext import build_info
 from ._layout import output_memory_format
 from .adaptive_warp import adaptive_warp
 from .backward_warp import backward_warp
+from .corr_lookup import corr_lookup
+from .correlation import correlation
 from .flow_projection import flow_projection
 from .softsplat import softsplat
 from .sparse_masked_conv2d import sparse_masked_conv2d
@@ -33,6 +37,8 @@ _source_checkout.install(_os.path.dirname(_os.path.abspath(__file__)))
 __all__ = [
     "adaptive_warp",
     "backward_warp",
+    "corr_lookup",
+    "correlation",
     "flow_projection",
     "softsplat",
     "sparse_masked_conv2d",
