@@ -16,7 +16,17 @@ import torch
 
 import vfi_ops
 
-from . import adaptive_warp, backward_warp, flow_projection, models, softsplat, sparse_masked_conv2d, ugsp
+from . import (
+    adaptive_warp,
+    backward_warp,
+    corr_lookup,
+    correlation,
+    flow_projection,
+    models,
+    softsplat,
+    sparse_masked_conv2d,
+    ugsp,
+)
 from .common import LEGEND, format_row, machine_info, measure, section_header, write_json
 
 OPS = {
@@ -25,6 +35,8 @@ OPS = {
     "adaptive_warp": adaptive_warp,
     "sparse_masked_conv2d": sparse_masked_conv2d,
     "softsplat": softsplat,
+    "correlation": correlation,
+    "corr_lookup": corr_lookup,
 }
 MODELS = {"dain": models, "ugsp": ugsp}
 BENCHMARKS = {**OPS, **MODELS}
@@ -59,7 +71,7 @@ def main(argv=None) -> int:
         nargs="+",
         choices=list(BENCHMARKS),
         metavar="NAME",
-        help=f"only these benchmarks, of: {', '.join(BENCHMARKS)} (default: the five ops)",
+        help=f"only these benchmarks, of: {', '.join(BENCHMARKS)} (default: the {len(OPS)} ops)",
     )
     parser.add_argument("--models", action="store_true", help="also time the DAIN-style and UGSP-style models")
     parser.add_argument(
