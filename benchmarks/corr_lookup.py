@@ -11,6 +11,7 @@ volume's size.
 import json
 import subprocess
 import sys
+import textwrap
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +21,7 @@ import vfi_ops
 from .common import Case, op_modes
 
 BASELINE = "all-pairs matmul+grid_sample"
-DESCRIPTION = "12 lookups at r = 4 into one level, 256 channels; the all-pairs volume built once"
+DESCRIPTION = "12 lookups, r = 4, one level, 256 channels; the all-pairs volume built once"
 
 LOOKUPS = 12
 RADIUS = 4
@@ -146,8 +147,12 @@ print(json.dumps({{"ms": ms, "peak_growth_mb": (after - before) / 1024, "output_
 """
 
 
+def _wrap(text):
+    return textwrap.wrap(text, 78, initial_indent="  ", subsequent_indent="  ")
+
+
 def summary(section):
-    lines = [f"  {name}: not run, {why}" for name, why in SKIPPED]
+    lines = [line for name, why in SKIPPED for line in _wrap(f"{name}: not run, {why}")]
     if RUN.get("device") != "cpu" or RUN.get("quick"):
         return lines
     import os
@@ -159,10 +164,10 @@ def summary(section):
         [sys.executable, "-c", _FOURK_SCRIPT.format(root=root, size=FOURK)], capture_output=True, text=True
     )
     if run.returncode != 0:
-        return lines + [f"  1/8 of 4K ({H}x{W}), {C}ch: the op failed: {run.stderr.strip().splitlines()[-1:]}"]
+        return lines + _wrap(f"1/8 of 4K ({H}x{W}), {C}ch: the op failed: {run.stderr.strip().splitlines()[-1:]}")
     r = json.loads(run.stdout.strip().splitlines()[-1])
-    return lines + [
-        f"  1/8 of 4K ({H}x{W}), {C}ch, r={RADIUS}, one lookup, op only: {r['ms']:.0f} ms, peak memory growth "
+    return lines + _wrap(
+        f"1/8 of 4K ({H}x{W}), {C}ch, r={RADIUS}, one lookup, op only: {r['ms']:.0f} ms, peak memory growth "
         f"{r['peak_growth_mb']:.0f} MB (output {r['output_mb']:.0f} MB); the all-pairs volume would be "
         f"{volume_gb:.0f} GB (not run)"
-    ]
+    )

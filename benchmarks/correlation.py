@@ -1,6 +1,7 @@
 """correlation against the plain-PyTorch way: zero padding and one shifted product per displacement."""
 
 import importlib.util
+import textwrap
 
 import torch
 
@@ -10,7 +11,7 @@ from vfi_ops.reference import correlation as reference_correlation
 from .common import Case, op_modes
 
 BASELINE = "pad+shifted products"
-DESCRIPTION = "PWC-Net's sizes, d = 4 (81 channels); spatial-correlation-sampler side by side where installed"
+DESCRIPTION = "PWC-Net's sizes, d = 4 (81 channels), stride 1, dilation 1"
 
 # (name, B, C, H, W, max_displacement)
 CASES = [
@@ -44,8 +45,7 @@ def cases(device: str, quick: bool, full: bool, min_run_time: float):
 
 def summary(section):
     if importlib.util.find_spec("spatial_correlation_sampler") is None:
-        return [
-            "  (spatial-correlation-sampler is not installed here: no side-by-side row; it builds from source, "
-            "pip install spatial-correlation-sampler)"
-        ]
-    return ["  (spatial-correlation-sampler is installed; its side-by-side row is not timed by this version)"]
+        note = "spatial-correlation-sampler is not installed here: no side-by-side row (it builds from source)"
+    else:
+        note = "spatial-correlation-sampler is installed; its side-by-side row is not timed by this version"
+    return textwrap.wrap(note, 78, initial_indent="  ", subsequent_indent="  ")

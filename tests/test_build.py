@@ -10,7 +10,15 @@ import vfi_ops
 from vfi_ops import _ext
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OPS = {"adaptive_warp", "backward_warp", "flow_projection", "softsplat", "sparse_masked_conv2d", "correlation"}
+OPS = {
+    "adaptive_warp",
+    "backward_warp",
+    "flow_projection",
+    "softsplat",
+    "sparse_masked_conv2d",
+    "correlation",
+    "corr_lookup",
+}
 
 
 def test_build_info_describes_this_build():
