@@ -3,7 +3,9 @@
 // - backward_warp, flow_projection, adaptive_warp, softsplat run in float32, as
 //   grid_sample does (sub-pixel positions and splat weights need the precision);
 //   so do the kernel-based syntheses sepconv and adacof (sums of up to 51^2
-//   weighted taps; adacof samples at sub-pixel positions).
+//   weighted taps; adacof samples at sub-pixel positions), and correlation and
+//   corr_lookup (long sums of products over the channels, whose features often
+//   arrive in half precision).
 // - sparse_masked_conv2d on CUDA follows conv2d: input, weight, bias and fill in
 //   the autocast dtype (float16 or bfloat16), float accumulation in the kernels.
 //   On CPU, where conv2d would run in bfloat16, it runs in float32: the CPU
@@ -108,6 +110,26 @@ at::Tensor adacof_autocast(const at::Tensor& input, const at::Tensor& weight, co
                  to_float<device>(offset_x), dilation, truncate_offsets);
 }
 
+using Correlation = at::Tensor(const at::Tensor&, const at::Tensor&, int64_t, int64_t, int64_t);
+
+template <c10::DeviceType device>
+at::Tensor correlation_autocast(const at::Tensor& input1, const at::Tensor& input2, int64_t max_displacement,
+                                int64_t stride, int64_t dilation) {
+  const BelowAutocast<device> below;
+  static const auto op = op_handle<Correlation>("vfi_ops::correlation");
+  return op.call(to_float<device>(input1), to_float<device>(input2), max_displacement, stride, dilation);
+}
+
+using CorrLookup = at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t);
+
+template <c10::DeviceType device>
+at::Tensor corr_lookup_autocast(const at::Tensor& fmap1, const at::Tensor& fmap2, const at::Tensor& coords,
+                                int64_t radius) {
+  const BelowAutocast<device> below;
+  static const auto op = op_handle<CorrLookup>("vfi_ops::corr_lookup");
+  return op.call(to_float<device>(fmap1), to_float<device>(fmap2), to_float<device>(coords), radius);
+}
+
 using SparseMaskedConv2d = at::Tensor(const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&,
                                       const at::Tensor&, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, int64_t,
                                       const c10::optional<at::Tensor>&);
@@ -138,6 +160,8 @@ void register_autocast(torch::Library& m) {
   m.impl("sparse_masked_conv2d", &sparse_masked_conv2d_autocast<device>);
   m.impl("sepconv", &sepconv_autocast<device>);
   m.impl("adacof", &adacof_autocast<device>);
+  m.impl("correlation", &correlation_autocast<device>);
+  m.impl("corr_lookup", &corr_lookup_autocast<device>);
 }
 
 }  // namespace

@@ -65,6 +65,16 @@ constexpr const char* kSchemas[] = {
     // output_mask: which of (grad_input, grad_weight, grad_bias, grad_fill) to compute; the others come back empty.
     "sparse_masked_conv2d_backward(Tensor grad_output, Tensor input, Tensor weight, Tensor mask, int[2] stride, "
     "int[2] padding, int[2] dilation, int groups, bool[4] output_mask) -> (Tensor, Tensor, Tensor, Tensor)",
+
+    "correlation(Tensor input1, Tensor input2, int max_displacement, int stride=1, int dilation=1) -> Tensor",
+    // output_mask: which of (grad_input1, grad_input2) to compute; the others come back empty.
+    "correlation_backward(Tensor grad_output, Tensor input1, Tensor input2, int max_displacement, int stride, "
+    "int dilation, bool[2] output_mask) -> (Tensor, Tensor)",
+
+    "corr_lookup(Tensor fmap1, Tensor fmap2, Tensor coords, int radius) -> Tensor",
+    // output_mask: which of (grad_fmap1, grad_fmap2, grad_coords) to compute; the others come back empty.
+    "corr_lookup_backward(Tensor grad_output, Tensor fmap1, Tensor fmap2, Tensor coords, int radius, "
+    "bool[3] output_mask) -> (Tensor, Tensor, Tensor)",
 };
 
 // Test hooks of the CPU kernels, not part of the API (no CUDA kernels, not in op_names):

@@ -24,6 +24,10 @@ def _public_calls():
         (lambda: vfi_ops.adacof(None, kernel, kernel, kernel), "adacof", "input"),
         (lambda: vfi_ops.adacof(x, kernel, kernel, [kernel]), "adacof", "offset_x"),
         (lambda: vfi_ops.sparse_masked_conv2d(x.numpy(), weight, None, mask), "sparse_masked_conv2d", "input"),
+        (lambda: vfi_ops.correlation(None, x, 4), "correlation", "input1"),
+        (lambda: vfi_ops.correlation(x, x.numpy(), 4), "correlation", "input2"),
+        (lambda: vfi_ops.corr_lookup(x, None, flow, 4), "corr_lookup", "fmap2"),
+        (lambda: vfi_ops.corr_lookup(x, x, flow.numpy(), 4), "corr_lookup", "coords"),
     ]
 
 

@@ -28,6 +28,8 @@ def warp_inputs(dtype, device):
         "softsplat": (rand(B, 3, H, W), flow, -10 * rand(B, 1, H, W)),
         "sepconv": (rand(B, 3, H, W), rand(B, 3, H - 2, W - 2), rand(B, 3, H - 2, W - 2)),
         "adacof": (rand(B, 3, H, W), rand(B, 4, H - 2, W - 2), *(4 * rand(2, B, 4, H - 2, W - 2) - 2)),
+        "correlation": (rand(B, 8, H, W), rand(B, 8, H, W)),
+        "corr_lookup": (rand(B, 8, H, W), rand(B, 8, H, W), torch.cat((W * rand(B, 1, H, W), H * rand(B, 1, H, W)), 1)),
     }
     return {name: [t.to(device, dtype).requires_grad_() for t in ts] for name, ts in args.items()}
 
@@ -39,6 +41,8 @@ WARPS = {
     "softsplat": lambda i, f, z: vfi_ops.softsplat(i, f, z, "soft"),
     "sepconv": vfi_ops.sepconv,
     "adacof": lambda i, w, oy, ox: vfi_ops.adacof(i, w, oy, ox, dilation=2),
+    "correlation": lambda a, b: vfi_ops.correlation(a, b, 2),
+    "corr_lookup": lambda a, b, c: vfi_ops.corr_lookup(a, b, c, 2),
 }
 
 

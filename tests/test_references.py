@@ -43,6 +43,22 @@ def cases():
         "flow_projection": (reference.flow_projection, [flow, rand(B, 1, H, W) + 0.1], {"fill_holes": True}),
         "adaptive_warp": (reference.adaptive_warp, [rand(B, 3, H, W), flow, rand(B, 16, H, W)], {}),
         "softsplat": (reference.softsplat, [rand(B, 3, H, W), flow, -10 * rand(B, 1, H, W)], {"mode": "soft"}),
+        "sepconv": (reference.sepconv, [rand(B, 3, H, W), rand(B, 3, H - 2, W - 2), rand(B, 3, H - 2, W - 2)], {}),
+        "adacof": (
+            reference.adacof,
+            [rand(B, 3, H, W), rand(B, 4, H - 2, W - 2), *(4 * rand(2, B, 4, H - 2, W - 2) - 2)],
+            {"dilation": 2},
+        ),
+        "correlation": (
+            reference.correlation,
+            [rand(B, 4, H, W), rand(B, 4, H, W)],
+            {"max_displacement": 2, "stride": 2, "dilation": 2},
+        ),
+        "corr_lookup": (
+            reference.corr_lookup,
+            [rand(B, 4, H, W), rand(B, 4, H, W), torch.cat((rand(B, 1, H, W) * W, rand(B, 1, H, W) * H), 1)],
+            {"radius": 2},
+        ),
         "sparse_masked_conv2d": (
             reference.sparse_masked_conv2d,
             [rand(B, 3, H, W), rand(4, 3, 3, 3), rand(4), rand(B, 1, H, W) < 0.4],

@@ -7,6 +7,8 @@ from torch import Tensor, nn
 from .adacof import adacof
 from .adaptive_warp import adaptive_warp
 from .backward_warp import PADDING_MODES, backward_warp
+from .corr_lookup import corr_lookup
+from .correlation import correlation
 from .flow_projection import flow_projection
 from .sepconv import sepconv
 from .softsplat import MODES as SPLAT_MODES
@@ -99,6 +101,48 @@ class AdaCoF(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dilation={self.dilation}, truncate_offsets={self.truncate_offsets}"
+
+
+class Correlation(nn.Module):
+    """``Correlation(max_displacement, stride=1, dilation=1)(input1, input2)`` is
+    :func:`vfi_ops.correlation` (a plain sum over channels: PWC-Net divides by C)."""
+
+    def __init__(self, max_displacement: int, stride: int = 1, dilation: int = 1):
+        super().__init__()
+        for name, value, least in (
+            ("max_displacement", max_displacement, 0),
+            ("stride", stride, 1),
+            ("dilation", dilation, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"Correlation: expected {name} to be an int, but got {value!r}")
+            if value < least:
+                raise ValueError(f"Correlation: expected {name} >= {least}, but got {value}")
+        self.max_displacement, self.stride, self.dilation = max_displacement, stride, dilation
+
+    def forward(self, input1: Tensor, input2: Tensor) -> Tensor:
+        return correlation(input1, input2, self.max_displacement, self.stride, self.dilation)
+
+    def extra_repr(self) -> str:
+        return f"max_displacement={self.max_displacement}, stride={self.stride}, dilation={self.dilation}"
+
+
+class CorrLookup(nn.Module):
+    """``CorrLookup(radius)(fmap1, fmap2, coords)`` is :func:`vfi_ops.corr_lookup`."""
+
+    def __init__(self, radius: int):
+        super().__init__()
+        if isinstance(radius, bool) or not isinstance(radius, int):
+            raise TypeError(f"CorrLookup: expected radius to be an int, but got {radius!r}")
+        if radius < 0:
+            raise ValueError(f"CorrLookup: expected radius >= 0, but got {radius}")
+        self.radius = radius
+
+    def forward(self, fmap1: Tensor, fmap2: Tensor, coords: Tensor) -> Tensor:
+        return corr_lookup(fmap1, fmap2, coords, self.radius)
+
+    def extra_repr(self) -> str:
+        return f"radius={self.radius}"
 
 
 class SparseMaskedConv2d(nn.Conv2d):
