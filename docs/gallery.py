@@ -288,6 +288,104 @@ def picture_sparse_masked_conv2d():
     )
 
 
+def picture_sepconv():
+    frame = Scene().frame(0.0)
+    K = 9
+    padded = F.pad(frame, (K // 2,) * 4, mode="replicate")
+    box = torch.full((1, K, H, W), 1.0 / K)
+    shift = torch.zeros(1, K, H, W)
+    shift[:, K - 1] = 1  # the last tap: the output takes the input 4 px right and down
+    return compose(
+        [
+            [
+                (frame[0], "input"),
+                (vfi_ops.sepconv(padded, box, box)[0], "9-tap box kernels: a blur"),
+                (vfi_ops.sepconv(padded, shift, shift)[0], "one-hot last taps: a shift"),
+            ]
+        ],
+        "sepconv(padded input, vertical, horizontal): per-pixel separable K x K kernels (K = 9)",
+    )
+
+
+def picture_adacof():
+    frame = Scene().frame(0.0)
+    n = 3  # F = 3, dilation 1: the input padded by one pixel on each side
+    padded = F.pad(frame, (1, 1, 1, 1), mode="replicate")
+    centre = torch.zeros(1, n * n, H, W)
+    centre[:, n * n // 2] = 1
+    flow = _swirl(8.0)
+    offset_y, offset_x = flow[:, 1:].expand(1, n * n, H, W), flow[:, :1].expand(1, n * n, H, W)
+    zero = torch.zeros(1, n * n, H, W)
+    return compose(
+        [
+            [
+                (frame[0], "input"),
+                (flow_to_rgb(flow), "offsets (all taps)"),
+                (vfi_ops.adacof(padded, centre, offset_y, offset_x)[0], "centre tap, offsets: a warp"),
+                (vfi_ops.adacof(padded, torch.full_like(zero, 1 / 9), zero, zero)[0], "equal weights, no offsets"),
+            ]
+        ],
+        "adacof(padded input, weight, offset_y, offset_x): F x F taps per pixel, each moved by its offset",
+    )
+
+
+def _features(frame):
+    """Zero-mean local features of a frame: the frame minus its 9 x 9 mean."""
+    return frame - F.avg_pool2d(F.pad(frame, (4,) * 4, mode="replicate"), 9, stride=1)
+
+
+def _argmax_flow(volume, d):
+    """The displacement of each pixel's largest cost-volume entry (summed over a 15 x 15 window
+    first, as block matching does), as a flow [1, 2, h, w]."""
+    k = F.avg_pool2d(F.pad(volume, (7,) * 4, mode="replicate"), 15, stride=1).argmax(1)
+    n = 2 * d + 1
+    return torch.stack([(k % n - d).float(), (k // n - d).float()], 1)
+
+
+def picture_correlation():
+    frame = Scene().frame(0.0)
+    moved = torch.roll(frame, shifts=(-2, 3), dims=(2, 3))  # content moves 3 px right, 2 up
+    d = 4
+    volume = vfi_ops.correlation(_features(frame), _features(moved), d)
+    n = 2 * d + 1
+    true = volume[0, (-2 + d) * n + (3 + d)]
+    return compose(
+        [
+            [
+                (frame[0], "input1"),
+                (moved[0], "input2 (moved 3 px right, 2 up)"),
+                (gray((true / true.abs().max()).clamp(0, 1)), "channel of displacement (3, -2)"),
+                (flow_to_rgb(_argmax_flow(volume, d), scale=d), "best displacement (15 x 15 sums)"),
+            ]
+        ],
+        f"correlation(input1, input2, max_displacement={d}): a (2d+1)^2-channel cost volume",
+    )
+
+
+def picture_corr_lookup():
+    frame = Scene().frame(0.0)
+    moved = torch.roll(frame, shifts=(-2, 3), dims=(2, 3))
+    f1, f2 = _features(frame), _features(moved)
+    ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32), indexing="ij")
+    here = torch.stack([xs, ys]).unsqueeze(0)
+    r = 4
+    around_here = vfi_ops.corr_lookup(f1, f2, here, r)
+    guess = here + torch.tensor([2.5, -1.5]).view(1, 2, 1, 1)  # a sub-pixel guess of the flow
+    around_guess = vfi_ops.corr_lookup(f1, f2, guess, r)
+    n = 2 * r + 1
+    scale = float(around_here.abs().max())
+    return compose(
+        [
+            [
+                (flow_to_rgb(_argmax_flow(around_here, r), scale=r), "best offset around p (15 x 15 sums)"),
+                (gray((around_here[0, n * n // 2] / scale).clamp(0, 1)), "centre sample at p"),
+                (gray((around_guess[0, n * n // 2] / scale).clamp(0, 1)), "centre sample at p + (2.5, -1.5)"),
+            ]
+        ],
+        f"corr_lookup(fmap1, fmap2, coords, radius={r}): RAFT's window of the cost volume around coords",
+    )
+
+
 def picture_interpolation():
     """Classical interpolation of the pan at t = 0.5: DIS flow (OpenCV), flow
     projection and backward warping, against the blend of the two frames."""
@@ -326,6 +424,10 @@ PICTURES = {
     "softsplat": picture_softsplat,
     "adaptive_warp": picture_adaptive_warp,
     "sparse_masked_conv2d": picture_sparse_masked_conv2d,
+    "sepconv": picture_sepconv,
+    "adacof": picture_adacof,
+    "correlation": picture_correlation,
+    "corr_lookup": picture_corr_lookup,
     "interpolation": picture_interpolation,
 }
 README_PICTURE = "interpolation"

@@ -43,7 +43,9 @@ def _sources(build_dir):
     """ops.cpp (the schemas, under the emulated library's name), the backward ops'
     output_mask check, the controls, and one C++ file per .cu file that includes it
     (so every kernel added later is built)."""
-    sources = [os.path.join(CSRC, f) for f in ("ops.cpp", "output_mask_check.cpp", os.path.join("cuda", "emulation.cpp"))]
+    sources = [
+        os.path.join(CSRC, f) for f in ("ops.cpp", "output_mask_check.cpp", os.path.join("cuda", "emulation.cpp"))
+    ]
     for cu in sorted(glob.glob(os.path.join(CSRC, "cuda", "*.cu"))):
         name = os.path.splitext(os.path.basename(cu))[0]
         wrapper = os.path.join(build_dir, f"{name}_emulated.cpp")

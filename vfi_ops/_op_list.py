@@ -8,4 +8,14 @@ name here, in the order the docs list them; its schemas go in ``csrc/ops.cpp``
 (``tests/test_build.py`` checks that the two agree).
 """
 
-OPS = ("backward_warp", "flow_projection", "softsplat", "adaptive_warp", "sparse_masked_conv2d", "sepconv", "adacof", "correlation", "corr_lookup")
+OPS = (
+    "backward_warp",
+    "flow_projection",
+    "softsplat",
+    "adaptive_warp",
+    "sparse_masked_conv2d",
+    "sepconv",
+    "adacof",
+    "correlation",
+    "corr_lookup",
+)
