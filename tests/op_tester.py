@@ -52,6 +52,23 @@ def num_threads(n):
         torch.set_num_threads(previous)
 
 
+@contextlib.contextmanager
+def native_cpu_convolution(backend):
+    """On the emulated backend, ATen's own CPU convolution stands in for cuDNN's
+    (sparse_masked_conv2d's dense route): oneDNN's bfloat16 convolution with a
+    stride and a dilation returns wrong values on some CPUs (errors of 13 where
+    results are below 10, seen with torch 2.14), which would be blamed on our kernels."""
+    if backend.name != "cuda-emulated":
+        yield
+        return
+    previous = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = previous
+
+
 class OpTester:
     """Base of every op's test class; see the module docstring."""
 
@@ -169,7 +186,8 @@ class OpTester:
         # same rounded values: only the rounding of results may differ.
         for n, args in enumerate(self.cases()):
             rounded = convert(args, dtype=dtype)
-            got = self.run(gpu_backend, convert(rounded, gpu_backend.device), seed=n)
+            with native_cpu_convolution(gpu_backend):
+                got = self.run(gpu_backend, convert(rounded, gpu_backend.device), seed=n)
             want = self.run(cpu_backend, convert(rounded, dtype=torch.float32), seed=n)
             for i, (a, b) in enumerate(zip(got, want)):
                 assert a.dtype == dtype, f"case {n}, result {i}: dtype {a.dtype}"

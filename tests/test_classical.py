@@ -152,7 +152,7 @@ def test_frames_outside_the_unit_range_are_refused():
         model(I0, nan, 0.5)
     with pytest.raises(ValueError, match="ClassicalFlow: expected I0 with values in"):
         model.flow(I0 + 1, I1)
-    with pytest.raises(ValueError, match="ClassicalFlow: expected frames at least 1 x 1 pixels"):
+    with pytest.raises(ValueError, match="ClassicalFlow: expected frames of at least 1 x 1 pixels"):
         model(torch.zeros(1, 3, 0, 5), torch.zeros(1, 3, 0, 5), 0.5)
     # The bounds themselves are valid.
     assert model(torch.zeros(1, 3, 16, 16), torch.ones(1, 3, 16, 16), 0.5).shape == (1, 3, 16, 16)

@@ -132,7 +132,10 @@ def test_non_finite_model_output_is_refused_before_writing(tmp_path, capsys, mon
     os.makedirs(tmp_path / "in")
     for i in range(2):
         write_image(str(tmp_path / "in" / f"{i}.png"), frame(12, 16, i))
-    code, _, err = run(interpolate_cli.main, [tmp_path / "in", "-o", tmp_path / "out"], capsys)
+    # (Scene-cut detection off: two unrelated random frames would count as a cut, and be repeated.)
+    code, _, err = run(
+        interpolate_cli.main, [tmp_path / "in", "-o", tmp_path / "out", "--scene-threshold", "0"], capsys
+    )
     assert code == 2 and "non-finite" in err
     assert "000001.png" not in os.listdir(tmp_path / "out")  # the interpolated frame
     # vfi-evaluate scores nothing from such a method.
@@ -384,6 +387,25 @@ def backward_calls():
             4,
             lambda m: (torch.rand(1, 3, 4, 5), x, torch.rand(3, 2, 1, 1), mask, [1, 1], [0, 0], [1, 1], 1, m),
         ),
+        "sepconv_backward": (
+            3,
+            lambda m: (torch.rand(1, 2, 2, 3), x, torch.rand(1, 3, 2, 3), torch.rand(1, 3, 2, 3), m),
+        ),
+        "adacof_backward": (
+            4,
+            lambda m: (
+                torch.rand(1, 2, 3, 4),
+                x,
+                torch.rand(1, 4, 3, 4),
+                torch.zeros(1, 4, 3, 4),
+                torch.zeros(1, 4, 3, 4),
+                1,
+                False,
+                m,
+            ),
+        ),
+        "correlation_backward": (2, lambda m: (torch.rand(1, 9, 4, 5), x, x, 1, 1, 1, m)),
+        "corr_lookup_backward": (3, lambda m: (torch.rand(1, 9, 4, 5), x, x, flow, 1, m)),
     }
 
 

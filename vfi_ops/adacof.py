@@ -10,7 +10,7 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import check_like, check_tensors
+from ._checks import check_like, check_output_mask, check_tensors
 from ._library import for_each_library, register_backward
 
 
@@ -158,6 +158,7 @@ def _adacof_fake(input, weight, offset_y, offset_x, dilation=1, truncate_offsets
 
 
 def _adacof_backward_fake(grad_output, input, weight, offset_y, offset_x, dilation, truncate_offsets, output_mask):
+    check_output_mask("adacof_backward", output_mask, 4)
     _check_fake_args(input, weight, offset_y, offset_x, dilation)
     return tuple(
         t.new_empty(t.shape) if needed else t.new_empty((0,))

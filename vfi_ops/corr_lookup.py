@@ -8,7 +8,7 @@ its autograd formula (the hand-written ``vfi_ops::corr_lookup_backward`` op).
 import torch
 from torch import Tensor
 
-from ._checks import check_like, check_tensors
+from ._checks import check_like, check_output_mask, check_tensors
 from ._library import for_each_library, register_backward
 
 
@@ -132,6 +132,7 @@ def _corr_lookup_fake(fmap1, fmap2, coords, radius):
 
 
 def _corr_lookup_backward_fake(grad_output, fmap1, fmap2, coords, radius, output_mask):
+    check_output_mask("corr_lookup_backward", output_mask, 3)
     _check_fake_args(fmap1, fmap2, coords, radius)
     return tuple(
         t.new_empty(t.shape) if needed else t.new_empty((0,)) for t, needed in zip((fmap1, fmap2, coords), output_mask)

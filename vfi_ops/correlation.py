@@ -8,7 +8,7 @@ its autograd formula (the hand-written ``vfi_ops::correlation_backward`` op).
 import torch
 from torch import Tensor
 
-from ._checks import check_like, check_tensors
+from ._checks import check_like, check_output_mask, check_tensors
 from ._library import for_each_library, register_backward
 
 
@@ -123,6 +123,7 @@ def _correlation_fake(input1, input2, max_displacement, stride=1, dilation=1):
 
 
 def _correlation_backward_fake(grad_output, input1, input2, max_displacement, stride, dilation, output_mask):
+    check_output_mask("correlation_backward", output_mask, 2)
     _check_fake_args(input1, input2, max_displacement, stride, dilation)
     return tuple(
         t.new_empty(t.shape) if needed else t.new_empty((0,)) for t, needed in zip((input1, input2), output_mask)

@@ -8,7 +8,7 @@ autograd formula (the hand-written ``vfi_ops::sepconv_backward`` op).
 import torch
 from torch import Tensor
 
-from ._checks import check_like, check_tensors
+from ._checks import check_like, check_output_mask, check_tensors
 from ._library import for_each_library, register_backward
 
 
@@ -115,6 +115,7 @@ def _sepconv_fake(input, vertical, horizontal):
 
 
 def _sepconv_backward_fake(grad_output, input, vertical, horizontal, output_mask):
+    check_output_mask("sepconv_backward", output_mask, 3)
     _check_fake_args(input, vertical, horizontal)
     return tuple(
         t.new_empty(t.shape) if needed else t.new_empty((0,))
