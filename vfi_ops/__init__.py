@@ -19,7 +19,8 @@
     >>> padded = torch.nn.functional.pad(frame, (2, 2, 2, 2), mode="replicate")  # K = 5
     >>> vertical, horizontal = torch.rand(2, 1, 5, 32, 48).unbind(0)  # [B, K, H, W]
     >>> frame_t = vfi_ops.sepconv(padded, vertical, horizontal)  # SepConv
-    >>> weights, offset_y, offset_x = torch.rand(1, 25, 32, 48), torch.randn(2, 1, 25, 32, 48).unbind(0)
+    >>> weights = torch.rand(1, 25, 32, 48)  # [B, F*F, H, W]
+    >>> offset_y, offset_x = torch.randn(2, 1, 25, 32, 48).unbind(0)
     >>> frame_t = vfi_ops.adacof(padded, weights, offset_y, offset_x)  # AdaCoF, F = 5
     >>> frame_t.shape
     torch.Size([1, 3, 32, 48])
