@@ -50,6 +50,13 @@ def check_frames(owner: str, I0: Tensor, I1: Tensor, t: Union[float, Tensor]) ->
             f"{owner}: expected I1 with I0's dtype and device ({I0.dtype}, {I0.device}), "
             f"but got {I1.dtype}, {I1.device}"
         )
+    return check_t(owner, t, I0).to(I0.dtype)
+
+
+def check_t(owner: str, t: Union[float, Tensor], I0: Tensor) -> Tensor:
+    """Validates t as given (a number, or one per batch item of I0), in float64 so that no rounding
+    to the frames' dtype comes first (t = 0.9999 is inside (0, 1) even for float16 frames); returns
+    it as a float64 [B, 1, 1, 1] tensor on I0's device."""
     if isinstance(t, Tensor):
         if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)) or t.is_complex():
             raise TypeError(f"{owner}: expected t to be a real number or a tensor of them, but got dtype {t.dtype}")
@@ -58,7 +65,7 @@ def check_frames(owner: str, I0: Tensor, I1: Tensor, t: Union[float, Tensor]) ->
             f"{owner}: expected t to be a number in (0, 1) or a tensor of one per batch item, "
             f"but got {type(t).__name__}"
         )
-    t = torch.as_tensor(t, dtype=I0.dtype, device=I0.device)
+    t = torch.as_tensor(t, dtype=torch.float64, device=I0.device)
     if t.dim() == 0:
         t = t.expand(I0.shape[0])
     t = t.reshape(-1, 1, 1, 1)

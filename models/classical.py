@@ -52,7 +52,7 @@ from torch import Tensor, nn
 
 import vfi_ops
 
-from .checks import check_frames, check_int
+from .checks import check_frames, check_int, check_t
 from .extras import require
 from .occlusion import fuse
 
@@ -180,26 +180,7 @@ class ClassicalFlow(nn.Module):
         before any rounding); returns t as a [B, 1, 1, 1] tensor of the dtype the model computes
         in (float32, or float64 for float64 frames) on the frames' device."""
         check_frames_only(I0, I1)
-        if isinstance(t, Tensor):
-            if t.is_complex() or not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
-                raise TypeError(
-                    f"ClassicalFlow: expected t to be a real number or a tensor of them, but got dtype {t.dtype}"
-                )
-        elif isinstance(t, bool) or not isinstance(t, numbers.Real):
-            raise TypeError(
-                "ClassicalFlow: expected t to be a number in (0, 1) or a tensor of one per batch item, "
-                f"but got {type(t).__name__}"
-            )
-        t = torch.as_tensor(t, dtype=torch.float64, device=I0.device)
-        if t.dim() == 0:
-            t = t.expand(I0.shape[0])
-        t = t.reshape(-1, 1, 1, 1)
-        if t.shape[0] != I0.shape[0]:
-            raise ValueError(
-                f"ClassicalFlow: expected t to be a number or one per batch item ({I0.shape[0]}), but got {t.shape[0]}"
-            )
-        if not bool(((t > 0) & (t < 1)).all()):
-            raise ValueError(f"ClassicalFlow: t must lie strictly between 0 and 1, but got {t.flatten().tolist()}")
+        t = check_t("ClassicalFlow", t, I0)
         return t.to(torch.promote_types(I0.dtype, torch.float32))
 
     def _estimator(self):
