@@ -387,8 +387,8 @@ def picture_corr_lookup():
 
 
 def picture_interpolation():
-    """Classical interpolation of the pan at t = 0.5: DIS flow (OpenCV), flow
-    projection and backward warping, against the blend of the two frames."""
+    """Classical interpolation of the pan at t = 0.5 with ClassicalFlow's defaults (DIS flow,
+    occlusion-aware fusion of the two projected and warped frames), against the blend of the two frames."""
     from vfi_ops.models import ClassicalFlow
 
     scene = Scene()
